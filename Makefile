@@ -1,0 +1,17 @@
+# The two commands of the README. Both do all set-up on a fresh Debian machine.
+.PHONY: run test bench-route bench-cdr bench-portal
+
+run:   ## start the portal with demo data on http://127.0.0.1:5000
+	./scripts/run.sh
+
+test:  ## run the whole test suite
+	./scripts/test.sh
+
+bench-route:
+	.venv/bin/python bench/route.py
+
+bench-cdr:
+	.venv/bin/python bench/cdr.py
+
+bench-portal:
+	.venv/bin/python bench/portal.py

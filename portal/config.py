@@ -1,0 +1,55 @@
+"""Configuration classes. Secrets come only from the environment."""
+from __future__ import annotations
+
+import os
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/billing"
+
+
+def sqlalchemy_url(libpq_url: str) -> str:
+    """DATABASE_URL is a libpq URL; SQLAlchemy wants its driver named."""
+    for scheme in ("postgresql://", "postgres://"):
+        if libpq_url.startswith(scheme):
+            return "postgresql+psycopg2://" + libpq_url[len(scheme):]
+    return libpq_url
+
+
+class Config:
+    DATABASE_URL = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
+    REMEMBER_COOKIE_HTTPONLY = True
+    WTF_CSRF_TIME_LIMIT = None
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_ENABLED = True
+    # Outgoing mail (alerts, invoices).
+    SMTP_HOST = os.environ.get("SMTP_HOST", "127.0.0.1")
+    SMTP_PORT = int(os.environ.get("SMTP_PORT", "25"))
+    SMTP_USER = os.environ.get("SMTP_USER")
+    SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD")
+    SMTP_STARTTLS = os.environ.get("SMTP_STARTTLS", "0") == "1"
+    MAIL_FROM = os.environ.get("MAIL_FROM", "billing@localhost")
+    # FreeSWITCH event socket (optional: admin actions are disabled when unset).
+    ESL_HOST = os.environ.get("ESL_HOST")
+    ESL_PORT = int(os.environ.get("ESL_PORT", "8021"))
+    ESL_PASSWORD = os.environ.get("ESL_PASSWORD", "ClueCon")
+    # In-process scheduler; off for tests and for CLI invocations.
+    SCHEDULER_ENABLED = os.environ.get("SCHEDULER_ENABLED", "0") == "1"
+    PAGE_SIZE = 50
+
+
+class DevelopmentConfig(Config):
+    # `make run` exports a generated SECRET_KEY; this fallback only serves a dev shell.
+    SECRET_KEY = os.environ.get("SECRET_KEY") or "dev-only-not-secret"
+
+
+class TestingConfig(Config):
+    TESTING = True
+    SECRET_KEY = "testing"
+    WTF_CSRF_ENABLED = False
+    RATELIMIT_ENABLED = False
+    SCHEDULER_ENABLED = False
+    SMTP_PORT = 0

@@ -1,0 +1,364 @@
+"""ORM models of the `billing` schema.
+
+The SQL migrations under sql/ are the source of truth; these models mirror them
+(tests/test_schema.py checks that every mapped column exists with the same type family
+and nullability). Money columns are Numeric and come back as Decimal.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Optional
+
+from flask_login import UserMixin
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, Numeric, Text
+from sqlalchemy.dialects.postgresql import CIDR, JSONB, TIMESTAMP
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+Money = Numeric(20, 6)
+Rate = Numeric(14, 6)
+TZ = TIMESTAMP(timezone=True)
+
+
+def _id() -> Mapped[int]:
+    return mapped_column(BigInteger, primary_key=True, autoincrement=True)
+
+
+class Settings(db.Model):
+    __tablename__ = "settings"
+    id: Mapped[bool] = mapped_column(Boolean, primary_key=True, default=True)
+    currency: Mapped[str] = mapped_column(Text)
+    max_call_seconds: Mapped[int] = mapped_column(Integer)
+    sip_domain: Mapped[str] = mapped_column(Text)
+    hold_grace_seconds: Mapped[int] = mapped_column(Integer)
+    default_tax_rate: Mapped[Decimal] = mapped_column(Numeric(6, 4))
+    low_balance_default: Mapped[Optional[Decimal]] = mapped_column(Money)
+    company_name: Mapped[str] = mapped_column(Text)
+    company_address: Mapped[str] = mapped_column(Text)
+    company_vat_id: Mapped[str] = mapped_column(Text)
+    company_email: Mapped[str] = mapped_column(Text)
+    invoice_footer: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+
+    @classmethod
+    def get(cls) -> "Settings":
+        return db.session.get(cls, True)
+
+
+class Weight(db.Model):
+    __tablename__ = "weights"
+    id: Mapped[int] = _id()
+    name: Mapped[str] = mapped_column(Text, unique=True)
+
+
+class PermissionWeight(db.Model):
+    __tablename__ = "permission_weights"
+    permission_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("permissions.id", ondelete="CASCADE"), primary_key=True)
+    weight_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("weights.id", ondelete="RESTRICT"), primary_key=True)
+
+
+class Permission(db.Model):
+    __tablename__ = "permissions"
+    id: Mapped[int] = _id()
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    weights: Mapped[list[Weight]] = relationship(secondary="billing.permission_weights", order_by="Weight.name")
+
+
+class Destination(db.Model):
+    __tablename__ = "destinations"
+    id: Mapped[int] = _id()
+    prefix: Mapped[str] = mapped_column(Text, unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    weight_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("weights.id", ondelete="RESTRICT"))
+    weight: Mapped[Weight] = relationship()
+
+
+class Ratecard(db.Model):
+    __tablename__ = "ratecards"
+    id: Mapped[int] = _id()
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    currency: Mapped[str] = mapped_column(Text, default="EUR")
+
+
+class _RateColumns:
+    prefix: Mapped[str] = mapped_column(Text)
+    rate: Mapped[Decimal] = mapped_column(Rate)
+    connect_fee: Mapped[Decimal] = mapped_column(Rate, default=Decimal(0))
+    min_duration: Mapped[int] = mapped_column(Integer, default=0)
+    increment_first: Mapped[int] = mapped_column(Integer, default=60)
+    increment_next: Mapped[int] = mapped_column(Integer, default=60)
+    valid_from: Mapped[Optional[datetime]] = mapped_column(TZ)
+    valid_to: Mapped[Optional[datetime]] = mapped_column(TZ)
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    @property
+    def increment(self) -> str:
+        return f"{self.increment_first}/{self.increment_next}"
+
+
+class SellRate(_RateColumns, db.Model):
+    __tablename__ = "rates"
+    id: Mapped[int] = _id()
+    ratecard_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ratecards.id", ondelete="CASCADE"))
+    ratecard: Mapped[Ratecard] = relationship()
+
+
+
+class Provider(db.Model):
+    __tablename__ = "providers"
+    id: Mapped[int] = _id()
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    priority: Mapped[int] = mapped_column(Integer, default=1)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    currency: Mapped[str] = mapped_column(Text, default="EUR")
+    gateways: Mapped[list["Gateway"]] = relationship(back_populates="provider", order_by="Gateway.priority, Gateway.name")
+
+
+class Gateway(db.Model):
+    __tablename__ = "gateways"
+    id: Mapped[int] = _id()
+    provider_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("providers.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    host: Mapped[str] = mapped_column(Text)
+    port: Mapped[int] = mapped_column(Integer, default=5060)
+    transport: Mapped[str] = mapped_column(Text, default="udp")
+    max_channels: Mapped[Optional[int]] = mapped_column(Integer)
+    priority: Mapped[int] = mapped_column(Integer, default=1)
+    strip_digits: Mapped[int] = mapped_column(Integer, default=0)
+    add_prefix: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    codecs: Mapped[Optional[str]] = mapped_column(Text)
+    username: Mapped[Optional[str]] = mapped_column(Text)
+    password: Mapped[Optional[str]] = mapped_column(Text)
+    register: Mapped[bool] = mapped_column(Boolean, default=False)
+    bypass_media: Mapped[bool] = mapped_column(Boolean, default=False)
+    ignore_early_media: Mapped[bool] = mapped_column(Boolean, default=False)
+    provider: Mapped[Provider] = relationship(back_populates="gateways")
+
+
+class ProviderRate(_RateColumns, db.Model):
+    __tablename__ = "provider_rates"
+    id: Mapped[int] = _id()
+    provider_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("providers.id", ondelete="CASCADE"))
+    provider: Mapped[Provider] = relationship()
+
+
+class Customer(db.Model):
+    __tablename__ = "customers"
+    id: Mapped[int] = _id()
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    billing_type: Mapped[str] = mapped_column(Text, default="prepaid")
+    # A cache of sum(ledger.amount), maintained by the database; never assign it.
+    balance: Mapped[Decimal] = mapped_column(Money, server_default="0")
+    credit_limit: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    max_calls: Mapped[Optional[int]] = mapped_column(Integer)
+    allow_negative_margin: Mapped[bool] = mapped_column(Boolean, default=False)
+    lcr_strategy: Mapped[str] = mapped_column(Text, default="cost")
+    low_balance_alert: Mapped[Optional[Decimal]] = mapped_column(Money)
+    email: Mapped[Optional[str]] = mapped_column(Text)
+    currency: Mapped[str] = mapped_column(Text, default="EUR")
+    tax_rate: Mapped[Optional[Decimal]] = mapped_column(Numeric(6, 4))
+    daily_balance_email: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+    endpoints: Mapped[list["Endpoint"]] = relationship(back_populates="customer", order_by="Endpoint.name")
+    ratecard_links: Mapped[list["CustomerRatecard"]] = relationship(order_by="CustomerRatecard.priority", cascade="all, delete-orphan")
+    routing_rules: Mapped[list["RoutingRule"]] = relationship(order_by="RoutingRule.prefix", cascade="all, delete-orphan")
+
+    __mapper_args__ = {"eager_defaults": True}
+
+
+class CustomerRatecard(db.Model):
+    __tablename__ = "customer_ratecards"
+    customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    ratecard_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ratecards.id", ondelete="RESTRICT"), primary_key=True)
+    priority: Mapped[int] = mapped_column(Integer)
+    ratecard: Mapped[Ratecard] = relationship()
+
+
+class RoutingRule(db.Model):
+    __tablename__ = "routing_rules"
+    id: Mapped[int] = _id()
+    customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="CASCADE"))
+    prefix: Mapped[str] = mapped_column(Text)
+    providers: Mapped[list[Provider]] = relationship(secondary="billing.routing_rule_providers", order_by="Provider.name")
+
+
+class RoutingRuleProvider(db.Model):
+    __tablename__ = "routing_rule_providers"
+    routing_rule_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("routing_rules.id", ondelete="CASCADE"), primary_key=True)
+    provider_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True)
+
+
+class Endpoint(db.Model):
+    __tablename__ = "endpoints"
+    id: Mapped[int] = _id()
+    customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    auth: Mapped[str] = mapped_column(Text)
+    ip: Mapped[Optional[str]] = mapped_column(CIDR)
+    username: Mapped[Optional[str]] = mapped_column(Text, unique=True)
+    password: Mapped[Optional[str]] = mapped_column(Text)
+    permission_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("permissions.id", ondelete="RESTRICT"))
+    max_calls: Mapped[Optional[int]] = mapped_column(Integer)
+    strip_digits: Mapped[int] = mapped_column(Integer, default=0)
+    add_prefix: Mapped[str] = mapped_column(Text, default="")
+    spend_limit_month: Mapped[Optional[Decimal]] = mapped_column(Money)
+    context: Mapped[str] = mapped_column(Text, default="default")
+    codecs: Mapped[Optional[str]] = mapped_column(Text)
+    bypass_media: Mapped[bool] = mapped_column(Boolean, default=False)
+    ignore_early_media: Mapped[bool] = mapped_column(Boolean, default=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    customer: Mapped[Customer] = relationship(back_populates="endpoints")
+    permission: Mapped[Permission] = relationship()
+
+
+class LedgerEntry(db.Model):
+    __tablename__ = "ledger"
+    id: Mapped[int] = _id()
+    customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="RESTRICT"))
+    kind: Mapped[str] = mapped_column(Text)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    call_uuid: Mapped[Optional[str]] = mapped_column(Text)
+    reference: Mapped[Optional[str]] = mapped_column(Text)
+    note: Mapped[Optional[str]] = mapped_column(Text)
+    created_by: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+
+
+class CallHold(db.Model):
+    __tablename__ = "call_holds"
+    call_uuid: Mapped[str] = mapped_column(Text, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("endpoints.id", ondelete="CASCADE"))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    sell_rate: Mapped[Decimal] = mapped_column(Rate)
+    max_duration: Mapped[Optional[int]] = mapped_column(Integer)
+    destination: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+    expires_at: Mapped[datetime] = mapped_column(TZ)
+
+
+class FsCdr(db.Model):
+    __tablename__ = "fs_cdr"
+    id: Mapped[int] = _id()
+    uuid: Mapped[str] = mapped_column(Text, unique=True)
+    caller_id_number: Mapped[Optional[str]] = mapped_column(Text)
+    destination_number: Mapped[Optional[str]] = mapped_column(Text)
+    start_stamp: Mapped[Optional[datetime]] = mapped_column(TZ)
+    answer_stamp: Mapped[Optional[datetime]] = mapped_column(TZ)
+    end_stamp: Mapped[Optional[datetime]] = mapped_column(TZ)
+    duration: Mapped[Optional[int]] = mapped_column(Integer)
+    billsec: Mapped[Optional[int]] = mapped_column(Integer)
+    hangup_cause: Mapped[Optional[str]] = mapped_column(Text)
+    sip_hangup_disposition: Mapped[Optional[str]] = mapped_column(Text)
+    billing_customer_id: Mapped[Optional[int]] = mapped_column(BigInteger)
+    billing_endpoint_id: Mapped[Optional[int]] = mapped_column(BigInteger)
+    billing_destination: Mapped[Optional[str]] = mapped_column(Text)
+    billing_sell_prefix: Mapped[Optional[str]] = mapped_column(Text)
+    billing_sell_rate: Mapped[Optional[Decimal]] = mapped_column(Numeric)
+    billing_route_seq: Mapped[Optional[int]] = mapped_column(Integer)
+    billing_gateway: Mapped[Optional[str]] = mapped_column(Text)
+    billing_provider_id: Mapped[Optional[int]] = mapped_column(BigInteger)
+    billing_cost_rate: Mapped[Optional[Decimal]] = mapped_column(Numeric)
+    hangup_cause_q850: Mapped[Optional[int]] = mapped_column(Integer)
+    billmsec: Mapped[Optional[int]] = mapped_column(BigInteger)
+    start_epoch: Mapped[Optional[int]] = mapped_column(BigInteger)
+    answer_epoch: Mapped[Optional[int]] = mapped_column(BigInteger)
+    end_epoch: Mapped[Optional[int]] = mapped_column(BigInteger)
+    network_addr: Mapped[Optional[str]] = mapped_column(Text)
+    sip_user: Mapped[Optional[str]] = mapped_column(Text)
+    last_bridge_proto_specific_hangup_cause: Mapped[Optional[str]] = mapped_column(Text)
+    billing_reject_reason: Mapped[Optional[str]] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default="new")
+    unrated_reason: Mapped[Optional[str]] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+
+
+class Cdr(db.Model):
+    __tablename__ = "cdr"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    start_stamp: Mapped[datetime] = mapped_column(TZ, primary_key=True)
+    fs_cdr_id: Mapped[int] = mapped_column(BigInteger)
+    uuid: Mapped[str] = mapped_column(Text)
+    customer_id: Mapped[Optional[int]] = mapped_column(BigInteger)
+    endpoint_id: Mapped[Optional[int]] = mapped_column(BigInteger)
+    provider_id: Mapped[Optional[int]] = mapped_column(BigInteger)
+    gateway: Mapped[Optional[str]] = mapped_column(Text)
+    caller_id: Mapped[Optional[str]] = mapped_column(Text)
+    destination: Mapped[Optional[str]] = mapped_column(Text)
+    sell_prefix: Mapped[Optional[str]] = mapped_column(Text)
+    answer_stamp: Mapped[Optional[datetime]] = mapped_column(TZ)
+    end_stamp: Mapped[Optional[datetime]] = mapped_column(TZ)
+    duration: Mapped[int] = mapped_column(Integer)
+    billsec: Mapped[int] = mapped_column(Integer)
+    billed_seconds: Mapped[int] = mapped_column(Integer)
+    cost_billed_seconds: Mapped[int] = mapped_column(Integer)
+    sell_rate_id: Mapped[Optional[int]] = mapped_column(BigInteger)
+    sell_rate: Mapped[Optional[Decimal]] = mapped_column(Numeric)
+    sell_amount: Mapped[Decimal] = mapped_column(Money)
+    cost_rate_id: Mapped[Optional[int]] = mapped_column(BigInteger)
+    cost_rate: Mapped[Optional[Decimal]] = mapped_column(Numeric)
+    cost_amount: Mapped[Decimal] = mapped_column(Money)
+    margin: Mapped[Decimal] = mapped_column(Money)
+    hangup_cause: Mapped[Optional[str]] = mapped_column(Text)
+    route_seq: Mapped[Optional[int]] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(Text)
+    unrated_reason: Mapped[Optional[str]] = mapped_column(Text)
+    rated_at: Mapped[datetime] = mapped_column(TZ)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+    id: Mapped[int] = _id()
+    email: Mapped[str] = mapped_column(Text, unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    customer_id: Mapped[Optional[int]] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="CASCADE"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+    last_login_at: Mapped[Optional[datetime]] = mapped_column(TZ)
+    customer: Mapped[Optional[Customer]] = relationship()
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive users
+        return self.active
+
+
+class AuditLog(db.Model):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = _id()
+    at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    entity: Mapped[str] = mapped_column(Text)
+    entity_id: Mapped[Optional[str]] = mapped_column(Text)
+    details: Mapped[dict] = mapped_column(JSONB, default=dict)
+
+
+class GatewayStats(db.Model):
+    __tablename__ = "gateway_stats"
+    gateway_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("gateways.id", ondelete="CASCADE"), primary_key=True)
+    calls: Mapped[Decimal] = mapped_column(Numeric)
+    answered: Mapped[Decimal] = mapped_column(Numeric)
+    billsec: Mapped[Decimal] = mapped_column(Numeric)
+    asr: Mapped[Optional[Decimal]] = mapped_column(Numeric)
+    acd: Mapped[Optional[Decimal]] = mapped_column(Numeric)
+    updated_at: Mapped[datetime] = mapped_column(TZ)
+
+
+class BalanceEvent(db.Model):
+    __tablename__ = "balance_events"
+    id: Mapped[int] = _id()
+    customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(Text)
+    balance: Mapped[Decimal] = mapped_column(Money)
+    threshold: Mapped[Decimal] = mapped_column(Money)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+    notified_at: Mapped[Optional[datetime]] = mapped_column(TZ)
