@@ -13,6 +13,8 @@ from .extensions import csrf, db, limiter, login_manager
 BLUEPRINTS = [
     ("portal.auth", ""),
     ("portal.home", ""),
+    ("portal.admin", "/admin"),
+    ("portal.selfcare", "/my"),
 ]
 
 # Modules exposing `register_cli(app)`.
