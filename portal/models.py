@@ -6,12 +6,12 @@ and nullability). Money columns are Numeric and come back as Decimal.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Optional
 
 from flask_login import UserMixin
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, Numeric, Text
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer, Numeric, Text
 from sqlalchemy.dialects.postgresql import CIDR, JSONB, TIMESTAMP
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -362,3 +362,10 @@ class BalanceEvent(db.Model):
     threshold: Mapped[Decimal] = mapped_column(Money)
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
     notified_at: Mapped[Optional[datetime]] = mapped_column(TZ)
+
+
+class EndpointMonthSpend(db.Model):
+    __tablename__ = "endpoint_month_spend"
+    endpoint_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
