@@ -109,3 +109,54 @@ def balance(conn, customer_id: int) -> Decimal:
 
 def ledger_sum(conn, customer_id: int) -> Decimal:
     return scalar(conn, "SELECT coalesce(sum(amount), 0) FROM billing.ledger WHERE customer_id = %s", customer_id)
+
+
+@dataclass
+class Ids:
+    customer_id: int
+    endpoint_id: int
+    provider_id: int
+    gateway: str
+    ratecard_id: int
+
+
+def build_world_sql(conn, balance_: str = "10.00", billing_type: str = "prepaid", credit_limit: str = "0",
+                    name: str = "acme") -> Ids:
+    """The `world` fixture's data in plain SQL, committed, for multi-connection tests."""
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO billing.weights (name) VALUES ('intl') RETURNING id")
+        weight_id = cur.fetchone()[0]
+        cur.execute("INSERT INTO billing.permissions (name) VALUES ('std') RETURNING id")
+        perm_id = cur.fetchone()[0]
+        cur.execute("INSERT INTO billing.permission_weights VALUES (%s, %s)", (perm_id, weight_id))
+        cur.execute("INSERT INTO billing.destinations (prefix, name, weight_id) VALUES ('33', 'France', %s)", (weight_id,))
+        cur.execute("INSERT INTO billing.ratecards (name) VALUES ('retail') RETURNING id")
+        card_id = cur.fetchone()[0]
+        cur.execute("INSERT INTO billing.rates (ratecard_id, prefix, rate, increment_first, increment_next) "
+                    "VALUES (%s, '33', 0.0200, 60, 60), (%s, '336', 0.0800, 30, 6)", (card_id, card_id))
+        cur.execute("INSERT INTO billing.customers (name, billing_type, credit_limit) VALUES (%s, %s, %s) RETURNING id",
+                    (name, billing_type, Decimal(credit_limit)))
+        cust_id = cur.fetchone()[0]
+        cur.execute("INSERT INTO billing.customer_ratecards VALUES (%s, %s, 1)", (cust_id, card_id))
+        if Decimal(balance_):
+            cur.execute("INSERT INTO billing.ledger (customer_id, kind, amount) VALUES (%s, 'initial', %s)",
+                        (cust_id, Decimal(balance_)))
+        cur.execute("INSERT INTO billing.endpoints (customer_id, name, auth, ip, permission_id) "
+                    "VALUES (%s, 'acme-pbx', 'ip', '198.51.100.7/32', %s) RETURNING id", (cust_id, perm_id))
+        ep_id = cur.fetchone()[0]
+        cur.execute("INSERT INTO billing.providers (name) VALUES ('carrier_a') RETURNING id")
+        prov_id = cur.fetchone()[0]
+        cur.execute("INSERT INTO billing.gateways (provider_id, name, host) VALUES (%s, 'gw_a1', '192.0.2.10')", (prov_id,))
+        cur.execute("INSERT INTO billing.provider_rates (provider_id, prefix, rate, increment_first, increment_next) "
+                    "VALUES (%s, '33', 0.0050, 1, 1), (%s, '336', 0.0300, 1, 1)", (prov_id, prov_id))
+    conn.commit()
+    return Ids(cust_id, ep_id, prov_id, "gw_a1", card_id)
+
+
+def ids_row(ids: Ids, **kw) -> dict:
+    row = cdr_row(None, **kw)
+    row.setdefault("billing_customer_id", ids.customer_id)
+    row.setdefault("billing_endpoint_id", ids.endpoint_id)
+    row.setdefault("billing_gateway", ids.gateway)
+    row.setdefault("billing_provider_id", ids.provider_id)
+    return row
