@@ -53,14 +53,15 @@ def cdr_row(world: World | None = None, billsec: int = 61, destination: str = "3
             start: datetime = T0, **overrides) -> dict:
     """A raw CDR as route.lua + mod_cdr_pg_csv would produce for an answered call."""
     ring = 5
+    talk = max(billsec or 0, 0)
     row = {
         "uuid": str(uuidlib.uuid4()),
         "caller_id_number": "1000",
         "destination_number": destination,
         "start_stamp": start,
-        "answer_stamp": start + timedelta(seconds=ring) if billsec else None,
-        "end_stamp": start + timedelta(seconds=ring + max(billsec, 0)),
-        "duration": ring + max(billsec, 0),
+        "answer_stamp": start + timedelta(seconds=ring) if talk and start else None,
+        "end_stamp": start + timedelta(seconds=ring + talk) if start else None,
+        "duration": ring + talk,
         "billsec": billsec,
         "hangup_cause": "NORMAL_CLEARING" if billsec else "NO_ANSWER",
         "billing_destination": destination,
