@@ -12,12 +12,20 @@
 
 -- All prefixes of a digit string, longest first: '336' -> {336,33,3}. Used with
 -- `prefix = ANY(...)` so a btree index on prefix finds the longest match.
+-- PL/pgSQL rather than SQL: a SQL function with an aggregate cannot be inlined, and
+-- PostgreSQL re-parses and re-plans a non-inlined SQL function at every call; this
+-- one is evaluated once per rate lookup on the hot paths (call set-up, CDR billing).
 CREATE OR REPLACE FUNCTION billing_private.prefixes(p_number text)
 RETURNS text[]
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT array_agg(left(p_number, i) ORDER BY i DESC)
-      FROM generate_series(1, length(p_number)) AS i
-$$;
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+    v_out text[];
+BEGIN
+    FOR i IN REVERSE length(p_number) .. 1 LOOP
+        v_out := array_append(v_out, left(p_number, i));
+    END LOOP;
+    RETURN v_out;  -- NULL for the empty string, as before
+END $$;
 
 CREATE OR REPLACE FUNCTION billing_private.billed_seconds(
     p_billsec integer, p_min_duration integer, p_first integer, p_next integer)
