@@ -240,7 +240,7 @@ def bulk_load(dsn, world, rows, start, end):
                 r = fake_cdr(rng, world, start + timedelta(seconds=rng.random() * span))
                 buf.write("\t".join("\\N" if r[c] is None else str(r[c]) for c in cols) + "\n")
             buf.seek(0)
-            cur.copy_from(buf, "billing.fs_cdr", columns=cols)
+            cur.copy_expert(f"COPY billing.fs_cdr ({', '.join(cols)}) FROM STDIN", buf)
         cur.execute("ALTER TABLE billing.fs_cdr ENABLE TRIGGER tg_fs_cdr__bill")
     with conn.cursor() as cur:
         conn.autocommit = True
