@@ -60,3 +60,54 @@ BEGIN
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     RETURN v_rows;
 END $$;
+
+-- create_cdr_partition(p_month): the billing.cdr partition of one month, created even
+-- when the default partition already holds rows of that month (calls with a clock far
+-- off, or a month whose partition was missed): those rows are moved into the new
+-- partition, which is then attached -- a plain CREATE ... PARTITION OF would fail
+-- and, from then on, so would every run of ensure_cdr_partitions.
+-- Returns true when it created the partition. Takes a brief ACCESS EXCLUSIVE lock on
+-- billing.cdr_default only in the moving case.
+CREATE OR REPLACE FUNCTION billing_private.create_cdr_partition(p_month date)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE STRICT AS $$
+DECLARE
+    v_from date := date_trunc('month', p_month)::date;
+    v_to   date := (date_trunc('month', p_month) + interval '1 month')::date;
+    v_name text := 'cdr_' || to_char(p_month, 'YYYY_MM');
+BEGIN
+    IF to_regclass('billing.' || v_name) IS NOT NULL THEN
+        RETURN false;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM billing.cdr_default d WHERE d.start_stamp >= v_from AND d.start_stamp < v_to) THEN
+        EXECUTE format('CREATE TABLE billing.%I PARTITION OF billing.cdr FOR VALUES FROM (%L) TO (%L)',
+                       v_name, v_from, v_to);
+        RETURN true;
+    END IF;
+    LOCK TABLE billing.cdr_default IN ACCESS EXCLUSIVE MODE;
+    EXECUTE format('CREATE TABLE billing.%I (LIKE billing.cdr INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', v_name);
+    EXECUTE format('WITH moved AS (DELETE FROM billing.cdr_default WHERE start_stamp >= %L AND start_stamp < %L '
+                   'RETURNING *) INSERT INTO billing.%I SELECT * FROM moved', v_from, v_to, v_name);
+    EXECUTE format('ALTER TABLE billing.cdr ATTACH PARTITION billing.%I FOR VALUES FROM (%L) TO (%L)',
+                   v_name, v_from, v_to);
+    RETURN true;
+END $$;
+
+-- ensure_cdr_partitions(p_months_ahead): partitions from last month to p_months_ahead
+-- months ahead (same signature and result as the version in migration 0001, made
+-- robust through create_cdr_partition). Returns the number created.
+CREATE OR REPLACE FUNCTION billing_private.ensure_cdr_partitions(p_months_ahead integer DEFAULT 3)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_month   date := date_trunc('month', now())::date - interval '1 month';
+    v_created integer := 0;
+BEGIN
+    FOR i IN 0 .. p_months_ahead + 1 LOOP
+        IF billing_private.create_cdr_partition(v_month) THEN
+            v_created := v_created + 1;
+        END IF;
+        v_month := (v_month + interval '1 month')::date;
+    END LOOP;
+    RETURN v_created;
+END $$;

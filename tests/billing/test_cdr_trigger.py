@@ -223,3 +223,16 @@ def test_concurrent_duplicate_delivery_does_not_fail(fresh_db):
         first.close()
         second.close()
         admin.close()
+
+
+def test_partition_created_over_rows_already_in_the_default_partition(pg, world):
+    far = datetime(2031, 5, 17, 8, 0, tzinfo=timezone.utc)     # a switch with its clock far off
+    row = cdr_row(world, billsec=60, start=far)
+    insert_cdr(pg, row)
+    assert scalar(pg, "SELECT tableoid::regclass::text FROM billing.cdr WHERE uuid = %s", row["uuid"]) == "billing.cdr_default"
+    assert scalar(pg, "SELECT billing_private.create_cdr_partition('2031-05-01')") is True
+    assert scalar(pg, "SELECT tableoid::regclass::text FROM billing.cdr WHERE uuid = %s", row["uuid"]) == "billing.cdr_2031_05"
+    assert scalar(pg, "SELECT billing_private.create_cdr_partition('2031-05-01')") is False
+    insert_cdr(pg, cdr_row(world, billsec=60, start=far))      # later rows of that month go there too
+    assert scalar(pg, "SELECT count(*) FROM billing.cdr_2031_05") == 2
+    assert scalar(pg, "SELECT billing_private.ensure_cdr_partitions(3)") == 0   # months around now exist
