@@ -31,10 +31,20 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_adjusted bigint;
 BEGIN
-    -- Calls whose cdr row is missing (rows loaded before the trigger existed): add one.
-    INSERT INTO billing.cdr (fs_cdr_id, uuid, start_stamp, status, unrated_reason)
-    SELECT r.fs_cdr_id, r.uuid, r.cdr_start, 'unrated', 'pending_rerate'
+    -- Calls whose cdr row is missing (raw rows loaded with the trigger disabled, e.g. a
+    -- bulk import): write it with the new values directly.
+    INSERT INTO billing.cdr (fs_cdr_id, uuid, customer_id, endpoint_id, provider_id, gateway, caller_id,
+                             destination, sell_prefix, start_stamp, answer_stamp, end_stamp, duration, billsec,
+                             billed_seconds, cost_billed_seconds, sell_rate_id, sell_rate, sell_amount,
+                             cost_rate_id, cost_rate, cost_amount, margin, hangup_cause, route_seq,
+                             status, unrated_reason)
+    SELECT r.fs_cdr_id, r.uuid, r.customer_id, r.endpoint_id, r.provider_id, r.gateway, f.caller_id_number,
+           r.destination, r.sell_prefix, r.cdr_start, r.answer_stamp, r.end_stamp, coalesce(r.duration, 0),
+           coalesce(r.billsec, 0), r.billed_seconds, r.cost_billed_seconds, r.sell_rate_id, r.sell_rate,
+           r.sell_amount, r.cost_rate_id, r.cost_rate, r.cost_amount, r.sell_amount - r.cost_amount,
+           f.hangup_cause, f.billing_route_seq, r.status, r.unrated_reason
       FROM pg_temp.billing_rerate r
+      JOIN billing.fs_cdr f ON f.id = r.fs_cdr_id
      WHERE r.old_cdr_found IS NULL;
 
     -- Ledger: per customer, new total minus old total.
@@ -95,6 +105,7 @@ BEGIN
            rated_at = now()
       FROM pg_temp.billing_rerate r
      WHERE c.uuid = r.uuid
+       AND r.old_cdr_found IS NOT NULL
        AND (c.status, c.unrated_reason, c.customer_id, c.provider_id, c.endpoint_id, c.sell_rate_id, c.cost_rate_id,
             c.sell_amount, c.cost_amount, c.billed_seconds, c.cost_billed_seconds, c.start_stamp, c.sell_rate,
             c.cost_rate, c.billsec, c.duration, c.end_stamp, c.answer_stamp, c.gateway, c.destination, c.sell_prefix)

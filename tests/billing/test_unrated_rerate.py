@@ -153,3 +153,18 @@ def _ledger(pg, customer_id):
         cur.execute("SELECT id, kind, amount, call_uuid FROM billing.ledger WHERE customer_id = %s ORDER BY id",
                     (customer_id,))
         return cur.fetchall()
+
+
+def test_rerate_rates_raw_rows_loaded_without_the_trigger(pg, world):
+    rows = [cdr_row(world, billsec=61), cdr_row(world, billsec=0)]
+    with pg.cursor() as cur:
+        cur.execute("ALTER TABLE billing.fs_cdr DISABLE TRIGGER tg_fs_cdr__bill")
+        for r in rows:
+            insert_cdr(pg, r)
+        cur.execute("ALTER TABLE billing.fs_cdr ENABLE TRIGGER tg_fs_cdr__bill")
+    assert scalar(pg, "SELECT count(*) FROM billing.cdr") == 0
+    assert _rerate(pg, T0, T0 + timedelta(hours=1)) == (2, 1, 0)
+    assert rated(pg, rows[0]["uuid"])["sell_amount"] == Decimal("0.040000")
+    assert rated(pg, rows[1]["uuid"])["status"] == "rated"
+    assert scalar(pg, "SELECT count(*) FROM billing.fs_cdr WHERE status = 'rated'") == 2
+    assert balance(pg, world.customer.id) == Decimal("9.960000") == ledger_sum(pg, world.customer.id)
