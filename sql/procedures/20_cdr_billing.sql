@@ -3,9 +3,11 @@
 -- in the same transaction. Operator documentation: docs/billing.md, docs/rounding.md.
 --
 -- billing_private.rate_cdr(...) answers "what does this call cost, or why can it not
--- be rated?" for one raw CDR. It is the ONE definition of CDR rating, used by the
--- trigger (one row) and by billing_private.rerate (set-based, inlined by the planner
--- into a LATERAL join because it is a single-SELECT SQL function).
+-- be rated?" for one raw CDR (the trigger). The rule itself (reasons, billed seconds,
+-- charges) is billing_private.rate_cdr_with, shared with billing_private.rerate,
+-- which finds the rates of many calls at once with hash joins (same selection rule as
+-- find_sell_rate / find_provider_rate; tests/billing/test_rerate_equivalence.py
+-- checks that both give identical results).
 --   Inputs: the billing_* variables route.lua set, start/end stamps, billsec,
 --   billing_reject_reason.
 --   Sell side: billing_private.find_sell_rate(customer, canonical destination,
@@ -26,6 +28,66 @@
 -- A call refused by route_call (billing_reject_reason set) that never connected is
 -- rated at 0 without lookups: it is a valid, free CDR.
 
+-- rate_cdr_with: the rating rule once the rates are known -- reasons, billed seconds,
+-- charges. Shared by rate_cdr (rates found by find_sell_rate / find_provider_rate,
+-- one call) and by billing_private.rerate (rates found set-based for many calls).
+-- p_customer_found / p_provider_found: the id when that row exists, else NULL.
+CREATE OR REPLACE FUNCTION billing_private.rate_cdr_with(
+    p_customer_id bigint, p_customer_found bigint, p_destination text, p_start timestamptz,
+    p_end timestamptz, p_billsec integer, p_provider_id bigint, p_provider_found bigint,
+    p_reject_reason text,
+    s_id bigint, s_prefix text, s_rate numeric, s_connect_fee numeric, s_min_duration integer,
+    s_first integer, s_next integer,
+    c_id bigint, c_rate numeric, c_connect_fee numeric, c_min_duration integer,
+    c_first integer, c_next integer)
+RETURNS TABLE (
+    status              text,
+    unrated_reason      text,
+    customer_id         bigint,
+    provider_id         bigint,
+    sell_rate_id        bigint,
+    sell_prefix         text,
+    sell_rate           numeric,
+    billed_seconds      integer,
+    sell_amount         numeric,
+    cost_rate_id        bigint,
+    cost_rate           numeric,
+    cost_billed_seconds integer,
+    cost_amount         numeric)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN v.reason IS NULL THEN 'rated' ELSE 'unrated' END,
+           v.reason,
+           p_customer_found,
+           p_provider_found,
+           s_id, s_prefix, s_rate,
+           CASE WHEN v.bill THEN billing_private.billed_seconds(p_billsec, s_min_duration, s_first, s_next) ELSE 0 END,
+           CASE WHEN v.bill THEN billing_private.charge(p_billsec, s_rate, s_connect_fee, s_min_duration, s_first, s_next)
+                ELSE 0 END,
+           c_id, c_rate,
+           CASE WHEN v.bill THEN billing_private.billed_seconds(p_billsec, c_min_duration, c_first, c_next) ELSE 0 END,
+           CASE WHEN v.bill THEN billing_private.charge(p_billsec, c_rate, c_connect_fee, c_min_duration, c_first, c_next)
+                ELSE 0 END
+      FROM (SELECT r.reason, r.reason IS NULL AND NOT k.rejected AS bill
+              FROM (SELECT coalesce(p_reject_reason, '') <> '' AND coalesce(p_billsec, 0) = 0 AS rejected) k
+             CROSS JOIN LATERAL (
+                    SELECT CASE
+                               WHEN k.rejected THEN NULL
+                               WHEN p_customer_id IS NULL THEN 'missing_customer'
+                               WHEN p_customer_found IS NULL THEN 'unknown_customer'
+                               WHEN coalesce(p_destination, '') = '' THEN 'missing_destination'
+                               WHEN p_destination !~ '^[0-9]{1,20}$' THEN 'invalid_destination'
+                               WHEN p_start IS NULL THEN 'missing_start_stamp'
+                               WHEN p_billsec IS NULL THEN 'missing_billsec'
+                               WHEN p_billsec < 0 THEN 'negative_billsec'
+                               WHEN p_end < p_start THEN 'end_before_start'
+                               WHEN p_billsec = 0 THEN NULL
+                               WHEN s_id IS NULL THEN 'no_sell_rate'
+                               WHEN p_provider_id IS NULL THEN 'missing_provider'
+                               WHEN p_provider_found IS NULL THEN 'unknown_provider'
+                               WHEN c_id IS NULL THEN 'no_cost_rate'
+                           END AS reason) r) v
+$$;
+
 CREATE OR REPLACE FUNCTION billing_private.rate_cdr(
     p_customer_id bigint, p_destination text, p_start timestamptz, p_end timestamptz,
     p_billsec integer, p_provider_id bigint, p_reject_reason text)
@@ -44,47 +106,16 @@ RETURNS TABLE (
     cost_billed_seconds integer,
     cost_amount         numeric)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN v.reason IS NULL THEN 'rated' ELSE 'unrated' END,
-           v.reason,
-           c.id,
-           p.id,
-           s.id, s.prefix, s.rate,
-           CASE WHEN v.reason IS NULL AND NOT v.rejected
-                THEN billing_private.billed_seconds(p_billsec, s.min_duration, s.increment_first, s.increment_next)
-                ELSE 0 END,
-           CASE WHEN v.reason IS NULL AND NOT v.rejected
-                THEN billing_private.charge(p_billsec, s.rate, s.connect_fee, s.min_duration, s.increment_first, s.increment_next)
-                ELSE 0 END,
-           pr.id, pr.rate,
-           CASE WHEN v.reason IS NULL AND NOT v.rejected
-                THEN billing_private.billed_seconds(p_billsec, pr.min_duration, pr.increment_first, pr.increment_next)
-                ELSE 0 END,
-           CASE WHEN v.reason IS NULL AND NOT v.rejected
-                THEN billing_private.charge(p_billsec, pr.rate, pr.connect_fee, pr.min_duration, pr.increment_first, pr.increment_next)
-                ELSE 0 END
+    SELECT x.*
       FROM (SELECT coalesce(p_reject_reason, '') <> '' AND coalesce(p_billsec, 0) = 0 AS rejected) AS k
       LEFT JOIN billing.customers c ON c.id = p_customer_id
       LEFT JOIN billing.providers p ON p.id = p_provider_id
       LEFT JOIN LATERAL billing_private.find_sell_rate(c.id, p_destination, p_start) s ON NOT k.rejected
       LEFT JOIN LATERAL billing_private.find_provider_rate(p.id, p_destination, p_start) pr ON NOT k.rejected
-     CROSS JOIN LATERAL (
-            SELECT k.rejected,
-                   CASE
-                       WHEN k.rejected THEN NULL
-                       WHEN p_customer_id IS NULL THEN 'missing_customer'
-                       WHEN c.id IS NULL THEN 'unknown_customer'
-                       WHEN coalesce(p_destination, '') = '' THEN 'missing_destination'
-                       WHEN p_destination !~ '^[0-9]{1,20}$' THEN 'invalid_destination'
-                       WHEN p_start IS NULL THEN 'missing_start_stamp'
-                       WHEN p_billsec IS NULL THEN 'missing_billsec'
-                       WHEN p_billsec < 0 THEN 'negative_billsec'
-                       WHEN p_end < p_start THEN 'end_before_start'
-                       WHEN p_billsec = 0 THEN NULL
-                       WHEN s.id IS NULL THEN 'no_sell_rate'
-                       WHEN p_provider_id IS NULL THEN 'missing_provider'
-                       WHEN p.id IS NULL THEN 'unknown_provider'
-                       WHEN pr.id IS NULL THEN 'no_cost_rate'
-                   END AS reason) AS v
+     CROSS JOIN LATERAL billing_private.rate_cdr_with(
+            p_customer_id, c.id, p_destination, p_start, p_end, p_billsec, p_provider_id, p.id, p_reject_reason,
+            s.id, s.prefix, s.rate, s.connect_fee, s.min_duration, s.increment_first, s.increment_next,
+            pr.id, pr.rate, pr.connect_fee, pr.min_duration, pr.increment_first, pr.increment_next) x
 $$;
 
 -- Exponential decay factor for gateway statistics: counters halve every hour, so the
