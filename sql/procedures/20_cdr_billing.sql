@@ -40,20 +40,7 @@ CREATE OR REPLACE FUNCTION billing_private.rate_cdr_with(
     s_first integer, s_next integer,
     c_id bigint, c_rate numeric, c_connect_fee numeric, c_min_duration integer,
     c_first integer, c_next integer)
-RETURNS TABLE (
-    status              text,
-    unrated_reason      text,
-    customer_id         bigint,
-    provider_id         bigint,
-    sell_rate_id        bigint,
-    sell_prefix         text,
-    sell_rate           numeric,
-    billed_seconds      integer,
-    sell_amount         numeric,
-    cost_rate_id        bigint,
-    cost_rate           numeric,
-    cost_billed_seconds integer,
-    cost_amount         numeric)
+RETURNS SETOF billing_private.rated_call
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN v.reason IS NULL THEN 'rated' ELSE 'unrated' END,
            v.reason,
@@ -91,20 +78,7 @@ $$;
 CREATE OR REPLACE FUNCTION billing_private.rate_cdr(
     p_customer_id bigint, p_destination text, p_start timestamptz, p_end timestamptz,
     p_billsec integer, p_provider_id bigint, p_reject_reason text)
-RETURNS TABLE (
-    status              text,
-    unrated_reason      text,
-    customer_id         bigint,
-    provider_id         bigint,
-    sell_rate_id        bigint,
-    sell_prefix         text,
-    sell_rate           numeric,
-    billed_seconds      integer,
-    sell_amount         numeric,
-    cost_rate_id        bigint,
-    cost_rate           numeric,
-    cost_billed_seconds integer,
-    cost_amount         numeric)
+RETURNS SETOF billing_private.rated_call
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT x.*
       FROM (SELECT coalesce(p_reject_reason, '') <> '' AND coalesce(p_billsec, 0) = 0 AS rejected) AS k

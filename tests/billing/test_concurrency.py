@@ -13,6 +13,21 @@ THREADS = 6
 CALLS_PER_THREAD = 25
 
 
+def run_in_parallel(target, errors):
+    """THREADS threads running target(k); an exception in one is an outcome to assert on."""
+    def guarded(k):
+        try:
+            target(k)
+        except Exception as exc:  # surfaced by the caller's `assert not errors`
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(k,)) for k in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+
+
 def test_parallel_cdr_inserts_with_redeliveries_reconcile(fresh_db):
     admin = psycopg2.connect(fresh_db)
     ids = build_world_sql(admin, balance_="100.00")
@@ -25,18 +40,12 @@ def test_parallel_cdr_inserts_with_redeliveries_reconcile(fresh_db):
             # every node also re-delivers its neighbour's calls: duplicates racing originals
             mine = rows[k::THREADS] + rows[(k + 1) % THREADS::THREADS]
             for row in mine:
-                insert_cdr(conn, row)
+                insert_cdr(conn, row)   # a failed INSERT is what must never happen
                 conn.commit()
-        except Exception as exc:  # surfaced below; a failed INSERT is what must never happen
-            errors.append(exc)
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=node, args=(k,)) for k in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    run_in_parallel(node, errors)
     assert not errors, errors
     expected = sum(Decimal("0.02") * -(-r["billsec"] // 60) for r in rows)   # 60/60 increments
     assert scalar(admin, "SELECT count(*) FROM billing.fs_cdr") == len(rows)
@@ -98,16 +107,10 @@ def test_parallel_route_call_and_cdrs_never_spend_more_than_the_money(fresh_db):
                                              billing_destination=r["destination"],
                                              billing_provider_id=r["provider_id"], billing_gateway=r["gateway"]))
                     conn.commit()
-        except Exception as exc:
-            errors.append(exc)
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=switch, args=(k,)) for k in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    run_in_parallel(switch, errors)
     assert not errors, errors
     charged = scalar(admin, "SELECT coalesce(-sum(amount), 0) FROM billing.ledger WHERE kind = 'call'")
     assert outcomes.count("ok") > 1 and "insufficient_funds" in outcomes, outcomes

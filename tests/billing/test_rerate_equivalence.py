@@ -38,31 +38,25 @@ def test_rerate_agrees_with_the_trigger(pg, seed):
         start = T0 + timedelta(hours=rng.randint(-48, 48))
         return {"valid_from": start} if kind < 0.8 else {"valid_from": start, "valid_to": start + timedelta(hours=rng.randint(1, 72))}
 
+    def add_rates(make):
+        # One rate per prefix: with two overlapping validity windows for one prefix,
+        # find_sell_rate's pick is not defined (ORDER BY length only) -- see
+        # docs/billing.md, "Overlapping rates".
+        for p in dict.fromkeys(prefix() for _ in range(25)):   # ordered: reproducible data
+            make(p, window())
+
     cards = [factories.ratecard() for _ in range(3)]
     for card in cards:
-        seen = set()
-        for _ in range(25):
-            p, w = prefix(), window()
-            # One rate per (card, prefix): with two overlapping validity windows for one
-            # prefix, find_sell_rate's pick is not defined (ORDER BY length only) -- see
-            # docs/billing.md, "Overlapping rates".
-            if p in seen:
-                continue
-            seen.add(p)
-            factories.sell_rate(card, p, str(Decimal(rng.randint(1, 2000)) / 10000), rng.choice(["60/60", "30/6", "1/1"]),
-                                blocked=rng.random() < 0.1, min_duration=rng.choice([0, 0, 30]),
-                                connect_fee=Decimal(rng.choice(["0", "0", "0.01"])), **w)
+        add_rates(lambda p, w: factories.sell_rate(
+            card, p, str(Decimal(rng.randint(1, 2000)) / 10000), rng.choice(["60/60", "30/6", "1/1"]),
+            blocked=rng.random() < 0.1, min_duration=rng.choice([0, 0, 30]),
+            connect_fee=Decimal(rng.choice(["0", "0", "0.01"])), **w))
     customers = [factories.customer(balance="100", ratecards=rng.sample(cards, rng.randint(1, 3))) for _ in range(3)]
     providers = [factories.provider() for _ in range(2)]
     for prov in providers:
-        seen = set()
-        for _ in range(25):
-            p, w = prefix(), window()
-            if p in seen:
-                continue
-            seen.add(p)
-            factories.provider_rate(prov, p, str(Decimal(rng.randint(1, 1000)) / 10000), rng.choice(["1/1", "60/60"]),
-                                    blocked=rng.random() < 0.1, **w)
+        add_rates(lambda p, w: factories.provider_rate(
+            prov, p, str(Decimal(rng.randint(1, 1000)) / 10000), rng.choice(["1/1", "60/60"]),
+            blocked=rng.random() < 0.1, **w))
     for _ in range(150):
         number = "".join(rng.choice(digits) for _ in range(rng.randint(1, 9)))
         insert_cdr(pg, cdr_row(None, billsec=rng.choice([0, 1, 29, 61, 125]), destination=number,
