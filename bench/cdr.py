@@ -158,6 +158,7 @@ def _cdr_worker(dsn, world, seconds, seed, barrier, out):
     conn.autocommit = True   # each INSERT its own transaction, as FreeSWITCH does
     cur = conn.cursor()
     base = datetime.now(timezone.utc).replace(microsecond=0)
+    cpu0 = backend_cpu_seconds(conn)
     barrier.wait()
     done, t_end = 0, time.monotonic() + seconds
     latencies = []
@@ -170,9 +171,11 @@ def _cdr_worker(dsn, world, seconds, seed, barrier, out):
         cur.execute(sql)
         latencies.append(time.perf_counter() - t0)
         done += 1
+    cpu1 = backend_cpu_seconds(conn)
+    cpu = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else float("nan")
     conn.close()
     latencies.sort()
-    out.put((done, latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]))
+    out.put((done, latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)], cpu))
 
 
 def run_cdr(dsn, world, clients, seconds):
@@ -189,7 +192,8 @@ def run_cdr(dsn, world, clients, seconds):
     for p in procs:
         p.join()
     total = sum(r[0] for r in results)
-    return total / max(elapsed, seconds), max(r[1] for r in results), max(r[2] for r in results)
+    cpu_per_cdr = sum(r[3] for r in results) / max(total, 1)
+    return total / max(elapsed, seconds), max(r[1] for r in results), max(r[2] for r in results), cpu_per_cdr
 
 
 def pgbench_env(dsn):
@@ -293,12 +297,13 @@ def main():
     print(f"data set: {len(world[0])} customers, {len(world[1])} sell prefixes, {len(world[2])} gateways")
     pgbench_init(args.dsn)
 
-    print(f"\n{'clients':>7} {'pgbench -N tps':>15} {'CDRs/s':>9} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7}")
+    print(f"\n{'clients':>7} {'pgbench -N tps':>15} {'CDRs/s':>9} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} "
+          f"{'server CPU ms/CDR':>18}")
     for clients in (int(c) for c in args.clients.split(",") if c.strip()):
         tps = run_pgbench(args.dsn, clients, args.seconds)
-        rate, p50, p99 = run_cdr(args.dsn, world, clients, args.seconds)
-        print(f"{clients:>7} {tps:>15.0f} {rate:>9.0f} {rate / tps:>6.2f} {p50 * 1000:>7.2f} {p99 * 1000:>7.2f}",
-              flush=True)
+        rate, p50, p99, cpu = run_cdr(args.dsn, world, clients, args.seconds)
+        print(f"{clients:>7} {tps:>15.0f} {rate:>9.0f} {rate / tps:>6.2f} {p50 * 1000:>7.2f} {p99 * 1000:>7.2f} "
+              f"{cpu * 1000:>18.3f}", flush=True)
 
     if args.skip_rerate:
         return
