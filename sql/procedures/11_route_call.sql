@@ -61,8 +61,11 @@ AS $$
 #variable_conflict use_column
 DECLARE
     v_now          timestamptz := now();
-    v_ep           record;
-    v_cust         record;
+    v_ep           record;      -- the endpoint and its customer's columns
+    v_balance      numeric;
+    v_credit_limit numeric;
+    v_max_calls    integer;
+    v_allowed      boolean;
     v_number       text;
     v_prefixes     text[];
     v_weight_id    bigint;
@@ -81,7 +84,6 @@ DECLARE
     v_max          integer;
     v_seq          integer := 0;
     v_found        boolean := false;
-    v_rule_id      bigint;
     v_seed         bigint;
 BEGIN
     ok := false;
@@ -104,16 +106,20 @@ BEGIN
     -- the sole match (then account_disabled, which says more than unknown_source).
     IF nullif(p_sip_user, '') IS NOT NULL THEN
         SELECT e.id, e.customer_id, e.enabled, e.permission_id, e.max_calls, e.strip_digits,
-               e.add_prefix, e.spend_limit_month
+               e.add_prefix, e.spend_limit_month, c.enabled AS customer_enabled, c.balance, c.credit_limit,
+               c.max_calls AS customer_max_calls, c.allow_negative_margin, c.lcr_strategy
           INTO v_ep
           FROM billing.endpoints e
+          JOIN billing.customers c ON c.id = e.customer_id
          WHERE e.username = p_sip_user AND e.auth = 'sip';
         v_found := FOUND;
     ELSIF p_source_ip IS NOT NULL THEN
         SELECT e.id, e.customer_id, e.enabled, e.permission_id, e.max_calls, e.strip_digits,
-               e.add_prefix, e.spend_limit_month
+               e.add_prefix, e.spend_limit_month, c.enabled AS customer_enabled, c.balance, c.credit_limit,
+               c.max_calls AS customer_max_calls, c.allow_negative_margin, c.lcr_strategy
           INTO v_ep
           FROM billing.endpoints e
+          JOIN billing.customers c ON c.id = e.customer_id
          WHERE e.auth = 'ip' AND e.ip >>= p_source_ip
          ORDER BY e.enabled DESC, masklen(e.ip) DESC, e.id
          LIMIT 1;
@@ -126,13 +132,12 @@ BEGIN
     customer_id := v_ep.customer_id;
     endpoint_id := v_ep.id;
 
-    SELECT c.id, c.enabled, c.balance, c.credit_limit, c.max_calls, c.allow_negative_margin, c.lcr_strategy
-      INTO v_cust
-      FROM billing.customers c
-     WHERE c.id = v_ep.customer_id;
+    v_balance := v_ep.balance;
+    v_credit_limit := v_ep.credit_limit;
+    v_max_calls := v_ep.customer_max_calls;
 
     -- 3. account_disabled
-    IF NOT v_cust.enabled OR NOT v_ep.enabled THEN
+    IF NOT v_ep.customer_enabled OR NOT v_ep.enabled THEN
         reason := 'account_disabled'; hangup_cause := 'CALL_REJECTED';
         RETURN NEXT; RETURN;
     END IF;
@@ -144,7 +149,10 @@ BEGIN
                        v_ep.strip_digits + 1);
     destination := v_number;
     v_prefixes := billing_private.prefixes(v_number);
-    SELECT d.weight_id INTO v_weight_id
+    SELECT d.weight_id,
+           EXISTS (SELECT FROM billing.permission_weights pw
+                    WHERE pw.permission_id = v_ep.permission_id AND pw.weight_id = d.weight_id)
+      INTO v_weight_id, v_allowed
       FROM billing.destinations d
      WHERE d.prefix = ANY (v_prefixes)
      ORDER BY length(d.prefix) DESC
@@ -155,14 +163,13 @@ BEGIN
     END IF;
 
     -- 5. destination_not_allowed
-    IF NOT EXISTS (SELECT FROM billing.permission_weights pw
-                    WHERE pw.permission_id = v_ep.permission_id AND pw.weight_id = v_weight_id) THEN
+    IF NOT v_allowed THEN
         reason := 'destination_not_allowed'; hangup_cause := 'OUTGOING_CALL_BARRED';
         RETURN NEXT; RETURN;
     END IF;
 
     -- 6. no_rate
-    SELECT * INTO v_rate FROM billing_private.find_sell_rate(v_cust.id, v_number, v_now);
+    SELECT * INTO v_rate FROM billing_private.find_sell_rate(v_ep.customer_id, v_number, v_now);
     IF v_rate.id IS NULL THEN
         reason := 'no_rate'; hangup_cause := 'NO_ROUTE_DESTINATION';
         RETURN NEXT; RETURN;
@@ -178,21 +185,16 @@ BEGIN
     -- of (provider, a random seed drawn per call): a uniform random order of
     -- providers that keeps each provider's gateways together. Tie-breakers after the
     -- strategy: provider priority, cost, provider id, gateway priority, gateway id.
-    SELECT rr.id INTO v_rule_id
-      FROM billing.routing_rules rr
-     WHERE rr.customer_id = v_cust.id AND rr.prefix = ANY (v_prefixes)
-     ORDER BY length(rr.prefix) DESC
-     LIMIT 1;
     v_seed := (random() * 2147483647)::bigint;
 
     SELECT count(*)::integer,
-           (array_agg(ROW(p.id, g.name, g.add_prefix || substr(v_number, g.strip_digits + 1), pc.rate)::billing_private.route_candidate
-                      ORDER BY CASE WHEN v_cust.lcr_strategy = 'cost' THEN pc.rate END,
-                               CASE WHEN v_cust.lcr_strategy = 'quality' THEN gs.acd END DESC NULLS LAST,
-                               CASE WHEN v_cust.lcr_strategy = 'reliability' THEN gs.asr END DESC NULLS LAST,
-                               CASE WHEN v_cust.lcr_strategy = 'equal' THEN hashint8extended(p.id, v_seed) END,
-                               p.priority, pc.rate, p.id, g.priority, g.id)
-               FILTER (WHERE v_cust.allow_negative_margin OR pc.rate <= v_rate.rate))[1:10]
+           (array_agg(ROW(gw.provider_id, gw.name, gw.add_prefix || substr(v_number, gw.strip_digits + 1), pc.rate)::billing_private.route_candidate
+                      ORDER BY CASE WHEN v_ep.lcr_strategy = 'cost' THEN pc.rate END,
+                               CASE WHEN v_ep.lcr_strategy = 'quality' THEN gw.acd END DESC NULLS LAST,
+                               CASE WHEN v_ep.lcr_strategy = 'reliability' THEN gw.asr END DESC NULLS LAST,
+                               CASE WHEN v_ep.lcr_strategy = 'equal' THEN hashint8extended(gw.provider_id, v_seed) END,
+                               gw.provider_priority, pc.rate, gw.provider_id, gw.priority, gw.id)
+               FILTER (WHERE v_ep.allow_negative_margin OR pc.rate <= v_rate.rate))[1:10]
       INTO v_candidates, v_routes
       FROM (SELECT DISTINCT ON (pr.provider_id) pr.provider_id, pr.rate
               FROM billing.provider_rates pr
@@ -201,34 +203,43 @@ BEGIN
                AND (pr.valid_from IS NULL OR pr.valid_from <= v_now)
                AND (pr.valid_to IS NULL OR v_now < pr.valid_to)
              ORDER BY pr.provider_id, length(pr.prefix) DESC) pc
-      JOIN billing.providers p ON p.id = pc.provider_id
-      JOIN billing.gateways g ON g.provider_id = p.id
-      LEFT JOIN billing.gateway_stats gs ON gs.gateway_id = g.id
-     WHERE p.enabled AND g.enabled
+      -- enabled gateways of enabled providers, joined once to the (few) providers
+      -- that have a rate rather than looking a provider up per gateway
+      JOIN (SELECT g.id, g.provider_id, g.name, g.priority, g.strip_digits, g.add_prefix,
+                   p.priority AS provider_priority, gs.asr, gs.acd
+              FROM billing.gateways g
+              JOIN billing.providers p ON p.id = g.provider_id
+              LEFT JOIN billing.gateway_stats gs ON gs.gateway_id = g.id
+             WHERE p.enabled AND g.enabled) gw ON gw.provider_id = pc.provider_id
        -- a gateway that would strip the whole number cannot dial it
-       AND (g.strip_digits < length(v_number) OR g.add_prefix <> '')
-       AND (v_rule_id IS NULL
-            OR EXISTS (SELECT FROM billing.routing_rule_providers rp
-                        WHERE rp.routing_rule_id = v_rule_id AND rp.provider_id = p.id));
+     WHERE (gw.strip_digits < length(v_number) OR gw.add_prefix <> '')
+       AND (NOT EXISTS (SELECT FROM billing.routing_rules rr
+                         WHERE rr.customer_id = v_ep.customer_id AND rr.prefix = ANY (v_prefixes))
+            OR gw.provider_id IN (SELECT rp.provider_id
+                                    FROM billing.routing_rule_providers rp
+                                   WHERE rp.routing_rule_id = (SELECT rr.id FROM billing.routing_rules rr
+                                                                WHERE rr.customer_id = v_ep.customer_id
+                                                                  AND rr.prefix = ANY (v_prefixes)
+                                                                ORDER BY length(rr.prefix) DESC
+                                                                LIMIT 1)));
 
     -- 7-9: limits and funds. route_call serialises per customer here and re-reads
     -- the row under the lock; the preview reads without locking.
     IF p_place_hold THEN
-        SELECT c.balance, c.credit_limit, c.max_calls INTO v_cust.balance, v_cust.credit_limit, v_cust.max_calls
-          FROM billing.customers c WHERE c.id = v_cust.id
+        SELECT c.balance, c.credit_limit, c.max_calls INTO v_balance, v_credit_limit, v_max_calls
+          FROM billing.customers c WHERE c.id = v_ep.customer_id
            FOR NO KEY UPDATE;
     END IF;
-    SELECT count(*)::integer, coalesce(sum(h.amount), 0) INTO v_calls, v_held
+    -- The endpoint's holds are among its customer's: one scan counts both.
+    SELECT count(*)::integer, coalesce(sum(h.amount), 0),
+           count(*) FILTER (WHERE h.endpoint_id = v_ep.id)::integer,
+           coalesce(sum(h.amount) FILTER (WHERE h.endpoint_id = v_ep.id), 0)
+      INTO v_calls, v_held, v_ep_calls, v_ep_held
       FROM billing.call_holds h
-     WHERE h.customer_id = v_cust.id AND h.call_uuid IS DISTINCT FROM p_call_uuid;
-    IF v_ep.max_calls IS NOT NULL OR v_ep.spend_limit_month IS NOT NULL THEN
-        SELECT count(*)::integer, coalesce(sum(h.amount), 0) INTO v_ep_calls, v_ep_held
-          FROM billing.call_holds h
-         WHERE h.endpoint_id = v_ep.id AND h.call_uuid IS DISTINCT FROM p_call_uuid;
-    END IF;
+     WHERE h.customer_id = v_ep.customer_id AND h.call_uuid IS DISTINCT FROM p_call_uuid;
 
     -- 7. too_many_calls: holds are the calls in progress, across every switch.
-    IF v_calls >= v_cust.max_calls OR v_ep_calls >= v_ep.max_calls THEN
+    IF v_calls >= v_max_calls OR v_ep_calls >= v_ep.max_calls THEN
         reason := 'too_many_calls'; hangup_cause := 'NORMAL_CIRCUIT_CONGESTION';
         RETURN NEXT; RETURN;
     END IF;
@@ -236,7 +247,7 @@ BEGIN
     -- 8. spend_limit: room = limit - spent this calendar month - the endpoint's holds.
     -- Reached when not even the first increment fits in the room; otherwise the room
     -- also caps max_duration below.
-    v_room := v_cust.balance + v_cust.credit_limit - v_held;
+    v_room := v_balance + v_credit_limit - v_held;
     IF v_ep.spend_limit_month IS NOT NULL THEN
         v_spend_room := v_ep.spend_limit_month - v_ep_held
                       - coalesce((SELECT s.amount FROM billing.endpoint_month_spend s
@@ -279,7 +290,7 @@ BEGIN
         SET LOCAL synchronous_commit = off;
         INSERT INTO billing.call_holds AS h
                (call_uuid, customer_id, endpoint_id, amount, sell_rate, max_duration, destination, created_at, expires_at)
-        VALUES (p_call_uuid, v_cust.id, v_ep.id,
+        VALUES (p_call_uuid, v_ep.customer_id, v_ep.id,
                 billing_private.charge(v_max, v_rate.rate, v_rate.connect_fee, v_rate.min_duration,
                                        v_rate.increment_first, v_rate.increment_next),
                 v_rate.rate, v_max, v_number, v_now, v_now + make_interval(secs => v_max + v_grace))
