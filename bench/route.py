@@ -34,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import psycopg2
@@ -107,8 +108,34 @@ def pgbench_args(dsn: str) -> list[str]:
     return args
 
 
+def _cpu_seconds(pids) -> float:
+    """utime + stime of the processes still alive, in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _backend_pids(dsn: str, clients: int) -> list[int]:
+    for _ in range(50):
+        rows = sql(make_dsn(dsn, dbname="postgres"),
+                   "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgbench' AND datname = "
+                   + "'" + conninfo(dsn)["dbname"].replace("'", "''") + "'", fetch=True)
+        if len(rows) >= clients:
+            return [r[0] for r in rows]
+        time.sleep(0.05)
+    return [r[0] for r in rows]
+
+
 def run_pgbench(dsn: str, clients: int, seconds: int, script: str | None = None, select_only=False) -> dict:
-    """One pgbench run; returns tps and latency percentiles (ms) from its transaction log."""
+    """One pgbench run: tps, latency percentiles (ms) from its transaction log, and the
+    CPU time per transaction of the server backends and of pgbench itself, measured
+    over a window inside the run (from /proc, so other load on the machine does not
+    inflate it the way it inflates wall-clock figures)."""
     work = tempfile.mkdtemp(prefix="bench_route_")
     try:
         cmd = ["pgbench", *pgbench_args(dsn), "-n", "-M", "prepared", "-c", str(clients), "-j", str(clients),
@@ -120,19 +147,33 @@ def run_pgbench(dsn: str, clients: int, seconds: int, script: str | None = None,
             Path(path).write_text(script)
             cmd += ["-f", path]
         cmd.append(conninfo(dsn)["dbname"])
-        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if out.returncode != 0:
-            raise RuntimeError(f"pgbench failed: {out.stderr.strip() or out.stdout.strip()}")
-        tps = float(re.search(r"tps = ([\d.]+)", out.stdout).group(1))
-        failed = re.search(r"number of failed transactions: (\d+)", out.stdout)
-        latencies = []
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(min(1.0, seconds / 4))
+        pids = _backend_pids(dsn, clients)
+        t1, server1, client1 = time.time(), _cpu_seconds(pids), _cpu_seconds([proc.pid])
+        time.sleep(max(0.5, seconds - 2 * min(1.0, seconds / 4)))
+        t2, server2, client2 = time.time(), _cpu_seconds(pids), _cpu_seconds([proc.pid])
+        stdout, stderr = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"pgbench failed: {stderr.strip() or stdout.strip()}")
+        tps = float(re.search(r"tps = ([\d.]+)", stdout).group(1))
+        failed = re.search(r"number of failed transactions: (\d+)", stdout)
+        latencies, in_window = [], 0
         for name in glob.glob(os.path.join(work, "tx*")):
             with open(name) as fh:
-                latencies += [int(line.split()[2]) for line in fh if line.strip()]
+                for line in fh:
+                    f = line.split()
+                    if len(f) < 6:
+                        continue
+                    latencies.append(int(f[2]))
+                    if t1 <= int(f[4]) + int(f[5]) / 1e6 < t2:
+                        in_window += 1
         latencies.sort()
         q = statistics.quantiles(latencies, n=100) if len(latencies) > 100 else [float("nan")] * 99
+        per_tx = (lambda cpu: cpu / in_window * 1e6 if in_window else float("nan"))
         return {"tps": tps, "p50": q[49] / 1000, "p99": q[98] / 1000, "n": len(latencies),
-                "failed": int(failed.group(1)) if failed else 0}
+                "failed": int(failed.group(1)) if failed else 0,
+                "server_us": per_tx(server2 - server1), "client_us": per_tx(client2 - client1)}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -242,7 +283,8 @@ def main(argv=None) -> int:
     load = os.getloadavg()
     log(f"\nload average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs; "
         f"{args.seconds} s per measurement, {args.rounds} round(s)")
-    header = f"{'round':>5} {'clients':>7}  {'what':<28} {'tx/s':>9} {'x -S':>6} {'p50 ms':>7} {'p99 ms':>7}"
+    header = (f"{'round':>5} {'clients':>7}  {'what':<28} {'tx/s':>9} {'x -S':>6} {'p50 ms':>7} {'p99 ms':>7}"
+              f" {'srv us/tx':>9} {'cli us/tx':>9}")
     log(header)
     log("-" * len(header))
     summary = {}
@@ -250,20 +292,34 @@ def main(argv=None) -> int:
         for c in clients:
             base = run_pgbench(baseline_dsn, c, args.seconds, select_only=True)
             log(f"{rnd:>5} {c:>7}  {'pgbench -S (baseline)':<28} {base['tps']:>9.0f} {1:>6.2f} "
-                f"{base['p50']:>7.3f} {base['p99']:>7.3f}")
+                f"{base['p50']:>7.3f} {base['p99']:>7.3f} {base['server_us']:>9.0f} {base['client_us']:>9.0f}")
+            summary.setdefault(("pgbench -S", c), []).append(
+                (base["tps"], 1.0, base["p50"], base["p99"], base["server_us"], base["client_us"]))
             for name, script in variants:
                 sql(args.dsn, "TRUNCATE billing.call_holds")
                 r = run_pgbench(args.dsn, c, args.seconds, script=script)
                 ratio = r["tps"] / base["tps"]
-                summary.setdefault((name, c), []).append((r["tps"], ratio, r["p50"], r["p99"]))
+                summary.setdefault((name, c), []).append(
+                    (r["tps"], ratio, r["p50"], r["p99"], r["server_us"], r["client_us"]))
                 fail = f"  ({r['failed']} failed)" if r["failed"] else ""
-                log(f"{rnd:>5} {c:>7}  {name:<28} {r['tps']:>9.0f} {ratio:>6.2f} {r['p50']:>7.3f} {r['p99']:>7.3f}{fail}")
+                log(f"{rnd:>5} {c:>7}  {name:<28} {r['tps']:>9.0f} {ratio:>6.2f} {r['p50']:>7.3f} {r['p99']:>7.3f}"
+                    f" {r['server_us']:>9.0f} {r['client_us']:>9.0f}{fail}")
     sql(args.dsn, "TRUNCATE billing.call_holds")
 
-    log("\nmedian over rounds (tx/s, ratio to pgbench -S, p50 ms, p99 ms):")
+    log("\nmedian over rounds (tx/s, ratio to pgbench -S, p50 ms, p99 ms, CPU us per transaction):")
     for (name, c), rows in summary.items():
         med = [statistics.median(col) for col in zip(*rows)]
-        log(f"  {name:<28} {c} clients: {med[0]:>7.0f} tx/s  {med[1]:.2f} x  p50 {med[2]:.3f}  p99 {med[3]:.3f}")
+        log(f"  {name:<28} {c} clients: {med[0]:>7.0f} tx/s  {med[1]:.2f} x  p50 {med[2]:.3f}  p99 {med[3]:.3f}"
+            f"  server {med[4]:.0f} us  pgbench {med[5]:.0f} us")
+    # What the CPU figures predict for this machine with nothing else running: every
+    # core busy with either the server or pgbench, no other load.
+    cores = os.cpu_count() or 1
+    log(f"\nprojection for {cores} idle cores from CPU per transaction (server + pgbench):")
+    base_cpu = {c: statistics.median(r[4] + r[5] for r in rows)
+                for (name, c), rows in summary.items() if name == "pgbench -S"}
+    for (name, c), rows in summary.items():
+        cpu = statistics.median(r[4] + r[5] for r in rows)
+        log(f"  {name:<28} {c} clients: {cores / cpu * 1e6:>8.0f} tx/s  ({base_cpu[c] / cpu:.2f} x pgbench -S)")
     log("targets: >= 5,000 route_call/s, >= 0.33 x pgbench -S, p99 <= 5 ms (2 CPUs, nothing else running)")
 
     if args.compare_prefix:

@@ -14,15 +14,23 @@
 --   destination_not_allowed, no_rate, too_many_calls, spend_limit,
 --   insufficient_funds, negative_margin, no_route.
 --
--- Cost per call (btree longest prefix; the numbers are for an 11-digit destination):
---   endpoints: uq_endpoints_username (SIP) or ix_endpoints_ip (GiST inet_ops, >>=);
---   customers: pk; destinations: uq_destinations_prefix, one probe per prefix of the
---   number; permission_weights: pk; rates: ix_rates_ratecard_id_prefix per ratecard;
---   provider_rates: ix_provider_rates_prefix, one probe per prefix, all providers at
---   once (about 100 rows); routing_rules: uq_routing_rules_customer_id_prefix;
---   gateways: ix_gateways_provider_id; gateway_stats: pk; call_holds:
---   ix_call_holds_customer_id / ix_call_holds_endpoint_id (rows = calls in progress);
---   endpoint_month_spend: pk. Write: one row of call_holds (insert or update).
+-- Cost per call: seven statements, one write (docs/performance-route.md has the plans).
+--   1. endpoint + customer: uq_endpoints_username (SIP) or ix_endpoints_ip (GiST
+--      inet_ops, >>=, longest masklen), pk_customers;
+--   2. destination + permission: uq_destinations_prefix probed with every prefix of
+--      the number (`prefix = ANY(prefixes)`, 11 probes for 11 digits), pk of
+--      permission_weights;
+--   3. sell rate: billing_private.find_sell_rate (ix_rates_ratecard_id_prefix per
+--      ratecard in priority order);
+--   4. routes: ix_provider_rates_prefix_covering (0011), one index-only scan for all
+--      providers (about 60 rows), gateways + providers + gateway_stats (small, hashed),
+--      uq_routing_rules_customer_id_prefix;
+--   5. (route_call only) the customer row locked FOR NO KEY UPDATE;
+--   6. holds of the customer: ix_call_holds_customer_id (rows = calls in progress);
+--      endpoint_month_spend pk only for endpoints with a spend limit; settings;
+--   7. (route_call only) INSERT .. ON CONFLICT into call_holds.
+-- Longest prefix by btree `= ANY(all prefixes)` was measured against the `prefix`
+-- extension's prefix_range GiST and kept (faster on both lookups).
 --
 -- Concurrency: the customer row is locked (FOR NO KEY UPDATE) only around counting the
 -- holds, checking the funds and writing the hold, so two calls of one customer can
@@ -283,10 +291,11 @@ BEGIN
     END IF;
 
     IF p_place_hold THEN
-        -- The hold's commit need not wait for the WAL flush: a crash can lose only
-        -- the holds of the last ~0.6 s (3 x wal_writer_delay), never a debit, and it
-        -- makes route_call ~10x faster on an ordinary disk (docs/performance-route.md).
-        -- SET LOCAL lasts until the end of the caller's transaction.
+        -- The hold's commit need not wait for the WAL flush: a server crash can lose
+        -- only the holds of the last ~0.6 s (3 x wal_writer_delay), never a debit or a
+        -- CDR, and call set-up no longer waits for the disk (docs/routing.md and
+        -- docs/performance-route.md). SET LOCAL lasts until the end of the caller's
+        -- transaction.
         SET LOCAL synchronous_commit = off;
         INSERT INTO billing.call_holds AS h
                (call_uuid, customer_id, endpoint_id, amount, sell_rate, max_duration, destination, created_at, expires_at)
