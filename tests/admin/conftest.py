@@ -1,0 +1,41 @@
+"""Fixtures of the back-office tests: a small catalogue and helpers to read pages."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import AuditLog
+from tests import factories
+
+
+@pytest.fixture()
+def catalogue(db_session):
+    """weights local/mobile, permission standard (both), destinations 33 and 336."""
+    local, mobile = factories.weight("local"), factories.weight("mobile")
+    standard = factories.permission([local, mobile], name="standard")
+    factories.destination("33", local, "France")
+    factories.destination("336", mobile, "France Mobile")
+    return {"local": local, "mobile": mobile, "standard": standard}
+
+
+def audit_rows(entity: str, action: str | None = None) -> list[AuditLog]:
+    stmt = select(AuditLog).where(AuditLog.entity == entity).order_by(AuditLog.id)
+    if action:
+        stmt = stmt.where(AuditLog.action == action)
+    return list(db.session.scalars(stmt))
+
+
+def field_error(html: str, field: str) -> str | None:
+    """The error text shown beside `field` (the invalid-feedback right after its input), or None."""
+    match = re.search(r'id="%s"[^>]*class="[^"]*is-invalid|class="[^"]*is-invalid[^"]*"[^>]*id="%s"' % (field, field), html)
+    if not match:
+        return None
+    feedback = re.search(r'<div class="invalid-feedback[^"]*">([^<]*)</div>', html[match.end():])
+    return feedback.group(1).strip() if feedback else ""
+
+
+def flashes(html: str) -> list[str]:
+    return [re.sub(r"\s+", " ", m).strip() for m in re.findall(r'<div class="alert[^"]*"[^>]*role="alert">\s*(.*?)<button', html, re.S)]
