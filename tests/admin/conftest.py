@@ -29,11 +29,12 @@ def audit_rows(entity: str, action: str | None = None) -> list[AuditLog]:
 
 
 def field_error(html: str, field: str) -> str | None:
-    """The error text shown beside `field` (the invalid-feedback right after its input), or None."""
-    match = re.search(r'id="%s"[^>]*class="[^"]*is-invalid|class="[^"]*is-invalid[^"]*"[^>]*id="%s"' % (field, field), html)
-    if not match:
+    """The error shown beside `field` (the invalid-feedback after its control), or None when it has none."""
+    control = re.search(r'<(?:input|select|textarea)[^>]*\bid="%s"[^>]*>' % re.escape(field), html)
+    assert control, f"no field {field} on the page"
+    if "is-invalid" not in control.group(0):
         return None
-    feedback = re.search(r'<div class="invalid-feedback[^"]*">([^<]*)</div>', html[match.end():])
+    feedback = re.search(r'<div class="invalid-feedback[^"]*">([^<]*)</div>', html[control.end():])
     return feedback.group(1).strip() if feedback else ""
 
 
