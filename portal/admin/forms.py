@@ -207,8 +207,7 @@ class EndpointForm(FlaskForm):
     ip = StringField("Source IP or network", filters=OPTIONAL_TEXT_FILTERS,
                      description="IP authentication: e.g. 198.51.100.7 or 198.51.100.0/24.")
     username = StringField("SIP user name", filters=OPTIONAL_TEXT_FILTERS,
-                           validators=[Optional(), Regexp(r"^[A-Za-z0-9_.+-]{1,64}$",
-                                                          message="Letters, digits and _ . + - only; at most 64.")])
+                           description="SIP authentication: the user the phone registers with.")
     new_password = StringField("SIP password", filters=OPTIONAL_TEXT_FILTERS,
                                validators=[Optional(), Length(min=8, max=128)],
                                description="SIP authentication: leave empty to keep the current one "
@@ -244,12 +243,18 @@ class EndpointForm(FlaskForm):
             raise ValidationError(f"Host bits are set: did you mean {hint}?") from None
 
     def validate_username(self, field):
-        if self.auth.data == "sip" and not field.data:
+        if self.auth.data != "sip":
+            return
+        if not field.data:
             raise ValidationError("SIP authentication needs a user name.")
+        if not re.fullmatch(r"[A-Za-z0-9_.+-]{1,64}", field.data):
+            raise ValidationError("Letters, digits and _ . + - only; at most 64.")
 
 
 def _password_field():
-    return PasswordField("New password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=256)],
+    return PasswordField("New password", validators=[
+        DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=256,
+                               message=f"At least {MIN_PASSWORD_LENGTH} and at most 256 characters.")],
                          description=f"At least {MIN_PASSWORD_LENGTH} characters.")
 
 
