@@ -4,11 +4,21 @@ from __future__ import annotations
 import re
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import select
+
+from portal import security
 
 from portal.extensions import db
 from portal.models import AuditLog
 from tests import factories
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch):
+    """Real argon2id with minimal cost: these tests sign in often, and the production cost
+    (tens of milliseconds, more on a busy machine) would dominate their run time."""
+    monkeypatch.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture()
