@@ -74,6 +74,13 @@ def prefix_searched(stmt, text: str, column):
     return stmt.where(or_(column.startswith(digits), func.starts_with(digits, column)))
 
 
+def choices_of(model, label=lambda obj: obj.name):
+    """Select choices of every row of `model`, by name."""
+    from .forms import options
+
+    return options((obj.id, label(obj)) for obj in db.session.scalars(select(model).order_by(model.name)))
+
+
 def get_or_404(model, ident):
     obj = db.session.get(model, ident)
     if obj is None:

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from ..extensions import db
 from ..models import Destination, Endpoint, Permission, PermissionWeight, Weight
 from . import bp, services
-from ._common import (arg_int, arg_text, deleted, get_or_404, paginate, prefix_searched, render_form_page, saved,
+from ._common import (arg_int, arg_text, choices_of, deleted, get_or_404, paginate, prefix_searched, render_form_page, saved,
                       searched, sorted_by)
 from .forms import DestinationForm, PermissionForm, WeightForm, form_data
 
@@ -35,7 +35,7 @@ def destinations():
 
 def _destination_form(destination=None) -> DestinationForm:
     form = DestinationForm(obj=destination)
-    form.weight_id.choices = [(w.id, w.name) for w in db.session.scalars(select(Weight).order_by(Weight.name))]
+    form.weight_id.choices = choices_of(Weight)
     return form
 
 
@@ -121,9 +121,8 @@ def permissions():
 
 def _permission_form(permission=None) -> PermissionForm:
     form = PermissionForm(obj=permission)
-    weights = db.session.scalars(select(Weight).order_by(Weight.name)).all()
-    form.weight_ids.choices = [(w.id, w.name) for w in weights]
-    form.weight_ids.render_kw = {"size": min(max(len(weights), 3), 12)}
+    form.weight_ids.choices = choices_of(Weight)
+    form.weight_ids.render_kw = {"size": min(max(len(form.weight_ids.choices), 3), 12)}
     if permission is not None and not form.is_submitted():
         form.weight_ids.data = [w.id for w in permission.weights]
     return form

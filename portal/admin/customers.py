@@ -6,10 +6,20 @@ from flask import flash, redirect, render_template, url_for
 from sqlalchemy import func, select
 
 from ..extensions import db
+from ..formatting import money
 from ..models import CallHold, Customer, Endpoint, Ratecard, RoutingRule, Settings, User
 from . import bp, services
 from ._common import arg_text, get_or_404, paginate, render_form_page, searched, sorted_by
 from .forms import CustomerForm, LedgerForm, form_data
+
+
+@bp.app_template_filter("money_exact")
+def money_exact(value, currency: str | None = None) -> str:
+    """Ledger amounts with every significant decimal (at least 2): accounting views hide nothing."""
+    if value is None:
+        return money(value)
+    exponent = value.normalize().as_tuple().exponent
+    return money(value, currency, max(2, -exponent if isinstance(exponent, int) else 2))
 
 
 def _holds_by_customer():
@@ -117,9 +127,9 @@ def customer_ledger(customer_id: int):
         except services.AdminError as exc:
             flash(str(exc), "danger")
         else:
-            label = dict(form.kind.choices)[entry.kind]
-            flash(f"{label} of {entry.amount.normalize():f} {customer.currency} posted; "
-                  f"the balance is now {customer.balance.normalize():f} {customer.currency}.", "success")
+            label = form.LABELS[entry.kind]
+            flash(f"{label} of {money_exact(entry.amount, customer.currency)} posted; "
+                  f"the balance is now {money_exact(customer.balance, customer.currency)}.", "success")
             return redirect(url_for("admin.customer", customer_id=customer.id))
     return _detail(customer, form)
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import Text, cast, select
 
-from ..extensions import db
 from ..models import Customer, Endpoint, Permission
 from . import bp, services
-from ._common import arg_int, arg_text, get_or_404, paginate, render_form_page, searched, sorted_by
+from ._common import arg_int, arg_text, choices_of, get_or_404, paginate, render_form_page, searched, sorted_by
 from .forms import EndpointForm, form_data
 
 
@@ -28,8 +27,8 @@ def endpoints():
 
 def _endpoint_form(endpoint: Endpoint | None = None) -> EndpointForm:
     form = EndpointForm(obj=endpoint)
-    form.customer_id.choices = [(c.id, c.name) for c in db.session.scalars(select(Customer).order_by(Customer.name))]
-    form.permission_id.choices = [(p.id, p.name) for p in db.session.scalars(select(Permission).order_by(Permission.name))]
+    form.customer_id.choices = choices_of(Customer)
+    form.permission_id.choices = choices_of(Permission)
     if endpoint is None and not form.is_submitted() and arg_int("customer_id"):
         form.customer_id.data = arg_int("customer_id")
     return form

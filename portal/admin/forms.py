@@ -11,6 +11,7 @@ from datetime import timezone
 from decimal import Decimal
 
 from flask_wtf import FlaskForm
+from wtforms.fields.choices import SelectChoice
 from wtforms import (BooleanField, DateTimeLocalField, EmailField, IntegerField, PasswordField, SelectField,
                      SelectMultipleField, StringField, SubmitField, TextAreaField, ValidationError)
 from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, NumberRange, Optional, Regexp
@@ -20,6 +21,7 @@ from ..security import MIN_PASSWORD_LENGTH
 
 NAME_RE = r"^[A-Za-z0-9_.-]{1,64}$"
 NAME_HELP = "Letters, digits, dot, dash and underscore; at most 64 characters."
+NAME_ERROR = "Only letters, digits, dot, dash and underscore are allowed (at most 64, no spaces)."
 CODECS_RE = r"^[A-Za-z0-9.@/,_-]{1,200}$"
 
 
@@ -37,7 +39,7 @@ OPTIONAL_TEXT_FILTERS = [_strip, _none_if_empty]
 
 def name_field(label="Name", **kw):
     return StringField(label, filters=TEXT_FILTERS, description=kw.pop("description", NAME_HELP),
-                       validators=[DataRequired(), Regexp(NAME_RE, message=NAME_HELP)], **kw)
+                       validators=[DataRequired(), Regexp(NAME_RE, message=NAME_ERROR)], **kw)
 
 
 def digits_field(label, required=True, description=None):
@@ -114,6 +116,11 @@ class UtcDateTimeField(DateTimeLocalField):
         return self.data.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M") if self.data else ""
 
 
+def options(pairs) -> list[SelectChoice]:
+    """Choices of a select from (value, label) pairs."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
 def optional_int(label, minimum=0, maximum=None, description=None):
     return IntegerField(label, validators=[Optional(), NumberRange(min=minimum, max=maximum)], description=description)
 
@@ -131,7 +138,7 @@ class CustomerForm(FlaskForm):
     email = EmailField("Billing e-mail", filters=OPTIONAL_TEXT_FILTERS,
                        validators=[Optional(), Email(check_deliverability=False), Length(max=254)])
     enabled = BooleanField("Enabled", default=True)
-    billing_type = SelectField("Billing", choices=[("prepaid", "Prepaid"), ("postpaid", "Postpaid")])
+    billing_type = SelectField("Billing", choices=options([("prepaid", "Prepaid"), ("postpaid", "Postpaid")]))
     currency = currency_field()
     credit_limit = AmountField("Credit limit", minimum=0, default=0,
                                description="Postpaid only: how far below zero the balance may go.")
@@ -139,9 +146,9 @@ class CustomerForm(FlaskForm):
     low_balance_alert = AmountField("Low-balance alert", description="Alert when the balance falls below; "
                                     "empty uses the default from the settings.")
     max_calls = optional_int("Max concurrent calls", description="All endpoints together; empty = no limit.")
-    lcr_strategy = SelectField("Routing strategy", choices=[
+    lcr_strategy = SelectField("Routing strategy", choices=options([
         ("cost", "Cost (cheapest first)"), ("quality", "Quality (ACD)"), ("reliability", "Reliability (ASR)"),
-        ("equal", "Equal share"), ("priority", "Provider priority")])
+        ("equal", "Equal share"), ("priority", "Provider priority")]))
     allow_negative_margin = BooleanField("Allow routes that cost more than the sell rate")
     tax_rate = AmountField("Tax rate", minimum=0, maximum=1,
                            description="A fraction: 0.2 = 20 %. Empty uses the default from the settings.")
@@ -155,7 +162,7 @@ class CustomerForm(FlaskForm):
     RATECARD_FIELDS = ("ratecard_1", "ratecard_2", "ratecard_3")
 
     def set_ratecard_choices(self, ratecards) -> None:
-        choices = [(0, "— none —")] + [(r.id, f"{r.name} ({r.currency})") for r in ratecards]
+        choices = options([(0, "— none —")] + [(r.id, f"{r.name} ({r.currency})") for r in ratecards])
         for name in self.RATECARD_FIELDS:
             self[name].choices = choices
 
@@ -178,8 +185,9 @@ class CustomerForm(FlaskForm):
 
 class LedgerForm(FlaskForm):
     SIGNS = {"topup": 1, "payment": 1, "credit_note": 1, "adjustment": 0}
-    kind = SelectField("Entry", choices=[("topup", "Top-up"), ("payment", "Payment received"),
-                                         ("credit_note", "Credit note"), ("adjustment", "Adjustment (+ or −)")])
+    LABELS = {"topup": "Top-up", "payment": "Payment received", "credit_note": "Credit note",
+              "adjustment": "Adjustment (+ or −)"}
+    kind = SelectField("Entry", choices=options(LABELS.items()))
     amount = AmountField("Amount", validators=[InputRequired(message="Enter an amount.")],
                          description="Top-ups, payments and credit notes are positive; an adjustment may be negative.")
     reference = StringField("Reference", filters=OPTIONAL_TEXT_FILTERS, validators=[Optional(), Length(max=100)],
@@ -203,7 +211,7 @@ class EndpointForm(FlaskForm):
     customer_id = SelectField("Customer", coerce=int)
     name = name_field()
     enabled = BooleanField("Enabled", default=True)
-    auth = SelectField("Authentication", choices=[("ip", "IP address (trunk)"), ("sip", "SIP user and password")])
+    auth = SelectField("Authentication", choices=options([("ip", "IP address (trunk)"), ("sip", "SIP user and password")]))
     ip = StringField("Source IP or network", filters=OPTIONAL_TEXT_FILTERS,
                      description="IP authentication: e.g. 198.51.100.7 or 198.51.100.0/24.")
     username = StringField("SIP user name", filters=OPTIONAL_TEXT_FILTERS,
@@ -220,7 +228,7 @@ class EndpointForm(FlaskForm):
                              validators=[Optional(), Regexp(r"^[0-9]{0,20}$", message="Digits only, at most 20.")],
                              description="Turns the dialled number into the canonical destination.")
     context = StringField("Dialplan context", default="default", filters=TEXT_FILTERS,
-                          validators=[DataRequired(), Regexp(NAME_RE, message=NAME_HELP)])
+                          validators=[DataRequired(), Regexp(NAME_RE, message=NAME_ERROR)])
     codecs = StringField("Codecs", filters=OPTIONAL_TEXT_FILTERS,
                          validators=[Optional(), Regexp(CODECS_RE, message="A codec string such as PCMA,PCMU,G729.")],
                          description="Empty = switch default.")
@@ -351,7 +359,7 @@ class GatewayForm(FlaskForm):
     host = StringField("Host", filters=TEXT_FILTERS, validators=[
         DataRequired(), Regexp(r"^[A-Za-z0-9.:\[\]-]{1,253}$", message="A host name or IP address.")])
     port = IntegerField("Port", default=5060, validators=[InputRequired(), NumberRange(1, 65535)])
-    transport = SelectField("Transport", choices=[("udp", "UDP"), ("tcp", "TCP"), ("tls", "TLS")])
+    transport = SelectField("Transport", choices=options([("udp", "UDP"), ("tcp", "TCP"), ("tls", "TLS")]))
     priority = IntegerField("Priority", default=1, validators=[InputRequired(), NumberRange(0, 1000)],
                             description="Order of this provider's gateways: lower goes first.")
     max_channels = optional_int("Max channels", minimum=1, description="Empty = no limit.")

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import Customer, Provider, RoutingRule
 from . import bp, services
-from ._common import arg_int, arg_text, deleted, get_or_404, paginate, prefix_searched, render_form_page, sorted_by
+from ._common import arg_int, arg_text, choices_of, deleted, get_or_404, paginate, prefix_searched, render_form_page, sorted_by
 from .forms import RoutingRuleForm
 
 
@@ -24,10 +24,9 @@ def routing_rules():
 
 def _rule_page(rule: RoutingRule, title: str):
     form = RoutingRuleForm(obj=rule)
-    form.customer_id.choices = [(c.id, c.name) for c in db.session.scalars(select(Customer).order_by(Customer.name))]
-    providers = db.session.scalars(select(Provider).order_by(Provider.name)).all()
-    form.provider_ids.choices = [(p.id, p.name + ("" if p.enabled else " (disabled)")) for p in providers]
-    form.provider_ids.render_kw = {"size": min(max(len(providers), 3), 12)}
+    form.customer_id.choices = choices_of(Customer)
+    form.provider_ids.choices = choices_of(Provider, lambda p: p.name + ("" if p.enabled else " (disabled)"))
+    form.provider_ids.render_kw = {"size": min(max(len(form.provider_ids.choices), 3), 12)}
     if not form.is_submitted():
         form.provider_ids.data = [p.id for p in rule.providers]
         if rule.id is None and arg_int("customer_id"):

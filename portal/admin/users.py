@@ -5,10 +5,9 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, url_for
 from sqlalchemy import select
 
-from ..extensions import db
 from ..models import Customer, User
 from . import bp, services
-from ._common import arg_int, arg_text, get_or_404, paginate, render_form_page, searched, sorted_by
+from ._common import arg_int, arg_text, choices_of, get_or_404, paginate, render_form_page, searched, sorted_by
 from .forms import PasswordForm, UserCreateForm, UserEditForm
 
 
@@ -35,7 +34,7 @@ def users():
 @bp.route("/users/new", methods=["GET", "POST"])
 def user_new():
     form = UserCreateForm()
-    form.customer_id.choices = [(c.id, c.name) for c in db.session.scalars(select(Customer).order_by(Customer.name))]
+    form.customer_id.choices = choices_of(Customer)
     if not form.is_submitted() and arg_int("customer_id"):
         form.customer_id.data = arg_int("customer_id")
     if form.validate_on_submit():

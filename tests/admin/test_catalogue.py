@@ -14,7 +14,7 @@ def test_weight_crud(admin_client, db_session):
     db.session.expire_all()
     assert db.session.get(Weight, w.id).name == "premium-rate"
     html = admin_client.post("/admin/weights/new", data={"name": "has space"}).get_data(as_text=True)
-    assert "Letters, digits" in field_error(html, "name")
+    assert "Only letters, digits" in field_error(html, "name")
     admin_client.post(f"/admin/weights/{w.id}/delete")
     assert db.session.get(Weight, w.id) is None
     assert [(r.action, r.details) for r in audit_rows("weight")] == [

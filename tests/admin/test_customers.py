@@ -43,7 +43,7 @@ def test_validation_errors_are_shown_beside_the_fields(admin_client, db_session)
         "ratecard_1": str(card.id), "ratecard_3": str(card.id), "tax_rate": "1.5"})
     assert response.status_code == 400
     html = response.get_data(as_text=True)
-    assert "Letters, digits" in field_error(html, "name")
+    assert "Only letters, digits" in field_error(html, "name")
     assert "prepaid customer has no credit limit" in field_error(html, "credit_limit")
     assert "more than 6 decimal places" in field_error(html, "opening_balance")
     assert field_error(html, "email")
