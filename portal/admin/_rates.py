@@ -33,7 +33,7 @@ def rates_page(model, owner_column, owner_id: int):
 def rate_form_page(rate, owner_field: str, owner_id: int, entity: str, title: str, back_url: str, breadcrumbs,
                    currency: str):
     """Create or edit one rate row; redirects to `back_url` once saved."""
-    form = RateForm(obj=rate)
+    form = RateForm(obj=rate if rate.id is not None else None)   # a new row has no values yet: use the defaults
     if not form.is_submitted() and rate.id is not None:
         form.increment.data = (rate.increment_first, rate.increment_next)
     if form.validate_on_submit():

@@ -95,7 +95,7 @@ class IncrementField(StringField):
     def _value(self):
         if self.raw_data:
             return self.raw_data[0]
-        return f"{self.data[0]}/{self.data[1]}" if self.data else "60/60"
+        return f"{self.data[0]}/{self.data[1]}" if isinstance(self.data, tuple) else "60/60"
 
 
 class UtcDateTimeField(DateTimeLocalField):

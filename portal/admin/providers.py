@@ -74,7 +74,7 @@ def provider(provider_id: int):
 # ------------------------------------------------------------------ gateways
 
 def _gateway_page(provider: Provider, gateway: Gateway, title: str):
-    form = GatewayForm(obj=gateway)
+    form = GatewayForm(obj=gateway if gateway.id is not None else None)
     back = url_for("admin.provider", provider_id=provider.id)
     if form.validate_on_submit():
         data = form_data(form)

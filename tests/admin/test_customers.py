@@ -193,3 +193,11 @@ def test_ledger_shows_running_balance_newest_first_with_pagination(admin_client,
         factories.topup(c, "1")
     page2 = admin_client.get(f"/admin/customers/{c.id}?page=2").get_data(as_text=True)
     assert "28 in all" in page2 and "1.50 EUR" in page2[page2.index('id="ledger"'):]
+
+
+def test_ledger_shows_every_significant_decimal(admin_client, db_session):
+    c = factories.customer(name="acme", balance="1")
+    factories.topup(c, "-0.012345", kind="call")
+    html = admin_client.get(f"/admin/customers/{c.id}").get_data(as_text=True)
+    ledger = html[html.index('id="ledger"'):]
+    assert "-0.012345 EUR" in ledger and "0.987655 EUR" in ledger and "1.00 EUR" in ledger

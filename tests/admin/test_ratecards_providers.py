@@ -1,4 +1,5 @@
 """Ratecards and rates, providers, gateways and provider rates, routing rules."""
+import re
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -164,3 +165,11 @@ def test_routing_rule_crud(admin_client, db_session):
     admin_client.post(f"/admin/routing-rules/{rule.id}/delete")
     assert db.session.get(RoutingRule, rule.id) is None
     assert [r.action for r in audit_rows("routing_rule")] == ["create", "update", "delete"]
+
+
+def test_new_rate_and_gateway_forms_start_from_the_defaults(admin_client, db_session):
+    card, provider = factories.ratecard("retail"), factories.provider("carrier_a")
+    rate_page = admin_client.get(f"/admin/ratecards/{card.id}/rates/new").get_data(as_text=True)
+    assert 'value="60/60"' in rate_page and re.search(r'id="min_duration"[^>]*value="0"', rate_page)
+    gateway_page = admin_client.get(f"/admin/providers/{provider.id}/gateways/new").get_data(as_text=True)
+    assert 'value="5060"' in gateway_page
