@@ -125,3 +125,14 @@ def deleted(model, obj, entity: str, label: str, next_url: str, failure_url: str
         return redirect(failure_url or next_url)
     flash(f"{label} deleted.", "success")
     return redirect(next_url)
+
+
+def toggled(obj, entity: str, label: str, next_url: str, attribute: str = "enabled", when_off: str = ""):
+    """Flip `obj.<attribute>` (audited), say so, and redirect."""
+    from flask import flash, redirect
+
+    from . import services
+
+    services.set_enabled(obj, entity, not getattr(obj, attribute), attribute)
+    flash(f"{label} {'enabled' if getattr(obj, attribute) else 'disabled' + when_off}.", "success")
+    return redirect(next_url)

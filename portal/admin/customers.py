@@ -9,7 +9,7 @@ from ..extensions import db
 from ..formatting import money
 from ..models import CallHold, Customer, Endpoint, Ratecard, RoutingRule, Settings, User
 from . import bp, services
-from ._common import arg_text, get_or_404, paginate, render_form_page, searched, sorted_by
+from ._common import arg_text, deleted, get_or_404, paginate, render_form_page, searched, sorted_by, toggled
 from .forms import CustomerForm, LedgerForm, form_data
 
 
@@ -137,19 +137,12 @@ def customer_ledger(customer_id: int):
 @bp.route("/customers/<int:customer_id>/toggle", methods=["POST"])
 def customer_toggle(customer_id: int):
     customer = get_or_404(Customer, customer_id)
-    services.set_enabled(customer, "customer", not customer.enabled)
-    flash(f"Customer {customer.name} {'enabled' if customer.enabled else 'disabled: its calls are refused'}.", "success")
-    return redirect(url_for("admin.customer", customer_id=customer.id))
+    return toggled(customer, "customer", f"Customer {customer.name}", url_for("admin.customer", customer_id=customer.id),
+                   when_off=": its calls are refused")
 
 
 @bp.route("/customers/<int:customer_id>/delete", methods=["POST"])
 def customer_delete(customer_id: int):
     customer = get_or_404(Customer, customer_id)
-    name = customer.name
-    try:
-        services.delete(Customer, customer, "customer", name)
-    except services.AdminError as exc:
-        flash(str(exc), "danger")
-        return redirect(url_for("admin.customer", customer_id=customer_id))
-    flash(f"Customer {name} deleted.", "success")
-    return redirect(url_for("admin.customers"))
+    return deleted(Customer, customer, "customer", f"Customer {customer.name}", url_for("admin.customers"),
+                   url_for("admin.customer", customer_id=customer_id))

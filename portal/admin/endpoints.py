@@ -7,7 +7,8 @@ from sqlalchemy import Text, cast, select
 
 from ..models import Customer, Endpoint, Permission
 from . import bp, services
-from ._common import arg_int, arg_text, choices_of, get_or_404, paginate, render_form_page, searched, sorted_by
+from ._common import (arg_int, arg_text, choices_of, deleted, get_or_404, paginate, render_form_page, searched, sorted_by,
+                      toggled)
 from .forms import EndpointForm, form_data
 
 
@@ -92,22 +93,14 @@ def endpoint_rotate_password(endpoint_id: int):
 @bp.route("/endpoints/<int:endpoint_id>/toggle", methods=["POST"])
 def endpoint_toggle(endpoint_id: int):
     endpoint = get_or_404(Endpoint, endpoint_id)
-    services.set_enabled(endpoint, "endpoint", not endpoint.enabled)
-    flash(f"Endpoint {endpoint.name} {'enabled' if endpoint.enabled else 'disabled'}.", "success")
-    return redirect(request.referrer if _same_site(request.referrer) else _back(endpoint.customer_id))
+    back = request.referrer if _same_site(request.referrer) else _back(endpoint.customer_id)
+    return toggled(endpoint, "endpoint", f"Endpoint {endpoint.name}", back)
 
 
 @bp.route("/endpoints/<int:endpoint_id>/delete", methods=["POST"])
 def endpoint_delete(endpoint_id: int):
     endpoint = get_or_404(Endpoint, endpoint_id)
-    name, customer_id = endpoint.name, endpoint.customer_id
-    try:
-        services.delete(Endpoint, endpoint, "endpoint", name)
-    except services.AdminError as exc:
-        flash(str(exc), "danger")
-    else:
-        flash(f"Endpoint {name} deleted.", "success")
-    return redirect(_back(customer_id))
+    return deleted(Endpoint, endpoint, "endpoint", f"Endpoint {endpoint.name}", _back(endpoint.customer_id))
 
 
 def _same_site(url: str | None) -> bool:

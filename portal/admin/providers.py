@@ -1,13 +1,13 @@
 """Providers (carriers), their gateways and their rates (cost side)."""
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import redirect, render_template, url_for
 from sqlalchemy import func, select
 
 from ..models import Gateway, Provider, ProviderRate, Settings
-from . import bp, services
-from ._common import arg_text, deleted, get_or_404, paginate, render_form_page, saved, searched, sorted_by
-from ._rates import STATES, rate_form_page, rates_page
+from . import bp
+from ._common import arg_text, deleted, get_or_404, paginate, render_form_page, saved, searched, sorted_by, toggled
+from ._rates import STATES, add_rate_routes, rates_page
 from .forms import GatewayForm, ProviderForm, form_data
 
 
@@ -52,9 +52,8 @@ def provider_edit(provider_id: int):
 @bp.route("/providers/<int:provider_id>/toggle", methods=["POST"])
 def provider_toggle(provider_id: int):
     provider = get_or_404(Provider, provider_id)
-    services.set_enabled(provider, "provider", not provider.enabled)
-    flash(f"Provider {provider.name} {'enabled' if provider.enabled else 'disabled: no call is routed to it'}.", "success")
-    return redirect(url_for("admin.provider", provider_id=provider.id))
+    return toggled(provider, "provider", f"Provider {provider.name}", url_for("admin.provider", provider_id=provider.id),
+                   when_off=": no call is routed to it")
 
 
 @bp.route("/providers/<int:provider_id>/delete", methods=["POST"])
@@ -100,9 +99,7 @@ def gateway_edit(gateway_id: int):
 @bp.route("/gateways/<int:gateway_id>/toggle", methods=["POST"])
 def gateway_toggle(gateway_id: int):
     gateway = get_or_404(Gateway, gateway_id)
-    services.set_enabled(gateway, "gateway", not gateway.enabled)
-    flash(f"Gateway {gateway.name} {'enabled' if gateway.enabled else 'disabled'}.", "success")
-    return redirect(url_for("admin.provider", provider_id=gateway.provider_id))
+    return toggled(gateway, "gateway", f"Gateway {gateway.name}", url_for("admin.provider", provider_id=gateway.provider_id))
 
 
 @bp.route("/gateways/<int:gateway_id>/delete", methods=["POST"])
@@ -114,26 +111,6 @@ def gateway_delete(gateway_id: int):
 
 # ------------------------------------------------------------------ provider rates
 
-def _rate_page(provider: Provider, rate: ProviderRate, title: str):
-    back = url_for("admin.provider", provider_id=provider.id)
-    return rate_form_page(rate, "provider_id", provider.id, "provider_rate", title, back,
-                          [("Providers", url_for("admin.providers")), (provider.name, back)], provider.currency)
-
-
-@bp.route("/providers/<int:provider_id>/rates/new", methods=["GET", "POST"])
-def provider_rate_new(provider_id: int):
-    provider = get_or_404(Provider, provider_id)
-    return _rate_page(provider, ProviderRate(), f"New cost rate of {provider.name}")
-
-
-@bp.route("/provider-rates/<int:rate_id>/edit", methods=["GET", "POST"])
-def provider_rate_edit(rate_id: int):
-    rate = get_or_404(ProviderRate, rate_id)
-    return _rate_page(rate.provider, rate, f"Edit cost rate {rate.prefix} of {rate.provider.name}")
-
-
-@bp.route("/provider-rates/<int:rate_id>/delete", methods=["POST"])
-def provider_rate_delete(rate_id: int):
-    rate = get_or_404(ProviderRate, rate_id)
-    return deleted(ProviderRate, rate, "provider_rate", f"Rate for prefix {rate.prefix}",
-                   url_for("admin.provider", provider_id=rate.provider_id))
+add_rate_routes(ProviderRate, Provider, owner_field="provider_id", entity="provider_rate", noun="cost rate",
+                new_rule="/providers/<int:provider_id>/rates/new", rule_prefix="/provider-rates",
+                endpoint_prefix="provider_", list_view="admin.providers", list_label="Providers")

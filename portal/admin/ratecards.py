@@ -8,7 +8,7 @@ from ..extensions import db
 from ..models import Customer, CustomerRatecard, Ratecard, SellRate, Settings
 from . import bp
 from ._common import arg_text, deleted, get_or_404, paginate, render_form_page, saved, searched, sorted_by
-from ._rates import STATES, rate_form_page, rates_page
+from ._rates import STATES, add_rate_routes, rates_page
 from .forms import RatecardForm, form_data
 
 
@@ -65,26 +65,6 @@ def ratecard(ratecard_id: int):
                            page=rates_page(SellRate, SellRate.ratecard_id, ratecard.id))
 
 
-def _rate_page(ratecard: Ratecard, rate: SellRate, title: str):
-    back = url_for("admin.ratecard", ratecard_id=ratecard.id)
-    return rate_form_page(rate, "ratecard_id", ratecard.id, "rate", title, back,
-                          [("Ratecards", url_for("admin.ratecards")), (ratecard.name, back)], ratecard.currency)
-
-
-@bp.route("/ratecards/<int:ratecard_id>/rates/new", methods=["GET", "POST"])
-def rate_new(ratecard_id: int):
-    ratecard = get_or_404(Ratecard, ratecard_id)
-    return _rate_page(ratecard, SellRate(), f"New rate in {ratecard.name}")
-
-
-@bp.route("/rates/<int:rate_id>/edit", methods=["GET", "POST"])
-def rate_edit(rate_id: int):
-    rate = get_or_404(SellRate, rate_id)
-    return _rate_page(rate.ratecard, rate, f"Edit rate {rate.prefix} of {rate.ratecard.name}")
-
-
-@bp.route("/rates/<int:rate_id>/delete", methods=["POST"])
-def rate_delete(rate_id: int):
-    rate = get_or_404(SellRate, rate_id)
-    return deleted(SellRate, rate, "rate", f"Rate for prefix {rate.prefix}",
-                   url_for("admin.ratecard", ratecard_id=rate.ratecard_id))
+add_rate_routes(SellRate, Ratecard, owner_field="ratecard_id", entity="rate", noun="rate",
+                new_rule="/ratecards/<int:ratecard_id>/rates/new", rule_prefix="/rates",
+                endpoint_prefix="", list_view="admin.ratecards", list_label="Ratecards")

@@ -104,19 +104,22 @@ def changed(before: dict, after: dict) -> dict:
     return diff
 
 
-def save(obj, data: dict, entity: str, **audit_extra):
-    """Create (obj not yet in the session) or update `obj` with `data`; audited."""
-    creating = obj.id is None if hasattr(obj, "id") else False
+def _apply(obj, data: dict) -> tuple[bool, dict]:
+    """Write `data` into `obj` (adding it when new) and flush. Returns (created, audit details)."""
+    creating = obj.id is None
     before = {} if creating else snapshot(obj, data)
     for key, value in data.items():
         setattr(obj, key, value)
     if creating:
         db.session.add(obj)
     _flush()
-    if creating:
-        audit.record("create", entity, obj.id, **_audit_values(data), **audit_extra)
-    else:
-        audit.record("update", entity, obj.id, **changed(before, data), **audit_extra)
+    return creating, (_audit_values(data) if creating else changed(before, data))
+
+
+def save(obj, data: dict, entity: str):
+    """Create (obj not yet in the session) or update `obj` with `data`; audited."""
+    creating, details = _apply(obj, data)
+    audit.record("create" if creating else "update", entity, obj.id, **details)
     commit()
     return obj
 
@@ -149,25 +152,14 @@ def set_enabled(obj, entity: str, enabled: bool, attribute: str = "enabled") -> 
 def save_customer(customer: Customer, data: dict, ratecard_ids: list[int],
                   opening_balance: Decimal | None = None) -> Customer:
     """Create or update a customer with its ratecards (priority = position in the list)."""
-    if customer.id is not None:
-        before_cards = [link.ratecard_id for link in customer.ratecard_links]
-    else:
-        before_cards = []
-    creating = customer.id is None
-    before = {} if creating else snapshot(customer, data)
-    for key, value in data.items():
-        setattr(customer, key, value)
-    if creating:
-        db.session.add(customer)
-    _flush()
+    before_cards = [link.ratecard_id for link in customer.ratecard_links] if customer.id is not None else []
+    creating, details = _apply(customer, data)
     if ratecard_ids != before_cards:
         db.session.execute(sql_delete(CustomerRatecard).where(CustomerRatecard.customer_id == customer.id))
         db.session.expire(customer, ["ratecard_links"])
         for priority, ratecard_id in enumerate(ratecard_ids, start=1):
             db.session.add(CustomerRatecard(customer_id=customer.id, ratecard_id=ratecard_id, priority=priority))
         _flush()
-    details = _audit_values(data) if creating else changed(before, data)
-    if ratecard_ids != before_cards:
         details["ratecards"] = ratecard_ids
     if creating and opening_balance:
         try:

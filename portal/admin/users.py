@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from ..models import Customer, User
 from . import bp, services
-from ._common import arg_int, arg_text, choices_of, get_or_404, paginate, render_form_page, searched, sorted_by
+from ._common import (arg_int, arg_text, choices_of, deleted, get_or_404, paginate, render_form_page, searched, sorted_by,
+                      toggled)
 from .forms import PasswordForm, UserCreateForm, UserEditForm
 
 
@@ -79,19 +80,11 @@ def user_password(user_id: int):
 @bp.route("/users/<int:user_id>/toggle", methods=["POST"])
 def user_toggle(user_id: int):
     user = _customer_user(user_id)
-    services.set_enabled(user, "user", not user.active, attribute="active")
-    flash(f"Portal user {user.email} {'can sign in again' if user.active else 'disabled: they can no longer sign in'}.", "success")
-    return redirect(url_for("admin.users"))
+    return toggled(user, "user", f"Portal user {user.email}", url_for("admin.users"), attribute="active",
+                   when_off=": they can no longer sign in")
 
 
 @bp.route("/users/<int:user_id>/delete", methods=["POST"])
 def user_delete(user_id: int):
     user = _customer_user(user_id)
-    email = user.email
-    try:
-        services.delete(User, user, "user", email)
-    except services.AdminError as exc:
-        flash(str(exc), "danger")
-    else:
-        flash(f"Portal user {email} deleted.", "success")
-    return redirect(url_for("admin.users"))
+    return deleted(User, user, "user", f"Portal user {user.email}", url_for("admin.users"))

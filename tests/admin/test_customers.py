@@ -108,7 +108,7 @@ def test_delete_customer_without_history(admin_client, db_session, catalogue):
     assert response.status_code == 302 and response.headers["Location"].endswith("/admin/customers")
     assert db.session.get(Customer, c.id) is None
     [row] = audit_rows("customer", "delete")
-    assert row.details == {"name": "acme"}
+    assert row.details == {"name": "Customer acme"}
 
 
 def test_list_search_filter_sort_and_pagination(app, admin_client, db_session, monkeypatch):
