@@ -7,7 +7,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import AuditLog
 from . import bp
-from ._common import arg_text, paginate, searched
+from .manage.common import arg_text, paginate, searched
 
 
 @bp.route("/audit")

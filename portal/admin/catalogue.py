@@ -7,10 +7,11 @@ from sqlalchemy import func, select
 
 from ..extensions import db
 from ..models import Destination, Endpoint, Permission, PermissionWeight, Weight
-from . import bp, services
-from ._common import (arg_int, arg_text, choices_of, deleted, get_or_404, paginate, prefix_searched, render_form_page, saved,
+from . import bp
+from .manage import services
+from .manage.common import (arg_int, arg_text, choices_of, deleted, get_or_404, paginate, prefix_searched, render_form_page, saved,
                       searched, sorted_by)
-from .forms import DestinationForm, PermissionForm, WeightForm, form_data
+from .manage.forms import DestinationForm, PermissionForm, WeightForm, form_data
 
 CATALOGUE = ("Destinations", "admin.destinations")
 

@@ -8,9 +8,10 @@ from sqlalchemy import func, select
 from ..extensions import db
 from ..formatting import money
 from ..models import CallHold, Customer, Endpoint, Ratecard, RoutingRule, Settings, User
-from . import bp, services
-from ._common import arg_text, deleted, get_or_404, paginate, render_form_page, searched, sorted_by, toggled
-from .forms import CustomerForm, LedgerForm, form_data
+from . import bp
+from .manage import services
+from .manage.common import arg_text, deleted, get_or_404, paginate, render_form_page, searched, sorted_by, toggled
+from .manage.forms import CustomerForm, LedgerForm, form_data
 
 
 @bp.app_template_filter("money_exact")

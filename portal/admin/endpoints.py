@@ -6,10 +6,11 @@ from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import Text, cast, select
 
 from ..models import Customer, Endpoint, Permission
-from . import bp, services
-from ._common import (arg_int, arg_text, choices_of, deleted, get_or_404, paginate, render_form_page, searched, sorted_by,
+from . import bp
+from .manage import services
+from .manage.common import (arg_int, arg_text, choices_of, deleted, get_or_404, paginate, render_form_page, searched, sorted_by,
                       toggled)
-from .forms import EndpointForm, form_data
+from .manage.forms import EndpointForm, form_data
 
 
 @bp.route("/endpoints")

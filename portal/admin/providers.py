@@ -6,9 +6,9 @@ from sqlalchemy import func, select
 
 from ..models import Gateway, Provider, ProviderRate, Settings
 from . import bp
-from ._common import arg_text, deleted, get_or_404, paginate, render_form_page, saved, searched, sorted_by, toggled
-from ._rates import STATES, add_rate_routes, rates_page
-from .forms import GatewayForm, ProviderForm, form_data
+from .manage.common import arg_text, deleted, get_or_404, paginate, render_form_page, saved, searched, sorted_by, toggled
+from .manage.rates import STATES, add_rate_routes, rates_page
+from .manage.forms import GatewayForm, ProviderForm, form_data
 
 
 @bp.route("/providers")

@@ -7,9 +7,9 @@ from sqlalchemy import func, select
 from ..extensions import db
 from ..models import Customer, CustomerRatecard, Ratecard, SellRate, Settings
 from . import bp
-from ._common import arg_text, deleted, get_or_404, paginate, render_form_page, saved, searched, sorted_by
-from ._rates import STATES, add_rate_routes, rates_page
-from .forms import RatecardForm, form_data
+from .manage.common import arg_text, deleted, get_or_404, paginate, render_form_page, saved, searched, sorted_by
+from .manage.rates import STATES, add_rate_routes, rates_page
+from .manage.forms import RatecardForm, form_data
 
 
 @bp.route("/ratecards")

@@ -6,9 +6,10 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Customer, Provider, RoutingRule
-from . import bp, services
-from ._common import arg_int, arg_text, choices_of, deleted, get_or_404, paginate, prefix_searched, render_form_page, sorted_by
-from .forms import RoutingRuleForm
+from . import bp
+from .manage import services
+from .manage.common import arg_int, arg_text, choices_of, deleted, get_or_404, paginate, prefix_searched, render_form_page, sorted_by
+from .manage.forms import RoutingRuleForm
 
 
 @bp.route("/routing-rules")

@@ -4,9 +4,10 @@ from __future__ import annotations
 from flask import flash, redirect, url_for
 
 from ..models import Settings
-from . import bp, services
-from ._common import render_form_page
-from .forms import SettingsForm, form_data
+from . import bp
+from .manage import services
+from .manage.common import render_form_page
+from .manage.forms import SettingsForm, form_data
 
 
 @bp.route("/settings", methods=["GET", "POST"])

@@ -6,10 +6,11 @@ from flask import abort, flash, redirect, render_template, url_for
 from sqlalchemy import select
 
 from ..models import Customer, User
-from . import bp, services
-from ._common import (arg_int, arg_text, choices_of, deleted, get_or_404, paginate, render_form_page, searched, sorted_by,
+from . import bp
+from .manage import services
+from .manage.common import (arg_int, arg_text, choices_of, deleted, get_or_404, paginate, render_form_page, searched, sorted_by,
                       toggled)
-from .forms import PasswordForm, UserCreateForm, UserEditForm
+from .manage.forms import PasswordForm, UserCreateForm, UserEditForm
 
 
 def _customer_user(user_id: int) -> User:

@@ -1,15 +1,15 @@
-"""Helpers shared by the back-office list pages: query arguments, sorting, pagination.
-
-Not a feature module (the leading underscore keeps the blueprint from importing it as one).
-"""
+"""Helpers shared by the management pages: query arguments, search, sorting, pagination,
+and the save / delete / enable-disable steps every page repeats."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import abort, current_app, request
+from flask import abort, current_app, flash, redirect, render_template, request
 from sqlalchemy import func, or_, select
 
-from ..extensions import db
+from ...extensions import db
+from . import services
+from .forms import options
 
 
 @dataclass
@@ -76,8 +76,6 @@ def prefix_searched(stmt, text: str, column):
 
 def choices_of(model, label=lambda obj: obj.name):
     """Select choices of every row of `model`, by name."""
-    from .forms import options
-
     return options((obj.id, label(obj)) for obj in db.session.scalars(select(model).order_by(model.name)))
 
 
@@ -89,20 +87,14 @@ def get_or_404(model, ident):
 
 
 def render_form_page(form, title: str, cancel_url: str | None = None, breadcrumbs=(), **context):
-    """The generic create/edit page (templates/admin/form.html)."""
-    from flask import render_template
-
+    """The generic create/edit page (templates/admin/manage/form.html)."""
     status = 400 if form.errors else 200
-    return render_template("admin/form.html", form=form, title=title, cancel_url=cancel_url,
+    return render_template("admin/manage/form.html", form=form, title=title, cancel_url=cancel_url,
                            breadcrumbs=list(breadcrumbs), **context), status
 
 
 def saved(obj, data: dict, entity: str, label: str, next_url: str):
     """Save `data` into `obj` (audited) and redirect; None after a flashed refusal."""
-    from flask import flash, redirect
-
-    from . import services
-
     try:
         services.save(obj, data, entity)
     except services.AdminError as exc:
@@ -114,10 +106,6 @@ def saved(obj, data: dict, entity: str, label: str, next_url: str):
 
 def deleted(model, obj, entity: str, label: str, next_url: str, failure_url: str | None = None):
     """Delete `obj` (audited) and redirect; a refusal of the database is flashed."""
-    from flask import flash, redirect
-
-    from . import services
-
     try:
         services.delete(model, obj, entity, label)
     except services.AdminError as exc:
@@ -129,10 +117,6 @@ def deleted(model, obj, entity: str, label: str, next_url: str, failure_url: str
 
 def toggled(obj, entity: str, label: str, next_url: str, attribute: str = "enabled", when_off: str = ""):
     """Flip `obj.<attribute>` (audited), say so, and redirect."""
-    from flask import flash, redirect
-
-    from . import services
-
     services.set_enabled(obj, entity, not getattr(obj, attribute), attribute)
     flash(f"{label} {'enabled' if getattr(obj, attribute) else 'disabled' + when_off}.", "success")
     return redirect(next_url)

@@ -1,12 +1,12 @@
 """Rate rows are the same on both sides (ratecards sell, providers buy): one list query,
-one form page, one template fragment for both. Not a feature module (leading underscore)."""
+one set of pages (new / edit / delete) and one template fragment serve both."""
 from __future__ import annotations
 
 from flask import render_template, url_for
 from sqlalchemy import and_, func, or_, select
 
-from . import bp
-from ._common import arg_text, deleted, get_or_404, paginate, prefix_searched, saved, sorted_by
+from .. import bp
+from .common import arg_text, deleted, get_or_404, paginate, prefix_searched, saved, sorted_by
 from .forms import RateForm
 
 STATES = [("current", "Valid now"), ("future", "Starting later"), ("expired", "Expired"), ("blocked", "Blocked")]
@@ -43,7 +43,7 @@ def rate_form_page(rate, owner_field: str, owner_id: int, entity: str, title: st
         response = saved(rate, data, entity, f"Rate for prefix {data['prefix']}", back_url)
         if response:
             return response
-    return render_template("admin/form.html", form=form, title=title, cancel_url=back_url,
+    return render_template("admin/manage/form.html", form=form, title=title, cancel_url=back_url,
                            breadcrumbs=breadcrumbs, intro=f"Amounts in {currency}, per minute."), \
         400 if form.errors else 200
 

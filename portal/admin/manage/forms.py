@@ -16,8 +16,8 @@ from wtforms import (BooleanField, DateTimeLocalField, EmailField, IntegerField,
                      SelectMultipleField, StringField, SubmitField, TextAreaField, ValidationError)
 from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, NumberRange, Optional, Regexp
 
-from ..ledger import LedgerError, parse_amount
-from ..security import MIN_PASSWORD_LENGTH
+from ...ledger import LedgerError, parse_amount
+from ...security import MIN_PASSWORD_LENGTH
 
 NAME_RE = r"^[A-Za-z0-9_.-]{1,64}$"
 NAME_HELP = "Letters, digits, dot, dash and underscore; at most 64 characters."

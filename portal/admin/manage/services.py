@@ -13,12 +13,12 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit
-from ..extensions import db
-from ..ledger import LedgerError, post_entry
-from ..models import (CallHold, Customer, CustomerRatecard, Endpoint, LedgerEntry, Permission, Provider,
+from ... import audit
+from ...extensions import db
+from ...ledger import LedgerError, post_entry
+from ...models import (CallHold, Customer, CustomerRatecard, Endpoint, LedgerEntry, Permission, Provider,
                       RoutingRule, Settings, User, Weight)
-from ..security import hash_password
+from ...security import hash_password
 
 
 class AdminError(Exception):
