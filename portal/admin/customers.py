@@ -2,6 +2,8 @@
 progress and the ledger (top-up, payment, credit note, adjustment)."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask import flash, redirect, render_template, url_for
 from sqlalchemy import func, select
 
@@ -19,7 +21,7 @@ def money_exact(value, currency: str | None = None) -> str:
     """Ledger amounts with every significant decimal (at least 2): accounting views hide nothing."""
     if value is None:
         return money(value)
-    exponent = value.normalize().as_tuple().exponent
+    exponent = Decimal(value).normalize().as_tuple().exponent
     return money(value, currency, max(2, -exponent if isinstance(exponent, int) else 2))
 
 
@@ -99,7 +101,7 @@ def customer_edit(customer_id: int):
 def _detail(customer: Customer, ledger_form: LedgerForm):
     holds = list(db.session.scalars(select(CallHold).where(CallHold.customer_id == customer.id)
                                     .order_by(CallHold.created_at)))
-    held = sum((h.amount for h in holds), start=0)
+    held = sum((h.amount for h in holds), start=Decimal(0))
     context = dict(
         customer=customer, holds=holds, held=held, available=services.available_funds(customer, held),
         endpoints=db.session.scalars(select(Endpoint).where(Endpoint.customer_id == customer.id)
