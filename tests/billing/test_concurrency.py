@@ -57,12 +57,6 @@ def test_parallel_cdr_inserts_with_redeliveries_reconcile(fresh_db):
     admin.close()
 
 
-def _route_call_exists(conn) -> bool:
-    with conn.cursor() as cur:
-        cur.execute("SELECT to_regproc('billing.route_call') IS NOT NULL")
-        return cur.fetchone()[0]
-
-
 def test_parallel_route_call_and_cdrs_never_spend_more_than_the_money(fresh_db):
     """Six 'switches' set up and finish calls for one prepaid customer with 1.00 at
     0.02/min (60/60), calls capped at 5 minutes: most calls last as long as route_call
@@ -71,10 +65,6 @@ def test_parallel_route_call_and_cdrs_never_spend_more_than_the_money(fresh_db):
     import uuid as uuidlib
 
     admin = psycopg2.connect(fresh_db)
-    if not _route_call_exists(admin):  # until the routing branch is merged (then it always runs)
-        admin.close()
-        import pytest
-        pytest.skip("billing.route_call is not on this branch yet")
     ids = build_world_sql(admin, balance_="1.00")
     with admin.cursor() as cur:   # calls of at most 5 minutes (0.10): about ten fit in the money at once
         cur.execute("UPDATE billing.settings SET max_call_seconds = 300")
