@@ -26,7 +26,10 @@
 
 CREATE OR REPLACE FUNCTION billing_private.rerate_selection_booked()
 RETURNS TABLE (rerated bigint, adjusted bigint, still_unrated bigint)
-LANGUAGE plpgsql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE
+SET jit = off
+SET client_min_messages = warning
+AS $$
 -- Works on pg_temp.billing_rerate (filled by the callers below).
 DECLARE
     v_adjusted bigint;
@@ -141,6 +144,7 @@ RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET jit = off              -- compiling these plans costs more than running them
 SET work_mem = '256MB'     -- hash joins of a million calls stay in memory
+SET client_min_messages = warning   -- no "does not exist, skipping" notices
 AS $$
 BEGIN
     -- One re-rate at a time: two overlapping ones would both post the same difference.
