@@ -236,3 +236,31 @@ def test_partition_created_over_rows_already_in_the_default_partition(pg, world)
     insert_cdr(pg, cdr_row(world, billsec=60, start=far))      # later rows of that month go there too
     assert scalar(pg, "SELECT count(*) FROM billing.cdr_2031_05") == 2
     assert scalar(pg, "SELECT billing_private.ensure_cdr_partitions(3)") == 0   # months around now exist
+
+
+def test_refresh_gateway_stats_recomputes_from_recent_cdrs(pg, world):
+    now = datetime.now(timezone.utc)
+    for billsec in (60, 0, 0, 120):
+        insert_cdr(pg, cdr_row(world, billsec=billsec, start=now - timedelta(minutes=3)))
+    insert_cdr(pg, cdr_row(world, billsec=600, start=now - timedelta(days=3)))   # outside the 24 h window
+    with pg.cursor() as cur:   # drift the running counters; refresh must repair them
+        cur.execute("UPDATE billing.gateway_stats SET calls = 99, answered = 1, asr = 0.01 WHERE gateway_id = %s",
+                    (world.gateway.id,))
+    assert scalar(pg, "SELECT billing_private.refresh_gateway_stats()") >= 1
+    calls, answered, asr, acd = one(pg, "SELECT calls, answered, asr, acd FROM billing.gateway_stats "
+                                        "WHERE gateway_id = %s", world.gateway.id)
+    # four calls a few minutes old: decayed by 2^(-age/1h), i.e. a little under 4
+    assert Decimal("3.8") < calls <= 4 and Decimal("1.9") < answered <= 2
+    # weights differ slightly (a call decays from its end), so about 1/2 and 90 s
+    assert Decimal("0.49") < asr < Decimal("0.51") and Decimal("89") < acd < Decimal("91")
+
+
+def test_hold_is_released_for_an_unrated_call_too(pg, world):
+    row = cdr_row(world, billsec=61, billing_provider_id=None)
+    with pg.cursor() as cur:
+        cur.execute("INSERT INTO billing.call_holds (call_uuid, customer_id, endpoint_id, amount, sell_rate, "
+                    "max_duration, destination, expires_at) VALUES (%s, %s, %s, 1, 0.02, 3000, '33', now())",
+                    (row["uuid"], world.customer.id, world.endpoint.id))
+    insert_cdr(pg, row)
+    assert rated(pg, row["uuid"])["unrated_reason"] == "missing_provider"
+    assert scalar(pg, "SELECT count(*) FROM billing.call_holds") == 0
