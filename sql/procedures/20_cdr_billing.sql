@@ -17,7 +17,8 @@
 --   the gateway's) is what provider rate decks are written in (E.164 prefixes); the
 --   gateway's digit manipulation is transport, not pricing.
 --   Cost: pk lookups of customer and provider, then the rate lookups
---   (ix_rates_ratecard_id_prefix, ix_provider_rates_prefix with prefix = ANY(...)).
+--   (ix_rates_ratecard_id_prefix, uq_provider_rates_provider_id_prefix_valid_from, each
+--   with prefix = ANY(all prefixes of the number)).
 --
 -- Unrated reasons, checked in this order (the first that applies is recorded):
 --   missing_customer, unknown_customer, missing_destination, invalid_destination,
