@@ -1,0 +1,456 @@
+"""Rate deck import: CSV -> COPY into a temp table -> set-based validation, diff and
+apply in SQL (sql/procedures/60_rate_import.sql). All or nothing: any error imports
+nothing and is reported by line number and column.
+
+Works on a psycopg2 connection so the same code runs inside a request (tests, small
+decks) and in a background thread with its own connection (the portal's default).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Iterable, Iterator
+
+import psycopg2
+
+FIELDS = [
+    ("prefix", "Prefix", True),
+    ("rate", "Rate per minute", True),
+    ("connect_fee", "Connect fee", False),
+    ("min_duration", "Minimum duration (s)", False),
+    ("increment", "Increment first/next", False),
+    ("increment_first", "Increment first (s)", False),
+    ("increment_next", "Increment next (s)", False),
+    ("valid_from", "Valid from", False),
+    ("valid_to", "Valid to", False),
+    ("blocked", "Blocked", False),
+    ("destination_name", "Destination name", False),
+]
+FIELD_NAMES = [f[0] for f in FIELDS]
+# Header names recognised when guessing the mapping (lower case, spaces -> _).
+ALIASES = {
+    "prefix": {"prefix", "code", "dial_code", "dialcode", "digits"},
+    "rate": {"rate", "price", "rate_per_minute", "per_minute", "cost"},
+    "connect_fee": {"connect_fee", "connection_fee", "setup_fee", "connect"},
+    "min_duration": {"min_duration", "minimum_duration", "min", "minimum"},
+    "increment": {"increment", "increments", "billing_increment"},
+    "increment_first": {"increment_first", "first_increment", "initial_increment", "first"},
+    "increment_next": {"increment_next", "next_increment", "next"},
+    "valid_from": {"valid_from", "effective_date", "effective_from", "start_date"},
+    "valid_to": {"valid_to", "end_date", "expires", "valid_until"},
+    "blocked": {"blocked", "block"},
+    "destination_name": {"destination_name", "destination", "name", "country", "description"},
+}
+MAX_ERRORS = 100
+PROGRESS_EVERY = 50_000
+PREVIEW_SAMPLE = 20
+
+
+class RateImportError(ValueError):
+    """The deck cannot be imported; `errors` lists (line, column, value, message)."""
+
+    def __init__(self, message: str, errors: list[dict] | None = None):
+        super().__init__(message)
+        self.errors = errors or []
+
+
+@dataclass
+class ImportOptions:
+    mapping: dict[str, int]                 # field -> 0-based column index
+    delimiter: str = ","
+    has_header: bool = True
+    default_increment: str = "60/60"
+    weight_id: int | None = None            # create missing destinations with this class
+    encoding: str = "utf-8-sig"
+
+    def to_json(self) -> dict:
+        return {"mapping": self.mapping, "delimiter": self.delimiter, "has_header": self.has_header,
+                "default_increment": self.default_increment, "weight_id": self.weight_id,
+                "encoding": self.encoding}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ImportOptions":
+        return cls(mapping={k: int(v) for k, v in (data.get("mapping") or {}).items()},
+                   delimiter=data.get("delimiter", ","), has_header=bool(data.get("has_header", True)),
+                   default_increment=data.get("default_increment", "60/60"),
+                   weight_id=data.get("weight_id"), encoding=data.get("encoding", "utf-8-sig"))
+
+    def check(self) -> None:
+        missing = [label for name, label, required in FIELDS if required and name not in self.mapping]
+        if missing:
+            raise RateImportError("map a column to: " + ", ".join(missing))
+        if "increment" in self.mapping and ("increment_first" in self.mapping or "increment_next" in self.mapping):
+            raise RateImportError("map either the increment column (first/next) or the first and next columns, not both")
+        first, _, nxt = self.default_increment.partition("/")
+        if not (first.isdigit() and nxt.isdigit() and int(first) > 0 and int(nxt) > 0):
+            raise RateImportError("the default increment is written first/next in seconds, e.g. 60/60")
+        used = {}
+        for name, column in self.mapping.items():
+            if name not in FIELD_NAMES:
+                raise RateImportError(f"unknown field {name}")
+            if column in used:
+                raise RateImportError(f"column {column + 1} is mapped twice ({used[column]} and {name})")
+            used[column] = name
+
+    @property
+    def increments(self) -> tuple[int, int]:
+        first, _, nxt = self.default_increment.partition("/")
+        return int(first), int(nxt)
+
+
+@dataclass
+class Progress:
+    """Receives (phase, processed_lines); the default does nothing."""
+    callback: Callable[[str, int], None] | None = None
+
+    def __call__(self, phase: str, processed: int = 0) -> None:
+        if self.callback:
+            self.callback(phase, processed)
+
+
+@dataclass
+class ImportResult:
+    counts: dict[str, int] = field(default_factory=dict)
+    samples: dict[str, list[dict]] = field(default_factory=dict)
+    rows: int = 0
+
+
+# ----------------------------------------------------------------------------- files
+
+def upload_dir(instance_path: str) -> str:
+    path = os.path.join(instance_path, "rate_imports")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def store_upload(stream, instance_path: str) -> str:
+    """Save an uploaded file under the instance folder; returns its path."""
+    path = os.path.join(upload_dir(instance_path), f"{uuid.uuid4().hex}.csv")
+    with open(path, "wb") as out:
+        while True:
+            chunk = stream.read(1 << 20)
+            if not chunk:
+                break
+            out.write(chunk)
+    return path
+
+
+def sniff_delimiter(path: str, encoding: str = "utf-8-sig") -> str:
+    with open(path, encoding=encoding, errors="replace", newline="") as f:
+        sample = f.read(8192)
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def head_rows(path: str, options_delimiter: str, encoding: str = "utf-8-sig", n: int = 10) -> list[list[str]]:
+    """The first n records of the file (header included), for the mapping page."""
+    rows = []
+    try:
+        with open(path, encoding=encoding, newline="") as f:
+            for row in csv.reader(f, delimiter=options_delimiter):
+                if row:
+                    rows.append(row)
+                if len(rows) >= n:
+                    break
+    except UnicodeDecodeError as e:
+        raise RateImportError(f"the file is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except csv.Error as e:
+        raise RateImportError(f"not a CSV file: {e}") from None
+    return rows
+
+
+def guess_mapping(header: list[str]) -> dict[str, int]:
+    mapping: dict[str, int] = {}
+    for index, name in enumerate(header):
+        key = name.strip().lower().replace(" ", "_").replace("-", "_")
+        for fieldname, names in ALIASES.items():
+            if key in names and fieldname not in mapping:
+                mapping[fieldname] = index
+                break
+    if "increment" in mapping and ("increment_first" in mapping or "increment_next" in mapping):
+        mapping.pop("increment_first", None)
+        mapping.pop("increment_next", None)
+    return mapping
+
+
+# ----------------------------------------------------------------------------- staging
+
+def _copy_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+class _IterFile(io.RawIOBase):
+    """A read()-able file over an iterator of text chunks, for copy_expert."""
+
+    def __init__(self, chunks: Iterator[str]):
+        self._chunks = chunks
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            try:
+                self._buffer += next(self._chunks).encode()
+            except StopIteration:
+                break
+        if size < 0:
+            data, self._buffer = self._buffer, b""
+        else:
+            data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+
+def _copy_lines(path: str, options: ImportOptions, errors: list[dict], progress: Progress) -> Iterator[str]:
+    """COPY text lines (line, field...) from the CSV; short records go to `errors`."""
+    columns = [options.mapping.get(name) for name in FIELD_NAMES]
+    needed = max(c for c in columns if c is not None) + 1
+    out: list[str] = []
+    with open(path, encoding=options.encoding, newline="") as f:
+        reader = csv.reader(f, delimiter=options.delimiter)
+        count = 0
+        try:
+            for record in reader:
+                if not record or (len(record) == 1 and not record[0].strip()):
+                    continue
+                count += 1
+                if count == 1 and options.has_header:
+                    continue
+                line = reader.line_num
+                if len(record) < needed:
+                    if len(errors) < MAX_ERRORS:
+                        missing = [name for name, c in zip(FIELD_NAMES, columns) if c is not None and c >= len(record)]
+                        errors.append({"line": line, "column": missing[0], "value": "",
+                                       "message": f"the line has {len(record)} columns; {missing[0]} is column {options.mapping[missing[0]] + 1}"})
+                    continue
+                out.append(str(line) + "\t" + "\t".join(
+                    "\\N" if c is None else _copy_escape(record[c]) for c in columns) + "\n")
+                if len(out) >= 5000:
+                    yield "".join(out)
+                    out.clear()
+                if count % PROGRESS_EVERY == 0:
+                    progress("reading", count)
+        except UnicodeDecodeError as e:
+            raise RateImportError(f"line {reader.line_num + 1}: the file is not UTF-8 text ({e.reason})",
+                                  [{"line": reader.line_num + 1, "column": "", "value": "", "message": "not UTF-8 text"}]) from None
+        except csv.Error as e:
+            raise RateImportError(f"line {reader.line_num}: {e}",
+                                  [{"line": reader.line_num, "column": "", "value": "", "message": str(e)}]) from None
+    if out:
+        yield "".join(out)
+
+
+def stage(cur, path: str, options: ImportOptions, effective: datetime, progress: Progress) -> int:
+    """COPY the deck into pg_temp.rate_import_raw, validate it, build the typed stage.
+
+    Raises RateImportError listing every problem (up to MAX_ERRORS) by line and column.
+    """
+    options.check()
+    cur.execute("DROP TABLE IF EXISTS pg_temp.rate_import_raw")
+    cur.execute("CREATE TEMP TABLE rate_import_raw (line integer, "
+                + ", ".join(f"{name} text" for name in FIELD_NAMES) + ")")
+    errors: list[dict] = []
+    progress("reading", 0)
+    cur.copy_expert("COPY pg_temp.rate_import_raw FROM STDIN",
+                    _IterFile(_copy_lines(path, options, errors, progress)), size=1 << 16)
+    progress("validating", 0)
+    cur.execute("SELECT line, col, value, message FROM billing_private.rate_import_validate(%s, %s)",
+                (effective, MAX_ERRORS))
+    errors += [{"line": line, "column": col, "value": value, "message": message}
+               for line, col, value, message in cur.fetchall()]
+    if errors:
+        errors.sort(key=lambda e: e["line"])
+        errors = errors[:MAX_ERRORS]
+        first = errors[0]
+        raise RateImportError(
+            f"{len(errors)}{'+' if len(errors) >= MAX_ERRORS else ''} error(s); nothing was imported. "
+            f"First: line {first['line']}, column {first['column']}: {first['message']}", errors)
+    first, nxt = options.increments
+    cur.execute("SELECT billing_private.rate_import_stage(%s, %s, %s)", (effective, first, nxt))
+    rows = cur.fetchone()[0]
+    if rows == 0:
+        raise RateImportError("the file has no rate lines; nothing was imported")
+    return rows
+
+
+def _samples(cur) -> dict[str, list[dict]]:
+    cur.execute("""
+        SELECT change, prefix, line, old_rate, new_rate, old_increment, new_increment
+          FROM (SELECT d.*, row_number() OVER (PARTITION BY change ORDER BY prefix) AS n
+                  FROM pg_temp.rate_import_diff d WHERE change <> 'unchanged') x
+         WHERE n <= %s ORDER BY change, prefix""", (PREVIEW_SAMPLE,))
+    samples: dict[str, list[dict]] = {}
+    for change, prefix, line, old_rate, new_rate, old_inc, new_inc in cur.fetchall():
+        samples.setdefault(change, []).append({
+            "prefix": prefix, "line": line,
+            "old_rate": None if old_rate is None else str(old_rate),
+            "new_rate": None if new_rate is None else str(new_rate),
+            "old_increment": old_inc, "new_increment": new_inc})
+    return samples
+
+
+def _run(conn, target: str, owner_id: int, path: str, options: ImportOptions, effective: datetime,
+         progress: Progress, apply: bool) -> ImportResult:
+    """Stage, diff and (when `apply`) apply inside a savepoint; preview always rolls back."""
+    savepoint = "rate_import_apply" if apply else "rate_import_preview"
+    with conn.cursor() as cur:
+        cur.execute(f"SAVEPOINT {savepoint}")
+        try:
+            result = ImportResult()
+            result.rows = stage(cur, path, options, effective, progress)
+            progress("comparing", result.rows)
+            cur.execute("SELECT change, n FROM billing_private.rate_import_diff(%s, %s, %s)",
+                        (target, owner_id, effective))
+            result.counts = {change: int(n) for change, n in cur.fetchall()}
+            result.samples = _samples(cur)
+            if apply:
+                progress("applying", result.rows)
+                cur.execute("SELECT change, n FROM billing_private.rate_import_apply(%s, %s, %s, %s)",
+                            (target, owner_id, effective, options.weight_id))
+                result.counts = {change: int(n) for change, n in cur.fetchall()}
+                cur.execute("DROP TABLE IF EXISTS pg_temp.rate_import_raw, pg_temp.rate_import_stage, "
+                            "pg_temp.rate_import_current, pg_temp.rate_import_diff")
+                cur.execute(f"RELEASE SAVEPOINT {savepoint}")
+            else:
+                cur.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
+                cur.execute(f"RELEASE SAVEPOINT {savepoint}")
+            return result
+        except psycopg2.Error as e:
+            cur.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
+            message = (e.diag.message_primary or str(e)).strip()
+            raise RateImportError(f"nothing was imported: {message}",
+                                  [{"line": 0, "column": "", "value": "", "message": message}]) from None
+        except RateImportError:
+            cur.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
+            raise
+
+
+def preview(conn, target: str, owner_id: int, path: str, options: ImportOptions, effective: datetime,
+            progress: Progress | None = None) -> ImportResult:
+    """What the import would change (counts and samples per change); changes nothing."""
+    return _run(conn, target, owner_id, path, options, effective, progress or Progress(), apply=False)
+
+
+def apply(conn, target: str, owner_id: int, path: str, options: ImportOptions, effective: datetime,
+          progress: Progress | None = None) -> ImportResult:
+    """Import the deck in the caller's transaction (the caller commits)."""
+    return _run(conn, target, owner_id, path, options, effective, progress or Progress(), apply=True)
+
+
+# ----------------------------------------------------------------------------- jobs
+
+def _job_update(cur, job_id: int, **values) -> None:
+    sets = ", ".join(f"{k} = %s" for k in values)
+    params = [json.dumps(v) if k in ("errors", "summary") else v for k, v in values.items()]
+    cur.execute(f"UPDATE billing.rate_imports SET {sets} WHERE id = %s", (*params, job_id))
+
+
+def _job_row(cur, job_id: int):
+    cur.execute("SELECT target, coalesce(ratecard_id, provider_id), stored_path, options, effective_from "
+                "FROM billing.rate_imports WHERE id = %s", (job_id,))
+    row = cur.fetchone()
+    if row is None:
+        raise RateImportError(f"import {job_id} does not exist")
+    return row
+
+
+def summary_of(result: ImportResult) -> dict:
+    return {"counts": result.counts, "samples": result.samples, "rows": result.rows}
+
+
+def run_job_in(conn, job_id: int, status_conn=None) -> None:
+    """Run import job `job_id` on `conn` (committed by the caller on success).
+
+    Progress and the final status go through `status_conn` (autocommit, so the page
+    sees them while the import's own transaction is open), or through `conn` itself.
+    """
+    status_conn = status_conn or conn
+    with conn.cursor() as cur:
+        target, owner_id, path, options, effective = _job_row(cur, job_id)
+
+    def report(phase: str, processed: int) -> None:
+        with status_conn.cursor() as scur:
+            _job_update(scur, job_id, phase=phase, processed_lines=processed)
+
+    with status_conn.cursor() as scur:
+        _job_update(scur, job_id, status="running", phase="starting", processed_lines=0,
+                    started_at=datetime.now(timezone.utc), errors=[])
+    try:
+        result = apply(conn, target, owner_id, path, ImportOptions.from_json(options), effective, Progress(report))
+    except RateImportError as e:
+        with status_conn.cursor() as scur:
+            _job_update(scur, job_id, status="failed", phase=str(e), finished_at=datetime.now(timezone.utc),
+                        errors=e.errors or [{"line": 0, "column": "", "value": "", "message": str(e)}])
+        return
+    with conn.cursor() as cur:
+        _job_update(cur, job_id, status="done", phase="done", processed_lines=result.rows, total_lines=result.rows,
+                    finished_at=datetime.now(timezone.utc), summary=summary_of(result))
+
+
+def start_background(dsn: str, job_id: int) -> threading.Thread:
+    """Run the job in a thread with its own connections (import + status)."""
+
+    def work():
+        conn = psycopg2.connect(dsn)
+        status_conn = psycopg2.connect(dsn)
+        status_conn.autocommit = True
+        try:
+            run_job_in(conn, job_id, status_conn)
+            conn.commit()
+        except Exception as e:  # the page must not spin forever
+            conn.rollback()
+            with status_conn.cursor() as scur:
+                _job_update(scur, job_id, status="failed", phase=f"internal error: {e}",
+                            finished_at=datetime.now(timezone.utc))
+            raise
+        finally:
+            conn.close()
+            status_conn.close()
+
+    thread = threading.Thread(target=work, name=f"rate-import-{job_id}", daemon=True)
+    thread.start()
+    return thread
+
+
+# ----------------------------------------------------------------------------- export
+
+EXPORT_COLUMNS = ["prefix", "rate", "connect_fee", "min_duration", "increment", "valid_from", "valid_to", "blocked"]
+
+
+def export_rows(conn, target: str, owner_id: int, at: datetime | None = None, batch: int = 2000) -> Iterable[str]:
+    """CSV text of the owner's rates valid at `at` (now), streamed with a server-side cursor."""
+    table, owner = {"ratecard": ("rates", "ratecard_id"), "provider": ("provider_rates", "provider_id")}[target]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    yield buffer.getvalue()
+    with conn.cursor(name=f"rate_export_{uuid.uuid4().hex[:8]}") as cur:
+        cur.itersize = batch
+        # table/owner come from the fixed dict above, never from the caller.
+        cur.execute(f"""
+            SELECT prefix, rate, connect_fee, min_duration, increment_first || '/' || increment_next,
+                   to_char(valid_from AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS"+00"'),
+                   to_char(valid_to AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS"+00"'), blocked
+              FROM billing.{table}
+             WHERE {owner} = %(owner)s
+               AND (valid_from IS NULL OR valid_from <= coalesce(%(at)s, now()))
+               AND (valid_to IS NULL OR valid_to > coalesce(%(at)s, now()))
+             ORDER BY prefix""", {"owner": owner_id, "at": at})
+        while True:
+            rows = cur.fetchmany(batch)
+            if not rows:
+                break
+            buffer.seek(0)
+            buffer.truncate()
+            for prefix, rate, fee, mind, inc, vf, vt, blocked in rows:
+                writer.writerow([prefix, rate, fee, mind, inc, vf or "", vt or "", "yes" if blocked else "no"])
+            yield buffer.getvalue()
