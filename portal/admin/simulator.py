@@ -17,8 +17,8 @@ def simulator():
         db.select(Endpoint.id, Endpoint.name, Customer.name).join(Customer).order_by(Customer.name, Endpoint.name)).all()
     form.endpoint_id.choices = [("", "— type a source below —")] + [(str(i), f"{c} / {n}") for i, n, c in endpoints]
     conn = db.session.connection().connection.dbapi_connection
-    result, error = None, None
-    if request.args and form.validate():
+    result, error, available = None, None, services.available(conn)
+    if available and request.args and form.validate():
         source_ip, sip_user = form.source_ip.data, form.sip_user.data
         if form.endpoint_id.data:
             endpoint = db.session.get(Endpoint, int(form.endpoint_id.data))
@@ -29,4 +29,4 @@ def simulator():
         except services.SimulatorError as e:
             error = str(e)
     return render_template("admin/simulator.html", form=form, result=result, error=error,
-                           available=services.available(conn))
+                           available=available)
