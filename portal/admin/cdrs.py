@@ -80,8 +80,12 @@ def cdrs_export():
         abort(400, "Fix the filter first: " + "; ".join(f"{f}: {e[0]}" for f, e in form.errors.items()))
     flt = _filter(form)
     filename = f"cdrs-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.csv"
-    rows = services.export_csv(_connection(), flt)
-    return Response(stream_with_context(rows), mimetype="text/csv",
+    def rows():
+        # The connection is taken here, inside the re-pushed contexts: the view's own
+        # session is closed (and its connection back in the pool) before streaming starts.
+        yield from services.export_csv(_connection(), flt)
+
+    return Response(stream_with_context(rows()), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 

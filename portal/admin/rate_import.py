@@ -181,6 +181,9 @@ def rate_export():
     kind, owner_id = _parse_target(form.source.data)
     owner = db.session.get(Ratecard if kind == "ratecard" else Provider, owner_id)
     filename = f"{kind}-{owner.name}-rates-{datetime.now(timezone.utc):%Y%m%d}.csv"
-    rows = services.export_rows(_dbapi_connection(), kind, owner_id)
-    return Response(stream_with_context(rows), mimetype="text/csv",
+    def rows():
+        # Connection taken inside the streaming contexts (see admin/cdrs.py cdrs_export).
+        yield from services.export_rows(_dbapi_connection(), kind, owner_id)
+
+    return Response(stream_with_context(rows()), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
