@@ -17,12 +17,29 @@ def _connection():
     return db.session.connection().connection.dbapi_connection
 
 
+ENDPOINT_CHOICES_MAX = 200
+
+
 def _form() -> CdrFilterForm:
     form = CdrFilterForm(request.args)
     form.customer_id.choices = [("", "Any")] + [(str(i), n) for i, n in db.session.execute(
         db.select(Customer.id, Customer.name).order_by(Customer.name))]
-    form.endpoint_id.choices = [("", "Any")] + [(str(i), n) for i, n in db.session.execute(
-        db.select(Endpoint.id, Endpoint.name).order_by(Endpoint.name))]
+    # Endpoints: those of the chosen customer; all of them only while there are few.
+    endpoints = db.select(Endpoint.id, Endpoint.name).order_by(Endpoint.name)
+    customer = request.args.get("customer_id", "")
+    chosen = request.args.get("endpoint_id", "")
+    if customer.isdigit():
+        endpoints = endpoints.where(Endpoint.customer_id == int(customer))
+    else:
+        endpoints = endpoints.limit(ENDPOINT_CHOICES_MAX + 1)
+    rows = db.session.execute(endpoints).all()
+    if not customer.isdigit() and len(rows) > ENDPOINT_CHOICES_MAX:
+        rows = db.session.execute(db.select(Endpoint.id, Endpoint.name).where(
+            Endpoint.id == int(chosen))).all() if chosen.isdigit() else []
+        form.endpoint_id.choices = [("", "Any (choose a customer to list its endpoints)")]
+    else:
+        form.endpoint_id.choices = [("", "Any")]
+    form.endpoint_id.choices += [(str(i), n) for i, n in rows]
     form.provider_id.choices = [("", "Any")] + [(str(i), n) for i, n in db.session.execute(
         db.select(Provider.id, Provider.name).order_by(Provider.name))]
     form.gateway.choices = [("", "Any")] + [(n, n) for (n,) in db.session.execute(

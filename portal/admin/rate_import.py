@@ -127,7 +127,6 @@ def rate_import_mapping(job_id: int):
             if not e.errors:
                 form.form_errors.append(str(e))
                 return render_template("admin/rate_import_mapping.html", job=job, form=form, head=head)
-            flash(str(e), "danger")
             return redirect(url_for("admin.rate_import", job_id=job.id))
         job.status, job.errors, job.phase = "previewed", [], None
         job.summary = services.summary_of(result)
