@@ -124,7 +124,9 @@ def ensure_cdrs(conn, total: int, months: int = 10) -> None:
             name = f"cdr_{month:%Y_%m}"
             cur.execute("SELECT to_regclass(%s)", (f"billing.{name}",))
             if cur.fetchone()[0]:
-                cur.execute(f"ALTER TABLE billing.cdr DETACH PARTITION billing.{name}")
+                cur.execute("SELECT 1 FROM pg_inherits WHERE inhrelid = %s::regclass", (f"billing.{name}",))
+                if cur.fetchone():
+                    cur.execute(f"ALTER TABLE billing.cdr DETACH PARTITION billing.{name}")
                 cur.execute(f"DROP TABLE billing.{name}")
             cur.execute(f"CREATE UNLOGGED TABLE billing.{name} (LIKE billing.cdr INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
             base = m * per_month
@@ -142,7 +144,7 @@ def ensure_cdrs(conn, total: int, months: int = 10) -> None:
                        CASE WHEN bs > 0 THEN 'NORMAL_CLEARING' ELSE 'NO_ANSWER' END, 1 + g.i %% 3,
                        CASE WHEN g.i %% 5000 = 0 THEN 'unrated' ELSE 'rated' END,
                        CASE WHEN g.i %% 5000 = 0 THEN 'no sell rate' END, st
-                  FROM (SELECT i, %(base)s + i AS id FROM generate_series(1, %(n)s) i) g,
+                  FROM (SELECT i, %(base)s + i AS id FROM generate_series(1::bigint, %(n)s::bigint) i) g,
                        LATERAL (SELECT (g.i * 7919) %% %(customers)s AS c, (g.i * 31) %% %(providers)s AS p,
                                        CASE WHEN g.i %% 10 < 3 THEN 0 ELSE (g.i * 37) %% 900 + 1 END AS bs,
                                        (10 + (g.i * 13) %% 90)::text || lpad(((g.i * 104729) %% 10000000)::text, 7, '0') AS dest,

@@ -8,15 +8,12 @@ stays constant whatever the size of the export.
 """
 from __future__ import annotations
 
-import csv
-import io
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Iterator
 
-from sqlalchemy import text
+from ..csvstream import stream_csv
 
 PAGE_SIZE = 50
 
@@ -208,32 +205,19 @@ def export_csv(conn, flt: CdrFilter, batch: int = 5000) -> Iterator[str]:
     A server-side (named) cursor keeps only one batch in memory on both sides.
     """
     where, params = flt.where()
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(EXPORT_HEADER)
-    yield buffer.getvalue()
-    with conn.cursor(name=f"cdr_export_{uuid.uuid4().hex[:8]}") as cur:
-        cur.itersize = batch
-        cur.execute(f"""
-            SELECT c.start_stamp, c.answer_stamp, c.end_stamp, c.uuid, cu.name, e.name, c.caller_id,
-                   c.destination, c.sell_prefix, c.duration, c.billsec, c.billed_seconds, c.sell_rate,
-                   c.sell_amount, p.name, c.gateway, c.cost_rate, c.cost_amount, c.margin, c.hangup_cause,
-                   c.status, c.unrated_reason
-              FROM billing.cdr c
-              LEFT JOIN billing.customers cu ON cu.id = c.customer_id
-              LEFT JOIN billing.endpoints e ON e.id = c.endpoint_id
-              LEFT JOIN billing.providers p ON p.id = c.provider_id
-             WHERE {where}
-             ORDER BY c.start_stamp, c.id""", params)
-        while True:
-            rows = cur.fetchmany(batch)
-            if not rows:
-                break
-            buffer.seek(0)
-            buffer.truncate()
-            for row in rows:
-                writer.writerow(["" if v is None else (v.isoformat() if isinstance(v, datetime) else v) for v in row])
-            yield buffer.getvalue()
+    sql = f"""
+        SELECT c.start_stamp, c.answer_stamp, c.end_stamp, c.uuid, cu.name, e.name, c.caller_id,
+               c.destination, c.sell_prefix, c.duration, c.billsec, c.billed_seconds, c.sell_rate,
+               c.sell_amount, p.name, c.gateway, c.cost_rate, c.cost_amount, c.margin, c.hangup_cause,
+               c.status, c.unrated_reason
+          FROM billing.cdr c
+          LEFT JOIN billing.customers cu ON cu.id = c.customer_id
+          LEFT JOIN billing.endpoints e ON e.id = c.endpoint_id
+          LEFT JOIN billing.providers p ON p.id = c.provider_id
+         WHERE {where}
+         ORDER BY c.start_stamp, c.id"""
+    return stream_csv(conn, sql, params, EXPORT_HEADER, batch,
+                      row=lambda r: ["" if v is None else (v.isoformat() if isinstance(v, datetime) else v) for v in r])
 
 
 # ----------------------------------------------------------------------------- unrated

@@ -19,6 +19,8 @@ from typing import Callable, Iterable, Iterator
 
 import psycopg2
 
+from ..csvstream import stream_csv
+
 FIELDS = [
     ("prefix", "Prefix", True),
     ("rate", "Rate per minute", True),
@@ -429,28 +431,15 @@ EXPORT_COLUMNS = ["prefix", "rate", "connect_fee", "min_duration", "increment", 
 def export_rows(conn, target: str, owner_id: int, at: datetime | None = None, batch: int = 2000) -> Iterable[str]:
     """CSV text of the owner's rates valid at `at` (now), streamed with a server-side cursor."""
     table, owner = {"ratecard": ("rates", "ratecard_id"), "provider": ("provider_rates", "provider_id")}[target]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(EXPORT_COLUMNS)
-    yield buffer.getvalue()
-    with conn.cursor(name=f"rate_export_{uuid.uuid4().hex[:8]}") as cur:
-        cur.itersize = batch
-        # table/owner come from the fixed dict above, never from the caller.
-        cur.execute(f"""
-            SELECT prefix, rate, connect_fee, min_duration, increment_first || '/' || increment_next,
-                   to_char(valid_from AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS"+00"'),
-                   to_char(valid_to AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS"+00"'), blocked
-              FROM billing.{table}
-             WHERE {owner} = %(owner)s
-               AND (valid_from IS NULL OR valid_from <= coalesce(%(at)s, now()))
-               AND (valid_to IS NULL OR valid_to > coalesce(%(at)s, now()))
-             ORDER BY prefix""", {"owner": owner_id, "at": at})
-        while True:
-            rows = cur.fetchmany(batch)
-            if not rows:
-                break
-            buffer.seek(0)
-            buffer.truncate()
-            for prefix, rate, fee, mind, inc, vf, vt, blocked in rows:
-                writer.writerow([prefix, rate, fee, mind, inc, vf or "", vt or "", "yes" if blocked else "no"])
-            yield buffer.getvalue()
+    # table/owner come from the fixed dict above, never from the caller.
+    sql = f"""
+        SELECT prefix, rate, connect_fee, min_duration, increment_first || '/' || increment_next,
+               to_char(valid_from AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS"+00"'),
+               to_char(valid_to AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS"+00"'), blocked
+          FROM billing.{table}
+         WHERE {owner} = %(owner)s
+           AND (valid_from IS NULL OR valid_from <= coalesce(%(at)s, now()))
+           AND (valid_to IS NULL OR valid_to > coalesce(%(at)s, now()))
+         ORDER BY prefix"""
+    return stream_csv(conn, sql, {"owner": owner_id, "at": at}, EXPORT_COLUMNS, batch,
+                      row=lambda r: [*r[:5], r[5] or "", r[6] or "", "yes" if r[7] else "no"])

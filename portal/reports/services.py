@@ -41,25 +41,26 @@ _SUMS = """count(*) AS calls, count(*) FILTER (WHERE c.billsec > 0) AS answered,
            coalesce(sum(c.billsec), 0) AS billsec, coalesce(sum(c.sell_amount), 0) AS revenue,
            coalesce(sum(c.cost_amount), 0) AS cost"""
 
+
+
+def _by_entity(column: str, table: str, missing: str) -> str:
+    """Aggregate per id first, then join the names (column/table are fixed names)."""
+    return f"""
+        SELECT a.key, coalesce(n.name, '{missing}') AS label, a.calls, a.answered, a.billsec, a.revenue, a.cost
+          FROM (SELECT c.{column} AS key, {_SUMS}
+                  FROM billing.cdr c WHERE c.start_stamp >= %(t0)s AND c.start_stamp < %(t1)s {{extra}}
+                 GROUP BY 1) a
+          LEFT JOIN billing.{table} n ON n.id = a.key
+         ORDER BY a.revenue DESC, label"""
+
+
 _QUERIES = {
     "day": f"""
         SELECT (c.start_stamp AT TIME ZONE 'UTC')::date AS key, {_SUMS}
           FROM billing.cdr c WHERE c.start_stamp >= %(t0)s AND c.start_stamp < %(t1)s {{extra}}
          GROUP BY 1 ORDER BY 1""",
-    "customer": f"""
-        SELECT a.key, coalesce(cu.name, '(no customer)') AS label, a.calls, a.answered, a.billsec, a.revenue, a.cost
-          FROM (SELECT c.customer_id AS key, {_SUMS}
-                  FROM billing.cdr c WHERE c.start_stamp >= %(t0)s AND c.start_stamp < %(t1)s {{extra}}
-                 GROUP BY 1) a
-          LEFT JOIN billing.customers cu ON cu.id = a.key
-         ORDER BY a.revenue DESC, label""",
-    "provider": f"""
-        SELECT a.key, coalesce(p.name, '(no provider)') AS label, a.calls, a.answered, a.billsec, a.revenue, a.cost
-          FROM (SELECT c.provider_id AS key, {_SUMS}
-                  FROM billing.cdr c WHERE c.start_stamp >= %(t0)s AND c.start_stamp < %(t1)s {{extra}}
-                 GROUP BY 1) a
-          LEFT JOIN billing.providers p ON p.id = a.key
-         ORDER BY a.revenue DESC, label""",
+    "customer": _by_entity("customer_id", "customers", "(no customer)"),
+    "provider": _by_entity("provider_id", "providers", "(no provider)"),
     "destination": f"""
         WITH by_prefix AS (
             SELECT c.sell_prefix, {_SUMS}
