@@ -187,7 +187,7 @@ def display_totals(totals: dict) -> dict:
         if value is None:
             shown[key] = "—"
         elif key in ("revenue", "cost", "margin"):
-            shown[key] = money(value)
+            shown[key] = money(value, places=4)
         else:
             shown[key] = str(value)
     return shown
