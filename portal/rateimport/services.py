@@ -216,6 +216,9 @@ def _copy_lines(path: str, options: ImportOptions, errors: list[dict], progress:
     """COPY text lines (line, field...) from the CSV; short records go to `errors`."""
     columns = [options.mapping.get(name) for name in FIELD_NAMES]
     needed = max(c for c in columns if c is not None) + 1
+    # Mapped fields are written first, unmapped ones (\N) after: see stage()'s COPY column list.
+    mapped = [c for c in columns if c is not None]
+    tail = "\t\\N" * (len(columns) - len(mapped))
     out: list[str] = []
     with open(path, encoding=options.encoding, newline="") as f:
         reader = csv.reader(f, delimiter=options.delimiter)
@@ -234,8 +237,11 @@ def _copy_lines(path: str, options: ImportOptions, errors: list[dict], progress:
                         errors.append({"line": line, "column": missing[0], "value": "",
                                        "message": f"the line has {len(record)} columns; {missing[0]} is column {options.mapping[missing[0]] + 1}"})
                     continue
-                out.append(str(line) + "\t" + "\t".join(
-                    "\\N" if c is None else _copy_escape(record[c]) for c in columns) + "\n")
+                values = [record[c] for c in mapped]
+                text = "\t".join(values)
+                if "\\" in text or "\n" in text or "\r" in text or text.count("\t") != len(values) - 1:
+                    text = "\t".join(_copy_escape(v) for v in values)
+                out.append(f"{line}\t{text}{tail}\n")
                 if len(out) >= 5000:
                     yield "".join(out)
                     out.clear()
@@ -262,7 +268,9 @@ def stage(cur, path: str, options: ImportOptions, effective: datetime, progress:
                 + ", ".join(f"{name} text" for name in FIELD_NAMES) + ")")
     errors: list[dict] = []
     progress("reading", 0)
-    cur.copy_expert("COPY pg_temp.rate_import_raw FROM STDIN",
+    mapped_names = [name for name in FIELD_NAMES if name in options.mapping]
+    order = ", ".join(["line"] + mapped_names + [name for name in FIELD_NAMES if name not in options.mapping])
+    cur.copy_expert(f"COPY pg_temp.rate_import_raw ({order}) FROM STDIN",
                     _IterFile(_copy_lines(path, options, errors, progress)), size=1 << 16)
     progress("validating", 0)
     cur.execute("SELECT line, col, value, message FROM billing_private.rate_import_validate(%s, %s)",

@@ -33,6 +33,9 @@ BEGIN
     IF p_effective IS NULL THEN
         RAISE EXCEPTION 'an effective date is required' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    -- One pass computes every check as a boolean; only the (few) bad rows are then
+    -- expanded into one line per problem. Duplicates come from a hash aggregate,
+    -- not a sort of the whole deck.
     RETURN QUERY
     WITH cleaned AS (
         SELECT r.line,
@@ -41,48 +44,58 @@ BEGIN
                nullif(btrim(r.increment), '') AS increment,
                nullif(btrim(r.increment_first), '') AS increment_first, nullif(btrim(r.increment_next), '') AS increment_next,
                nullif(btrim(r.valid_from), '') AS valid_from, nullif(btrim(r.valid_to), '') AS valid_to,
-               lower(nullif(btrim(r.blocked), '')) AS blocked, r.destination_name,
-               lag(r.line) OVER (PARTITION BY ltrim(btrim(r.prefix), '+') ORDER BY r.line) AS duplicate_of
+               lower(nullif(btrim(r.blocked), '')) AS blocked, r.destination_name
           FROM pg_temp.rate_import_raw r
     ), checked AS (
         SELECT c.*, billing_private.try_timestamptz(c.valid_from) AS vf, billing_private.try_timestamptz(c.valid_to) AS vt
           FROM cleaned c
+    ), flagged AS (
+        SELECT k.*,
+               (k.prefix IS NULL OR k.prefix !~ '^[0-9]{1,20}$') AS bad_prefix,
+               (k.rate IS NULL OR k.rate !~ '^[0-9]{1,8}(\.[0-9]{1,6})?$') AS bad_rate,
+               (k.connect_fee IS NOT NULL AND k.connect_fee !~ '^[0-9]{1,8}(\.[0-9]{1,6})?$') AS bad_fee,
+               (k.min_duration IS NOT NULL AND k.min_duration !~ '^[0-9]{1,6}$') AS bad_min,
+               (k.increment IS NOT NULL AND k.increment !~ '^0*[1-9][0-9]{0,4}/0*[1-9][0-9]{0,4}$') AS bad_inc,
+               (k.increment_first IS NOT NULL AND k.increment_first !~ '^0*[1-9][0-9]{0,4}$') AS bad_first,
+               (k.increment_next IS NOT NULL AND k.increment_next !~ '^0*[1-9][0-9]{0,4}$') AS bad_next,
+               (k.valid_from IS NOT NULL AND k.vf IS NULL) AS bad_vf,
+               (k.vf IS NOT NULL AND k.vf < p_effective) AS early_vf,
+               (k.valid_to IS NOT NULL AND k.vt IS NULL) AS bad_vt,
+               (k.vt IS NOT NULL AND k.vt <= coalesce(k.vf, p_effective)) AS early_vt,
+               (k.blocked IS NOT NULL AND k.blocked NOT IN ('yes', 'no', 'y', 'n', 'true', 'false', 't', 'f', '1', '0', 'blocked')) AS bad_blocked,
+               (length(k.destination_name) > 200) IS TRUE AS bad_name
+          FROM checked k
+    ), duplicates AS (
+        SELECT d.line, d.prefix, first_value(d.line) OVER (PARTITION BY d.prefix ORDER BY d.line) AS first_line
+          FROM cleaned d
+         WHERE d.prefix IN (SELECT c.prefix FROM cleaned c GROUP BY c.prefix HAVING count(*) > 1)
+    ), problems AS (
+        SELECT f.line, e.ord, e.col, e.val, e.msg
+          FROM flagged f
+         CROSS JOIN LATERAL (VALUES
+            (1, 'prefix', f.prefix, 'a prefix is 1 to 20 digits (an optional leading + is dropped)', f.bad_prefix),
+            (3, 'rate', f.rate, 'a rate is a decimal number like 0.0125 (at most 6 decimals, no sign)', f.bad_rate),
+            (4, 'connect_fee', f.connect_fee, 'a connect fee is a decimal number like 0.05 (at most 6 decimals)', f.bad_fee),
+            (5, 'min_duration', f.min_duration, 'a minimum duration is whole seconds (0 to 999999)', f.bad_min),
+            (6, 'increment', f.increment, 'an increment is written first/next in seconds, e.g. 60/60 or 30/6', f.bad_inc),
+            (7, 'increment_first', f.increment_first, 'the first increment is whole seconds, at least 1', f.bad_first),
+            (8, 'increment_next', f.increment_next, 'the next increment is whole seconds, at least 1', f.bad_next),
+            (9, 'valid_from', f.valid_from, 'not a date (write YYYY-MM-DD or YYYY-MM-DD HH:MM)', f.bad_vf),
+            (10, 'valid_from', f.valid_from, 'starts before the effective date of the import', f.early_vf),
+            (11, 'valid_to', f.valid_to, 'not a date (write YYYY-MM-DD or YYYY-MM-DD HH:MM)', f.bad_vt),
+            (12, 'valid_to', f.valid_to, 'must be after the start of the rate', f.early_vt),
+            (13, 'blocked', f.blocked, 'blocked is one of yes/no, true/false, 1/0', f.bad_blocked),
+            (14, 'destination_name', left(f.destination_name, 40), 'a destination name is at most 200 characters', f.bad_name)
+         ) AS e(ord, col, val, msg, bad)
+         WHERE (f.bad_prefix OR f.bad_rate OR f.bad_fee OR f.bad_min OR f.bad_inc OR f.bad_first OR f.bad_next
+                OR f.bad_vf OR f.early_vf OR f.bad_vt OR f.early_vt OR f.bad_blocked OR f.bad_name)
+           AND e.bad
+        UNION ALL
+        SELECT d.line, 2, 'prefix', d.prefix, 'the same prefix is already on line ' || d.first_line
+          FROM duplicates d
+         WHERE d.line <> d.first_line AND d.prefix ~ '^[0-9]{1,20}$'
     )
-    SELECT k.line, e.col, e.val, e.msg
-      FROM checked k
-     CROSS JOIN LATERAL (VALUES
-        (1, 'prefix', k.prefix, 'a prefix is 1 to 20 digits (an optional leading + is dropped)',
-            k.prefix IS NULL OR k.prefix !~ '^[0-9]{1,20}$'),
-        (2, 'prefix', k.prefix, 'the same prefix is already on line ' || k.duplicate_of,
-            k.duplicate_of IS NOT NULL AND k.prefix ~ '^[0-9]{1,20}$'),
-        (3, 'rate', k.rate, 'a rate is a decimal number like 0.0125 (at most 6 decimals, no sign)',
-            k.rate IS NULL OR k.rate !~ '^[0-9]{1,8}(\.[0-9]{1,6})?$'),
-        (4, 'connect_fee', k.connect_fee, 'a connect fee is a decimal number like 0.05 (at most 6 decimals)',
-            k.connect_fee IS NOT NULL AND k.connect_fee !~ '^[0-9]{1,8}(\.[0-9]{1,6})?$'),
-        (5, 'min_duration', k.min_duration, 'a minimum duration is whole seconds (0 to 999999)',
-            k.min_duration IS NOT NULL AND k.min_duration !~ '^[0-9]{1,6}$'),
-        (6, 'increment', k.increment, 'an increment is written first/next in seconds, e.g. 60/60 or 30/6',
-            k.increment IS NOT NULL AND k.increment !~ '^0*[1-9][0-9]{0,4}/0*[1-9][0-9]{0,4}$'),
-        (7, 'increment_first', k.increment_first, 'the first increment is whole seconds, at least 1',
-            k.increment_first IS NOT NULL AND k.increment_first !~ '^0*[1-9][0-9]{0,4}$'),
-        (8, 'increment_next', k.increment_next, 'the next increment is whole seconds, at least 1',
-            k.increment_next IS NOT NULL AND k.increment_next !~ '^0*[1-9][0-9]{0,4}$'),
-        (9, 'valid_from', k.valid_from, 'not a date (write YYYY-MM-DD or YYYY-MM-DD HH:MM)',
-            k.valid_from IS NOT NULL AND k.vf IS NULL),
-        (10, 'valid_from', k.valid_from, 'starts before the effective date of the import',
-            k.vf IS NOT NULL AND k.vf < p_effective),
-        (11, 'valid_to', k.valid_to, 'not a date (write YYYY-MM-DD or YYYY-MM-DD HH:MM)',
-            k.valid_to IS NOT NULL AND k.vt IS NULL),
-        (12, 'valid_to', k.valid_to, 'must be after the start of the rate',
-            k.vt IS NOT NULL AND k.vt <= coalesce(k.vf, p_effective)),
-        (13, 'blocked', k.blocked, 'blocked is one of yes/no, true/false, 1/0',
-            k.blocked IS NOT NULL AND k.blocked NOT IN ('yes', 'no', 'y', 'n', 'true', 'false', 't', 'f', '1', '0', 'blocked')),
-        (14, 'destination_name', left(k.destination_name, 40), 'a destination name is at most 200 characters',
-            length(k.destination_name) > 200)
-     ) AS e(ord, col, val, msg, bad)
-     WHERE e.bad
-     ORDER BY k.line, e.ord
-     LIMIT p_limit;
+    SELECT p.line, p.col, p.val, p.msg FROM problems p ORDER BY p.line, p.ord LIMIT p_limit;
 END $$;
 
 -- Typed copy of the validated deck: pg_temp.rate_import_stage. Fields that are not
@@ -209,7 +222,8 @@ BEGIN
                s.valid_from, s.valid_to, s.blocked
           FROM pg_temp.rate_import_stage s
           JOIN pg_temp.rate_import_diff d ON d.prefix = s.prefix
-         WHERE d.change IN ('new', 'changed')$q$, v_table, v_owner)
+         WHERE d.change IN ('new', 'changed')
+         ORDER BY s.prefix$q$, v_table, v_owner)
     USING p_owner_id;
     IF p_weight_id IS NOT NULL THEN
         INSERT INTO billing.destinations (prefix, name, weight_id)
