@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import re
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -212,13 +213,113 @@ class _IterFile(io.RawIOBase):
         return data
 
 
-def _copy_lines(path: str, options: ImportOptions, errors: list[dict], progress: Progress) -> Iterator[str]:
-    """COPY text lines (line, field...) from the CSV; short records go to `errors`."""
-    columns = [options.mapping.get(name) for name in FIELD_NAMES]
-    needed = max(c for c in columns if c is not None) + 1
-    # Mapped fields are written first, unmapped ones (\N) after: see stage()'s COPY column list.
-    mapped = [c for c in columns if c is not None]
-    tail = "\t\\N" * (len(columns) - len(mapped))
+DECIMAL_RE = re.compile(r"[0-9]{1,8}(\.[0-9]{1,6})?")
+INT_RE = re.compile(r"[0-9]{1,6}")
+INCREMENT_RE = re.compile(r"0*([1-9][0-9]{0,4})/0*([1-9][0-9]{0,4})")
+SECONDS_RE = re.compile(r"0*([1-9][0-9]{0,4})")
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?([+-][0-9]{2}(:?[0-9]{2})?|Z)?")
+BLOCKED = {"yes": "t", "y": "t", "true": "t", "t": "t", "1": "t", "blocked": "t",
+           "no": "f", "n": "f", "false": "f", "f": "f", "0": "f", "": "f"}
+MESSAGES = {
+    "prefix": "a prefix is 1 to 20 digits (an optional leading + is dropped)",
+    "rate": "a rate is a decimal number like 0.0125 (at most 6 decimals, no sign)",
+    "connect_fee": "a connect fee is a decimal number like 0.05 (at most 6 decimals)",
+    "min_duration": "a minimum duration is whole seconds (0 to 999999)",
+    "increment": "an increment is written first/next in seconds, e.g. 60/60 or 30/6",
+    "increment_first": "the first increment is whole seconds, at least 1",
+    "increment_next": "the next increment is whole seconds, at least 1",
+    "valid_from": "not a date (write YYYY-MM-DD or YYYY-MM-DD HH:MM)",
+    "valid_to": "not a date (write YYYY-MM-DD or YYYY-MM-DD HH:MM)",
+    "blocked": "blocked is one of yes/no, true/false, 1/0",
+    "destination_name": "a destination name is at most 200 characters",
+}
+STAGE_COLUMNS = ["line", "prefix", "rate", "connect_fee", "min_duration", "increment_first", "increment_next",
+                 "valid_from", "valid_to", "blocked", "destination_name"]
+
+
+def _utc_date(text: str) -> str | None:
+    """The date as timestamptz text (UTC when it names no offset; the pages say dates are UTC), None if not a date."""
+    if not DATE_RE.fullmatch(text):
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).isoformat()
+
+
+def _typed_line(line: int, record: list[str], m: dict[str, int], defaults: tuple[str, str, str],
+                errors: list[dict]) -> str | None:
+    """The COPY line of one record for pg_temp.rate_import_stage (errors added when bad).
+
+    Format checks happen here, while the file is read anyway; what needs the database
+    (duplicates, dates against the effective date) is checked in SQL afterwards."""
+    bad = []
+
+    def get(name: str) -> str:
+        return record[m[name]].strip() if name in m else ""
+
+    prefix = get("prefix")
+    if prefix.startswith("+"):
+        prefix = prefix[1:]
+    if not (prefix.isascii() and prefix.isdigit() and len(prefix) <= 20):
+        bad.append(("prefix", prefix))
+    rate = get("rate")
+    if not DECIMAL_RE.fullmatch(rate):
+        bad.append(("rate", rate))
+    fee = get("connect_fee") or "0"
+    if not DECIMAL_RE.fullmatch(fee):
+        bad.append(("connect_fee", fee))
+    minimum = get("min_duration") or "0"
+    if not INT_RE.fullmatch(minimum):
+        bad.append(("min_duration", minimum))
+    first, nxt = defaults[0], defaults[1]
+    if "increment" in m and get("increment"):
+        found = INCREMENT_RE.fullmatch(get("increment"))
+        if found:
+            first, nxt = found.group(1), found.group(2)
+        else:
+            bad.append(("increment", get("increment")))
+    for name in ("increment_first", "increment_next"):
+        if get(name):
+            found = SECONDS_RE.fullmatch(get(name))
+            if not found:
+                bad.append((name, get(name)))
+            elif name == "increment_first":
+                first = found.group(1)
+            else:
+                nxt = found.group(1)
+    valid_from, valid_to = get("valid_from"), get("valid_to")
+    if valid_from and not (valid_from := _utc_date(valid_from) or ""):
+        bad.append(("valid_from", get("valid_from")))
+    if valid_to and not (valid_to := _utc_date(valid_to) or ""):
+        bad.append(("valid_to", get("valid_to")))
+    blocked = BLOCKED.get(get("blocked").lower())
+    if blocked is None:
+        bad.append(("blocked", get("blocked")))
+    name = get("destination_name")
+    if len(name) > 200:
+        bad.append(("destination_name", name[:40]))
+    if bad:
+        for column, value in bad:
+            if len(errors) < MAX_ERRORS:
+                errors.append({"line": line, "column": column, "value": value, "message": MESSAGES[column]})
+        if bad[0][0] == "prefix":
+            return None
+        # Staged with its prefix only, so a duplicate of it is still reported.
+        return f"{line}\t{prefix}" + "\t\\N" * (len(STAGE_COLUMNS) - 2) + "\n"
+    name = _copy_escape(name) if name else "\\N"
+    return (f"{line}\t{prefix}\t{rate}\t{fee}\t{minimum}\t{first}\t{nxt}\t{valid_from or defaults[2]}\t"
+            f"{valid_to or chr(92) + 'N'}\t{blocked}\t{name}\n")
+
+
+def _copy_lines(path: str, options: ImportOptions, effective: datetime, errors: list[dict],
+                progress: Progress) -> Iterator[str]:
+    """Typed COPY lines from the CSV; bad records are reported in `errors`, not copied."""
+    m = options.mapping
+    needed = max(m.values()) + 1
+    first, nxt = options.increments
+    defaults = (str(first), str(nxt), effective.isoformat())
     out: list[str] = []
     with open(path, encoding=options.encoding, newline="") as f:
         reader = csv.reader(f, delimiter=options.delimiter)
@@ -233,15 +334,13 @@ def _copy_lines(path: str, options: ImportOptions, errors: list[dict], progress:
                 line = reader.line_num
                 if len(record) < needed:
                     if len(errors) < MAX_ERRORS:
-                        missing = [name for name, c in zip(FIELD_NAMES, columns) if c is not None and c >= len(record)]
-                        errors.append({"line": line, "column": missing[0], "value": "",
-                                       "message": f"the line has {len(record)} columns; {missing[0]} is column {options.mapping[missing[0]] + 1}"})
+                        missing = min((c, name) for name, c in m.items() if c >= len(record))[1]
+                        errors.append({"line": line, "column": missing, "value": "",
+                                       "message": f"the line has {len(record)} columns; {missing} is column {m[missing] + 1}"})
                     continue
-                values = [record[c] for c in mapped]
-                text = "\t".join(values)
-                if "\\" in text or "\n" in text or "\r" in text or text.count("\t") != len(values) - 1:
-                    text = "\t".join(_copy_escape(v) for v in values)
-                out.append(f"{line}\t{text}{tail}\n")
+                text = _typed_line(line, record, m, defaults, errors)
+                if text is not None:
+                    out.append(text)
                 if len(out) >= 5000:
                     yield "".join(out)
                     out.clear()
@@ -258,23 +357,24 @@ def _copy_lines(path: str, options: ImportOptions, errors: list[dict], progress:
 
 
 def stage(cur, path: str, options: ImportOptions, effective: datetime, progress: Progress) -> int:
-    """COPY the deck into pg_temp.rate_import_raw, validate it, build the typed stage.
+    """COPY the deck, checked and typed, into pg_temp.rate_import_stage, then run the
+    checks that need the database (duplicates, dates against the effective date).
 
     Raises RateImportError listing every problem (up to MAX_ERRORS) by line and column.
     """
     options.check()
-    cur.execute("DROP TABLE IF EXISTS pg_temp.rate_import_raw")
-    cur.execute("CREATE TEMP TABLE rate_import_raw (line integer, "
-                + ", ".join(f"{name} text" for name in FIELD_NAMES) + ")")
+    cur.execute("DROP TABLE IF EXISTS pg_temp.rate_import_stage")
+    cur.execute("""CREATE TEMP TABLE rate_import_stage (
+                       line integer, prefix text, rate numeric(14, 6), connect_fee numeric(14, 6),
+                       min_duration integer, increment_first integer, increment_next integer,
+                       valid_from timestamptz, valid_to timestamptz, blocked boolean, destination_name text)""")
     errors: list[dict] = []
     progress("reading", 0)
-    mapped_names = [name for name in FIELD_NAMES if name in options.mapping]
-    order = ", ".join(["line"] + mapped_names + [name for name in FIELD_NAMES if name not in options.mapping])
-    cur.copy_expert(f"COPY pg_temp.rate_import_raw ({order}) FROM STDIN",
-                    _IterFile(_copy_lines(path, options, errors, progress)), size=1 << 16)
+    cur.copy_expert(f"COPY pg_temp.rate_import_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN",
+                    _IterFile(_copy_lines(path, options, effective, errors, progress)), size=1 << 16)
     progress("validating", 0)
-    cur.execute("SELECT line, col, value, message FROM billing_private.rate_import_validate(%s, %s)",
-                (effective, MAX_ERRORS))
+    cur.execute("SELECT line, col, value, message FROM billing_private.rate_import_validate(%s, %s, %s)",
+                (effective, "valid_from" in options.mapping or "valid_to" in options.mapping, MAX_ERRORS))
     errors += [{"line": line, "column": col, "value": value, "message": message}
                for line, col, value, message in cur.fetchall()]
     if errors:
@@ -284,8 +384,8 @@ def stage(cur, path: str, options: ImportOptions, effective: datetime, progress:
         raise RateImportError(
             f"{len(errors)}{'+' if len(errors) >= MAX_ERRORS else ''} error(s); nothing was imported. "
             f"First: line {first['line']}, column {first['column']}: {first['message']}", errors)
-    first, nxt = options.increments
-    cur.execute("SELECT billing_private.rate_import_stage(%s, %s, %s)", (effective, first, nxt))
+    cur.execute("ANALYZE pg_temp.rate_import_stage")
+    cur.execute("SELECT count(*) FROM pg_temp.rate_import_stage")
     rows = cur.fetchone()[0]
     if rows == 0:
         raise RateImportError("the file has no rate lines; nothing was imported")
@@ -327,7 +427,7 @@ def _run(conn, target: str, owner_id: int, path: str, options: ImportOptions, ef
                 cur.execute("SELECT change, n FROM billing_private.rate_import_apply(%s, %s, %s, %s)",
                             (target, owner_id, effective, options.weight_id))
                 result.counts = {change: int(n) for change, n in cur.fetchall()}
-                cur.execute("DROP TABLE IF EXISTS pg_temp.rate_import_raw, pg_temp.rate_import_stage, "
+                cur.execute("DROP TABLE IF EXISTS pg_temp.rate_import_stage, "
                             "pg_temp.rate_import_current, pg_temp.rate_import_diff")
                 cur.execute(f"RELEASE SAVEPOINT {savepoint}")
             else:

@@ -234,3 +234,26 @@ def test_pages_bad_deck_then_fixed_deck(admin_client, db_session, pg, app, tmp_p
 def test_list_page_and_empty_state(admin_client, db_session):
     page = admin_client.get("/admin/rate-imports").get_data(as_text=True)
     assert "No rate deck imported yet" in page
+
+
+def test_date_columns_are_checked_against_the_effective_date(db_session, pg, tmp_path):
+    card = factories.ratecard("deck11")
+    opts = ImportOptions(mapping={"prefix": 0, "rate": 1, "valid_from": 2, "valid_to": 3, "destination_name": 4})
+    text = ("prefix,rate,from,to,name\n"
+            "33,0.02,2026-02-30,,a\n"              # 2 not a date
+            "34,0.02,2026-03-01,,b\n"              # 3 before the effective date
+            "35,0.02,2026-05-01,2026-04-15,c\n"    # 4 ends before it starts
+            "36,0.02,,2026-06-01,\"tab\there \\\\ back\"\n")   # fine; name with a tab and backslashes
+    with pytest.raises(RateImportError) as err:
+        services.preview(pg, "ratecard", card.id, deck(tmp_path, text), opts, EFF)
+    assert [(e["line"], e["column"]) for e in err.value.errors] == [(2, "valid_from"), (3, "valid_from"), (4, "valid_to")]
+    fixed = "prefix,rate,from,to,name\n35,0.02,2026-05-01,2026-06-15,c\n36,0.02,,2026-06-01,\"tab\there \\\\ back\"\n"
+    weight = factories.weight("dated")
+    opts.weight_id = weight.id
+    services.apply(pg, "ratecard", card.id, deck(tmp_path, fixed, "fixed.csv"), opts, EFF)
+    with pg.cursor() as cur:
+        cur.execute("SELECT prefix, valid_from, valid_to FROM billing.rates WHERE ratecard_id = %s ORDER BY prefix", (card.id,))
+        assert cur.fetchall() == [("35", datetime(2026, 5, 1, tzinfo=timezone.utc), datetime(2026, 6, 15, tzinfo=timezone.utc)),
+                                  ("36", EFF, datetime(2026, 6, 1, tzinfo=timezone.utc))]
+        cur.execute("SELECT name FROM billing.destinations WHERE prefix = '36'")
+        assert cur.fetchone() == ("tab\there \\\\ back",)
