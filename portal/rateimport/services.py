@@ -248,69 +248,79 @@ def _utc_date(text: str) -> str | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).isoformat()
 
 
-def _typed_line(line: int, record: list[str], m: dict[str, int], defaults: tuple[str, str, str],
-                errors: list[dict]) -> str | None:
-    """The COPY line of one record for pg_temp.rate_import_stage (errors added when bad).
+def _row_converter(m: dict[str, int], defaults: tuple[str, str, str]):
+    """A function (line, record, errors) -> COPY line of pg_temp.rate_import_stage.
 
     Format checks happen here, while the file is read anyway; what needs the database
-    (duplicates, dates against the effective date) is checked in SQL afterwards."""
-    bad = []
+    (duplicates, dates against the effective date) is checked in SQL afterwards. Built
+    once per file so the per-line work is only index lookups and a few matches."""
+    i_prefix, i_rate = m["prefix"], m["rate"]
+    i_fee, i_min, i_inc = m.get("connect_fee"), m.get("min_duration"), m.get("increment")
+    i_first, i_next = m.get("increment_first"), m.get("increment_next")
+    i_from, i_to, i_blocked, i_name = m.get("valid_from"), m.get("valid_to"), m.get("blocked"), m.get("destination_name")
+    decimal, integer, increment, seconds = DECIMAL_RE.fullmatch, INT_RE.fullmatch, INCREMENT_RE.fullmatch, SECONDS_RE.fullmatch
+    null_tail = "\t\\N" * (len(STAGE_COLUMNS) - 2) + "\n"
 
-    def get(name: str) -> str:
-        return record[m[name]].strip() if name in m else ""
-
-    prefix = get("prefix")
-    if prefix.startswith("+"):
-        prefix = prefix[1:]
-    if not (prefix.isascii() and prefix.isdigit() and len(prefix) <= 20):
-        bad.append(("prefix", prefix))
-    rate = get("rate")
-    if not DECIMAL_RE.fullmatch(rate):
-        bad.append(("rate", rate))
-    fee = get("connect_fee") or "0"
-    if not DECIMAL_RE.fullmatch(fee):
-        bad.append(("connect_fee", fee))
-    minimum = get("min_duration") or "0"
-    if not INT_RE.fullmatch(minimum):
-        bad.append(("min_duration", minimum))
-    first, nxt = defaults[0], defaults[1]
-    if "increment" in m and get("increment"):
-        found = INCREMENT_RE.fullmatch(get("increment"))
-        if found:
-            first, nxt = found.group(1), found.group(2)
-        else:
-            bad.append(("increment", get("increment")))
-    for name in ("increment_first", "increment_next"):
-        if get(name):
-            found = SECONDS_RE.fullmatch(get(name))
-            if not found:
-                bad.append((name, get(name)))
-            elif name == "increment_first":
+    def convert(line: int, record: list[str], errors: list[dict]) -> str | None:
+        bad = None
+        prefix = record[i_prefix].strip()
+        if prefix[:1] == "+":
+            prefix = prefix[1:]
+        if not (prefix.isdigit() and prefix.isascii() and len(prefix) <= 20):
+            bad = [("prefix", prefix)]
+        rate = record[i_rate].strip()
+        if not decimal(rate):
+            bad = (bad or []) + [("rate", rate)]
+        fee = record[i_fee].strip() or "0" if i_fee is not None else "0"
+        if i_fee is not None and not decimal(fee):
+            bad = (bad or []) + [("connect_fee", fee)]
+        minimum = record[i_min].strip() or "0" if i_min is not None else "0"
+        if i_min is not None and not integer(minimum):
+            bad = (bad or []) + [("min_duration", minimum)]
+        first, nxt = defaults[0], defaults[1]
+        if i_inc is not None and (value := record[i_inc].strip()):
+            if found := increment(value):
+                first, nxt = found.group(1), found.group(2)
+            else:
+                bad = (bad or []) + [("increment", value)]
+        if i_first is not None and (value := record[i_first].strip()):
+            if found := seconds(value):
                 first = found.group(1)
             else:
+                bad = (bad or []) + [("increment_first", value)]
+        if i_next is not None and (value := record[i_next].strip()):
+            if found := seconds(value):
                 nxt = found.group(1)
-    valid_from, valid_to = get("valid_from"), get("valid_to")
-    if valid_from and not (valid_from := _utc_date(valid_from) or ""):
-        bad.append(("valid_from", get("valid_from")))
-    if valid_to and not (valid_to := _utc_date(valid_to) or ""):
-        bad.append(("valid_to", get("valid_to")))
-    blocked = BLOCKED.get(get("blocked").lower())
-    if blocked is None:
-        bad.append(("blocked", get("blocked")))
-    name = get("destination_name")
-    if len(name) > 200:
-        bad.append(("destination_name", name[:40]))
-    if bad:
-        for column, value in bad:
-            if len(errors) < MAX_ERRORS:
-                errors.append({"line": line, "column": column, "value": value, "message": MESSAGES[column]})
-        if bad[0][0] == "prefix":
-            return None
-        # Staged with its prefix only, so a duplicate of it is still reported.
-        return f"{line}\t{prefix}" + "\t\\N" * (len(STAGE_COLUMNS) - 2) + "\n"
-    name = _copy_escape(name) if name else "\\N"
-    return (f"{line}\t{prefix}\t{rate}\t{fee}\t{minimum}\t{first}\t{nxt}\t{valid_from or defaults[2]}\t"
-            f"{valid_to or chr(92) + 'N'}\t{blocked}\t{name}\n")
+            else:
+                bad = (bad or []) + [("increment_next", value)]
+        valid_from, valid_to = defaults[2], "\\N"
+        if i_from is not None and (value := record[i_from].strip()):
+            if not (valid_from := _utc_date(value)):
+                bad = (bad or []) + [("valid_from", value)]
+        if i_to is not None and (value := record[i_to].strip()):
+            if not (valid_to := _utc_date(value)):
+                bad = (bad or []) + [("valid_to", value)]
+        blocked = "f"
+        if i_blocked is not None:
+            value = record[i_blocked].strip()
+            if (blocked := BLOCKED.get(value.lower())) is None:
+                bad = (bad or []) + [("blocked", value)]
+        name = "\\N"
+        if i_name is not None and (value := record[i_name].strip()):
+            if len(value) > 200:
+                bad = (bad or []) + [("destination_name", value[:40])]
+            name = _copy_escape(value) if ("\\" in value or "\t" in value or "\n" in value or "\r" in value) else value
+        if bad:
+            for column, value in bad:
+                if len(errors) < MAX_ERRORS:
+                    errors.append({"line": line, "column": column, "value": value, "message": MESSAGES[column]})
+            if bad[0][0] == "prefix":
+                return None
+            # Staged with its prefix only, so a duplicate of it is still reported.
+            return f"{line}\t{prefix}{null_tail}"
+        return f"{line}\t{prefix}\t{rate}\t{fee}\t{minimum}\t{first}\t{nxt}\t{valid_from}\t{valid_to}\t{blocked}\t{name}\n"
+
+    return convert
 
 
 def _copy_lines(path: str, options: ImportOptions, effective: datetime, errors: list[dict],
@@ -319,7 +329,7 @@ def _copy_lines(path: str, options: ImportOptions, effective: datetime, errors: 
     m = options.mapping
     needed = max(m.values()) + 1
     first, nxt = options.increments
-    defaults = (str(first), str(nxt), effective.isoformat())
+    convert = _row_converter(m, (str(first), str(nxt), effective.isoformat()))
     out: list[str] = []
     with open(path, encoding=options.encoding, newline="") as f:
         reader = csv.reader(f, delimiter=options.delimiter)
@@ -338,7 +348,7 @@ def _copy_lines(path: str, options: ImportOptions, effective: datetime, errors: 
                         errors.append({"line": line, "column": missing, "value": "",
                                        "message": f"the line has {len(record)} columns; {missing} is column {m[missing] + 1}"})
                     continue
-                text = _typed_line(line, record, m, defaults, errors)
+                text = convert(line, record, errors)
                 if text is not None:
                     out.append(text)
                 if len(out) >= 5000:
