@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, PasswordField, SelectField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import EqualTo, InputRequired, Length, Optional, Regexp, ValidationError
 
 from ..security import MIN_PASSWORD_LENGTH
@@ -25,10 +26,10 @@ def _check_range(form):
 class LedgerFilterForm(_GetForm):
     date_from = DateField("From", validators=[Optional()])
     date_to = DateField("To", validators=[Optional()])
-    kind = SelectField("Kind", choices=[("", "All entries"), ("charges", "Call charges"), ("payments", "Payments"),
-                                        ("credit_notes", "Credit notes"), ("adjustments", "Adjustments")],
+    kind = SelectField("Kind", choices=[SelectChoice("", "All entries"), SelectChoice("charges", "Call charges"), SelectChoice("payments", "Payments"),
+                                        SelectChoice("credit_notes", "Credit notes"), SelectChoice("adjustments", "Adjustments")],
                        validators=[Optional()], default="")
-    view = SelectField("Show", choices=[("entries", "Every entry"), ("days", "One line per day")],
+    view = SelectField("Show", choices=[SelectChoice("entries", "Every entry"), SelectChoice("days", "One line per day")],
                        validators=[Optional()], default="entries")
 
     def validate(self, extra_validators=None):
@@ -38,10 +39,10 @@ class LedgerFilterForm(_GetForm):
 class CdrFilterForm(_GetForm):
     date_from = DateField("From", validators=[Optional()])
     date_to = DateField("To", validators=[Optional()])
-    endpoint = SelectField("Endpoint", coerce=str, validators=[Optional()], default="")
+    endpoint_id = SelectField("Endpoint", coerce=str, validators=[Optional()], default="")
     prefix = StringField("Destination starts with", validators=[
         Optional(), Regexp(r"^\+?[0-9]{1,20}$", message="Digits only, e.g. 336.")])
-    answered = SelectField("Answered", choices=[("", "All calls"), ("yes", "Answered"), ("no", "Not answered")],
+    answered = SelectField("Answered", choices=[SelectChoice("", "All calls"), SelectChoice("yes", "Answered"), SelectChoice("no", "Not answered")],
                            validators=[Optional()], default="")
 
     def validate(self, extra_validators=None):

@@ -3,7 +3,7 @@ from flask import abort, render_template, request, url_for
 
 from . import _services as services
 from . import bp, own_customer_id
-from ._forms import CdrFilterForm
+from ._forms import CdrFilterForm, SelectChoice
 from ._views import csv_response, per_page
 
 
@@ -12,8 +12,8 @@ def _filter(customer_id: int):
     when the form has errors). An endpoint id that is not the customer's answers 404."""
     endpoints = services.own_endpoints(customer_id)
     form = CdrFilterForm(request.args)
-    form.endpoint.choices = [("", "All endpoints")] + [(str(e["id"]), e["name"]) for e in endpoints]
-    raw_endpoint = request.args.get("endpoint", "")
+    form.endpoint_id.choices = [SelectChoice("", "All endpoints")] + [SelectChoice(str(e["id"]), e["name"]) for e in endpoints]
+    raw_endpoint = request.args.get("endpoint_id", "")
     if raw_endpoint and raw_endpoint not in {str(e["id"]) for e in endpoints}:
         abort(404)
     if "date_from" not in request.args and "date_to" not in request.args:
@@ -23,7 +23,7 @@ def _filter(customer_id: int):
         return form, None
     return form, services.CdrFilter(
         date_from=form.date_from.data, date_to=form.date_to.data,
-        endpoint_id=int(form.endpoint.data) if form.endpoint.data else None,
+        endpoint_id=int(form.endpoint_id.data) if form.endpoint_id.data else None,
         prefix=(form.prefix.data or "").lstrip("+") or None,
         answered={"yes": True, "no": False}.get(form.answered.data))
 
