@@ -33,7 +33,7 @@ class LedgerFilterForm(_GetForm):
                        validators=[Optional()], default="entries")
 
     def validate(self, extra_validators=None):
-        return super().validate(extra_validators) and _check_range(self)
+        return all([super().validate(extra_validators), _check_range(self)])
 
 
 class CdrFilterForm(_GetForm):
@@ -46,7 +46,7 @@ class CdrFilterForm(_GetForm):
                            validators=[Optional()], default="")
 
     def validate(self, extra_validators=None):
-        return super().validate(extra_validators) and _check_range(self)
+        return all([super().validate(extra_validators), _check_range(self)])
 
 
 class RateSearchForm(_GetForm):
