@@ -16,6 +16,10 @@ class _GetForm(FlaskForm):
         csrf = False
 
 
+def _choices(*pairs) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
 def _check_range(form):
     if form.date_from.data and form.date_to.data and form.date_to.data < form.date_from.data:
         form.date_to.errors.append("The end date is before the start date.")
@@ -26,10 +30,11 @@ def _check_range(form):
 class LedgerFilterForm(_GetForm):
     date_from = DateField("From", validators=[Optional()])
     date_to = DateField("To", validators=[Optional()])
-    kind = SelectField("Kind", choices=[SelectChoice("", "All entries"), SelectChoice("charges", "Call charges"), SelectChoice("payments", "Payments"),
-                                        SelectChoice("credit_notes", "Credit notes"), SelectChoice("adjustments", "Adjustments")],
+    kind = SelectField("Kind", choices=_choices(("", "All entries"), ("charges", "Call charges"),
+                                                ("payments", "Payments"), ("credit_notes", "Credit notes"),
+                                                ("adjustments", "Adjustments")),
                        validators=[Optional()], default="")
-    view = SelectField("Show", choices=[SelectChoice("entries", "Every entry"), SelectChoice("days", "One line per day")],
+    view = SelectField("Show", choices=_choices(("entries", "Every entry"), ("days", "One line per day")),
                        validators=[Optional()], default="entries")
 
     def validate(self, extra_validators=None):
@@ -42,7 +47,7 @@ class CdrFilterForm(_GetForm):
     endpoint_id = SelectField("Endpoint", coerce=str, validators=[Optional()], default="")
     prefix = StringField("Destination starts with", validators=[
         Optional(), Regexp(r"^\+?[0-9]{1,20}$", message="Digits only, e.g. 336.")])
-    answered = SelectField("Answered", choices=[SelectChoice("", "All calls"), SelectChoice("yes", "Answered"), SelectChoice("no", "Not answered")],
+    answered = SelectField("Answered", choices=_choices(("", "All calls"), ("yes", "Answered"), ("no", "Not answered")),
                            validators=[Optional()], default="")
 
     def validate(self, extra_validators=None):

@@ -25,8 +25,6 @@ from ..ledger import LedgerError, parse_amount
 from ..models import Customer, Endpoint, Settings, User
 from ..security import MIN_PASSWORD_LENGTH, hash_password, verify_password
 
-ZERO = Decimal(0)
-
 
 class SelfcareError(ValueError):
     """A request the rules refuse; `field` names the form field it is about."""

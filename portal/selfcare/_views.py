@@ -6,7 +6,9 @@ import io
 import re
 from datetime import datetime
 
-from flask import Response, abort, current_app, request, stream_with_context
+from flask import Response, abort, current_app, flash, redirect, request, stream_with_context
+
+from ..extensions import db
 
 from . import _services as services
 
@@ -32,6 +34,24 @@ def field_error(form, exc: services.SelfcareError) -> None:
         field.errors = list(field.errors) + [str(exc)]
     else:
         form.form_errors.append(str(exc))
+
+
+def submit(form, action, message: str, target: str):
+    """The POST half of a form view: validate, run the service, flash and redirect.
+    A refusal of the service goes beside its field (None: render the form again);
+    a row that is not the customer's is a 404."""
+    if not form.validate_on_submit():
+        return None
+    try:
+        action()
+    except services.NotFound:
+        abort(404)
+    except services.SelfcareError as exc:
+        db.session.rollback()
+        field_error(form, exc)
+        return None
+    flash(message, "success")
+    return redirect(target)
 
 
 def _cell(value):

@@ -1,11 +1,11 @@
 """SIP accounts and IP endpoints; customers may change a SIP account's password."""
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, render_template, url_for
 from flask_login import current_user
 
 from . import _services as services
 from . import bp, own_customer_id
 from ._forms import SipPasswordForm
-from ._views import field_error
+from ._views import submit
 
 
 @bp.route("/endpoints")
@@ -23,16 +23,9 @@ def endpoints_password(endpoint_id: int):
     except services.NotFound:
         abort(404)
     form = SipPasswordForm(username=endpoint.username)
-    if form.validate_on_submit():
-        try:
-            services.change_sip_password(customer_id, endpoint.id, form.password.data, actor=current_user.email)
-        except services.NotFound:
-            abort(404)
-        except services.SelfcareError as exc:
-            field_error(form, exc)
-        else:
-            flash(f"The SIP password of {endpoint.username} is changed. Enter it in your phone or PBX now: "
-                  "it stops registering with the old one.", "success")
-            return redirect(url_for(".endpoints"))
-    return render_template("selfcare/endpoint_password.html", form=form, endpoint=endpoint,
-                           sip_domain=services.sip_domain(), suggestion=services.suggest_sip_password())
+    done = submit(form, lambda: services.change_sip_password(
+        customer_id, endpoint.id, form.password.data, actor=current_user.email),
+        f"The SIP password of {endpoint.username} is changed. Enter it in your phone or PBX now: "
+        "it stops registering with the old one.", url_for(".endpoints"))
+    return done or render_template("selfcare/endpoint_password.html", form=form, endpoint=endpoint,
+                                   sip_domain=services.sip_domain(), suggestion=services.suggest_sip_password())

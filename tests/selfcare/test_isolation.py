@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import text
 
 from portal.extensions import db
-from tests.conftest import CUSTOMER_PASSWORD, login
+from tests.conftest import CUSTOMER_PASSWORD
 
-from .conftest import A_EMAIL, assert_no_b
+from .conftest import assert_no_b
 
 STRONG = "Str0ng-Passw0rd!x"
 # A POST body that a careless view would happily accept.
