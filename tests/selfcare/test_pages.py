@@ -37,7 +37,9 @@ def test_funds_are_exact(world):
 
 
 def test_overview_page(client_a, world):
-    page = _text(client_a.get("/my/"))
+    response = client_a.get("/my/")
+    assert 'id="available" title="exact: 124.225433"' in response.data.decode()
+    page = _text(response)
     assert "Balance 125.46 EUR" in page
     assert "Available for new calls 124.23 EUR" in page   # 124.225433 half-up
     assert "Reserved for calls in progress 1.23 EUR" in page
