@@ -99,6 +99,12 @@ class World:
 
 @pytest.fixture()
 def world(db_session) -> World:
+    return build_world()
+
+
+def build_world() -> World:
+    """Customers A and B with rates, endpoints, calls, ledger entries and holds, in the
+    current session (flushed, not committed)."""
     now = db.session.execute(db.text("SELECT now()")).scalar_one()
     month_start = db.session.execute(db.text("SELECT date_trunc('month', now())")).scalar_one()
     w_intl, w_mobile = factories.weight("intl"), factories.weight("mobile")
