@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from .. import audit
 from ..extensions import db
 from ..ledger import LedgerError, post_entry
-from ..models import (Customer, CustomerRatecard, Destination, Endpoint, Gateway, Permission, PermissionWeight,
+from ..models import (Customer, CustomerRatecard, Endpoint, Gateway, Permission, PermissionWeight,
                       Provider, Ratecard, RoutingRule, RoutingRuleProvider, Settings, User, Weight)
 from ..security import hash_password, verify_password
 from . import fields
@@ -120,6 +120,15 @@ RATE_SQL = {
     )
     for table, owner in (("rates", "ratecard_id"), ("provider_rates", "provider_id"))
 }
+
+
+DESTINATIONS_SQL = (
+    "INSERT INTO billing.destinations AS d (prefix, name, weight_id)"
+    " SELECT * FROM unnest(CAST(:prefix AS text[]), CAST(:name AS text[]), CAST(:weight_id AS bigint[]))"
+    " ON CONFLICT ON CONSTRAINT uq_destinations_prefix DO UPDATE SET name = EXCLUDED.name, weight_id = EXCLUDED.weight_id"
+    " WHERE (d.name, d.weight_id) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.weight_id)"
+    " RETURNING (d.xmax = 0) AS inserted"
+)
 
 
 class Applier:
@@ -306,22 +315,18 @@ class Applier:
         self.apply_rates("sell rates", "rates", card.id, entry)
 
     def apply_destinations(self) -> None:
+        """One set-based upsert: catalogues run to thousands of prefixes."""
         entries = self.config.destinations
         if not entries:
             return
-        existing = {d.prefix: d for d in self.session.scalars(
-            select(Destination).where(Destination.prefix.in_([e["prefix"] for e in entries])))}
-        for entry in entries:
-            values = {"prefix": entry["prefix"], "name": entry["name"], "weight_id": self.ids["weight"][entry["weight"]]}
-            with self.at(entry.path):
-                obj = existing.get(entry["prefix"])
-                if obj is None:
-                    self.session.add(Destination(**values))
-                    self.summary.add("destinations", "created")
-                elif _assign(obj, values):
-                    self.summary.add("destinations", "updated")
-                else:
-                    self.summary.add("destinations", "unchanged")
+        params = {"prefix": [e["prefix"] for e in entries], "name": [e["name"] for e in entries],
+                  "weight_id": [self.ids["weight"][e["weight"]] for e in entries]}
+        with self.at("destinations"):
+            written = [row[0] for row in self.session.execute(text(DESTINATIONS_SQL), params)]
+        created = sum(1 for inserted in written if inserted)
+        self.summary.add("destinations", "created", created)
+        self.summary.add("destinations", "updated", len(written) - created)
+        self.summary.add("destinations", "unchanged", len(entries) - len(written))
 
     def apply_rates(self, kind: str, table: str, owner_id: int, entry: Entry) -> None:
         rate_list = entry.get("rates")
