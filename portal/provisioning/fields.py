@@ -177,11 +177,9 @@ def cidr(value) -> str:
 
 def increment(value) -> tuple[int, int]:
     match = INCREMENT_RE.match(value) if isinstance(value, str) else None
-    if not match:
-        raise Invalid("not an increment like 60/60 (first/next seconds, both > 0)")
-    first, nxt = int(match.group(1)), int(match.group(2))
+    first, nxt = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
     if not (0 < first <= MAX_INCREMENT and 0 < nxt <= MAX_INCREMENT):
-        raise Invalid(f"not an increment like 60/60 (first/next seconds, both > 0 and <= {MAX_INCREMENT})")
+        raise Invalid(f"not an increment like 60/60 (first/next seconds, each 1 to {MAX_INCREMENT})")
     return first, nxt
 
 

@@ -450,16 +450,19 @@ def load_document(document, base_dir: Path | str | None = None, *, actor: str = 
                   commit: bool = True) -> Summary:
     """Validate and apply a parsed document in the current transaction; commit it when
     `commit`, otherwise leave it open for the caller (who may add more or roll back).
-    Raises ProvisioningError, after rolling back, when anything is wrong."""
+    Raises ProvisioningError when anything is wrong, with the load's work undone."""
     config = validate(document, Path(base_dir) if base_dir is not None else None)
     session = db.session
+    # A savepoint: a failed load undoes its own work only, never the caller's.
+    load = session.begin_nested()
     try:
         summary = Applier(config, actor).run()
-        if commit:
-            session.commit()
     except BaseException:
-        session.rollback()
+        load.rollback()
         raise
+    load.commit()
+    if commit:
+        session.commit()
     return summary
 
 

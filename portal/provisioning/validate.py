@@ -130,6 +130,11 @@ class Entry:
     path: str
     values: dict
     children: dict = field(default_factory=dict)
+    invalid: set = field(default_factory=set)  # keys given with a value already reported
+
+    def missing(self, key) -> bool:
+        """Neither given validly nor reported already: worth a 'required' error."""
+        return self.values.get(key) is None and key not in self.invalid
 
     def __getitem__(self, key):
         return self.values[key]
@@ -198,6 +203,7 @@ class Validator:
                     entry.values[key] = convert(value)
                 except f.Invalid as exc:
                     self.error(_join(path, key), str(exc))
+                    entry.invalid.add(key)
         for key in required:
             if key not in raw:
                 self.error(_join(path, key), "required")
@@ -303,7 +309,7 @@ class Validator:
     def gateway_rules(self, gateway: Entry) -> None:
         if gateway.get("register"):
             for key in ("username", "password"):
-                if gateway.get(key) is None:
+                if gateway.missing(key):
                     self.error(_join(gateway.path, key), "required when register is true")
 
     def customer(self, entry: Entry, endpoint_names: dict, sip_users: dict, emails: dict) -> None:
@@ -353,11 +359,11 @@ class Validator:
 
     def endpoint_rules(self, endpoint: Entry) -> None:
         auth = endpoint.get("auth")
-        if auth == "ip" and endpoint.get("ip") is None:
+        if auth == "ip" and endpoint.missing("ip"):
             self.error(_join(endpoint.path, "ip"), "required for auth: ip")
         if auth == "sip":
             for key in ("username", "password"):
-                if endpoint.get(key) is None:
+                if endpoint.missing(key):
                     self.error(_join(endpoint.path, key), "required for auth: sip")
 
     # ------------------------------------------------------------------ rates

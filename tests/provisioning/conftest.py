@@ -48,3 +48,20 @@ def counts(pg):
         return out
 
     return _counts
+
+
+def example_without_hashing() -> str:
+    """The PROVISIONING.md example with its portal password given as a precomputed hash
+    (argon2 costs half a second per run; most tests do not need it)."""
+    from portal.provisioning.demo import DEMO_PASSWORD_HASHES
+
+    text = EXAMPLE.read_text()
+    old = '{email: ops@acme.example, password: "change-me-please"}'
+    assert old in text
+    return text.replace(old, "{email: ops@acme.example, password_hash: '%s'}" % DEMO_PASSWORD_HASHES["ops@acme.example"])
+
+
+@pytest.fixture()
+def base(load):
+    """The example loaded (a user with a known hash instead of a password)."""
+    return load(example_without_hashing())
