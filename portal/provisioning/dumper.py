@@ -179,4 +179,5 @@ def _endpoint(e: Endpoint, permissions: dict[int, str]) -> dict:
 
 
 def dump_text() -> str:
-    return HEADER + emit(build())
+    """The dump: one block per top-level key, separated by a blank line."""
+    return HEADER + "\n".join(emit({key: value}) for key, value in build().items())

@@ -9,6 +9,8 @@ dump reads like the hand-written example in docs/provisioning.md.
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 import yaml
 from yaml.constructor import ConstructorError
 
@@ -70,6 +72,11 @@ class Dumper(yaml.SafeDumper):
 
 Dumper.add_representer(FlowMap, lambda d, data: d.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True))
 Dumper.add_representer(FlowList, lambda d, data: d.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True))
+
+
+# A date-time as an ISO 8601 string: PyYAML would tag a plain one `!!timestamp` inside a
+# flow mapping (its ':' must be quoted there); the loader reads the string back.
+Dumper.add_representer(datetime, lambda d, data: d.represent_str(data.isoformat()))
 
 
 def emit(document: dict) -> str:

@@ -65,3 +65,16 @@ def example_without_hashing() -> str:
 def base(load):
     """The example loaded (a user with a known hash instead of a password)."""
     return load(example_without_hashing())
+
+
+@pytest.fixture()
+def other_db(template_db):
+    """A second committed database cloned from the migrated template (fresh_db's twin)."""
+    import uuid
+
+    from tests.conftest import PREFIX, create_database, drop_database
+
+    name = f"{PREFIX}_p{uuid.uuid4().hex[:8]}"
+    url = create_database(name, template=template_db)
+    yield url
+    drop_database(name)
