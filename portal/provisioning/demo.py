@@ -586,7 +586,6 @@ def seed(force: bool = False, now: datetime | None = None) -> DemoResult:
     others = session.scalar(select(Customer.id).where(Customer.name.not_in(demo_names)).limit(1))
     ours = session.scalar(select(Customer.id).where(Customer.name.in_(demo_names)).limit(1))
     if others is not None and ours is None and not force:
-        session.rollback()
         raise DemoRefused("seed-demo: this database already holds customers that are not demo data; "
                           "nothing was added (use --force to add the demo anyway)")
     plan = Plan.from_document(document)
