@@ -32,9 +32,9 @@ def provision_load(file: str, dry_run: bool):
     transaction: a file with any error changes nothing."""
     try:
         if file == "-":
-            summary = load_text(sys.stdin.read(), source="<stdin>", base_dir=Path.cwd(), commit=not dry_run)
+            summary = load_text(sys.stdin.read(), source="<stdin>", base_dir=Path.cwd(), actor="cli", commit=not dry_run)
         else:
-            summary = load_file(file, commit=not dry_run)
+            summary = load_file(file, actor="cli", commit=not dry_run)
     except ProvisioningError as exc:
         _fail(exc)
     if dry_run:

@@ -542,6 +542,10 @@ FS_CDR_COLUMNS = ("uuid", "caller_id_number", "destination_number", "start_stamp
                   "end_epoch")
 
 
+ANALYZED_TABLES = ("billing.destinations", "billing.rates", "billing.provider_rates", "billing.customer_ratecards",
+                   "billing.endpoints", "billing.gateways", "billing.routing_rules")
+
+
 def _epoch(value: datetime | None) -> int | None:
     return None if value is None else int(value.timestamp())
 
@@ -605,6 +609,10 @@ def seed(force: bool = False, now: datetime | None = None) -> DemoResult:
                 del user["password"]
     try:
         summary = load_document(document, base_dir=DEMO_YAML.parent, actor="seed-demo", commit=False)
+        # Fresh tables have no statistics: without them the planner scans a whole
+        # ratecard per rate lookup (find_sell_rate) when the billing trigger rates the
+        # calls below. ANALYZE sees this transaction's own rows.
+        session.execute(text(f"ANALYZE {', '.join(ANALYZED_TABLES)}"))
         inserted = insert_calls(calls)
         session.commit()
     except BaseException:
