@@ -11,7 +11,7 @@ from portal.provisioning.demo import DEMO_PASSWORD_HASHES
 from portal.security import verify_password
 from portal.models import User
 
-from .conftest import DATA, EXAMPLE, example_without_hashing
+from .conftest import DATA, example_without_hashing
 
 EXPECTED_EXAMPLE_DUMP = DATA / "example-dump.yaml"
 
@@ -46,16 +46,16 @@ def test_dump_then_load_into_the_same_database_changes_nothing(db_session, base,
 
 def test_round_trip_through_an_empty_database(fresh_db, other_db, app_for):
     with app_for(fresh_db).app_context():
-        load_file(EXAMPLE)
+        load_text(example_without_hashing())
         load_file(DATA / "rich.yaml")
         first = dump_text()
     with app_for(other_db).app_context():
         load_text(first)
         second = dump_text()
         user = db.session.query(User).filter_by(email="ops@acme.example").one()
-        assert verify_password(user.password_hash, "change-me-please")  # the hash travelled, not the password
+        assert verify_password(user.password_hash, "acme-demo-pass")  # the login travelled as its hash
     assert second == first
-    assert "change-me-please" not in first and "password_hash: $argon2id$" in first.replace("'", "")
+    assert "acme-demo-pass" not in first and "password_hash: $argon2id$" in first.replace("'", "")
     assert "valid_from: '2026-03-01T05:30:00+00:00'," in first  # a moment that is not midnight keeps its time
     assert "balance: '-12.345678'" in first and "balance: '10.00'" in first
 
