@@ -75,22 +75,20 @@ endpoint_username = pattern(ENDPOINT_USER_RE, "must be 1 to 64 letters, digits, 
 gateway_username = pattern(GATEWAY_USER_RE, "must be 1 to 64 letters, digits, '.', '_', '@', '+' or '-'")
 
 
-def prefix(value) -> str:
+def _digit_string(value, regex: re.Pattern, message: str) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if not isinstance(value, str) or not DIGITS_RE.match(value):
-        raise Invalid("not a prefix (1 to 20 digits)")
+    if not isinstance(value, str) or not regex.match(value):
+        raise Invalid(message)
     return str(value)
+
+
+def prefix(value) -> str:
+    return _digit_string(value, DIGITS_RE, "not a prefix (1 to 20 digits)")
 
 
 def digits_or_empty(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not DIGITS_OR_EMPTY_RE.match(value):
-        raise Invalid("must be 0 to 20 digits")
-    return str(value)
+    return "" if value is None else _digit_string(value, DIGITS_OR_EMPTY_RE, "must be 0 to 20 digits")
 
 
 def boolean(value) -> bool:
