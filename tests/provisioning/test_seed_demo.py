@@ -118,3 +118,27 @@ def test_a_database_with_other_customers_is_left_alone(cli, db_session, counts):
     assert result.exit_code == 0
     assert "already holds customers that are not demo data" in result.stdout
     assert counts() == before
+
+
+def test_demo_calls_agree_with_route_preview(seeded, pg):
+    # What billing.route_preview (CONTRACT 1, without a hold) answers now for each
+    # demo call: the same customer, endpoint, destination and sell rate, the call's
+    # route among the routes offered, and the same reason for the refused ones.
+    with pg.cursor() as cur:
+        cur.execute("""
+            SELECT f.billing_reject_reason IS NULL AS routed, count(DISTINCT f.uuid),
+                   count(DISTINCT f.uuid) FILTER (WHERE r.ok AND r.route_seq = 1
+                        AND (r.customer_id, r.endpoint_id, r.destination, r.sell_prefix, r.sell_rate)
+                          = (f.billing_customer_id, f.billing_endpoint_id, f.billing_destination,
+                             f.billing_sell_prefix, f.billing_sell_rate)),
+                   count(DISTINCT f.uuid) FILTER (WHERE (r.gateway, r.provider_id, r.cost_rate)
+                          = (f.billing_gateway, f.billing_provider_id, f.billing_cost_rate)),
+                   count(DISTINCT f.uuid) FILTER (WHERE NOT r.ok AND r.reason = f.billing_reject_reason)
+              FROM billing.fs_cdr f
+             CROSS JOIN LATERAL billing.route_preview(f.uuid, f.network_addr::inet, f.sip_user,
+                                                      f.caller_id_number, f.destination_number) r
+             WHERE f.billing_reject_reason IS NOT NULL OR f.id % 4 = 0  -- a quarter of the routed calls is plenty
+             GROUP BY 1 ORDER BY 1""")
+        (_, refused, _, _, same_reason), (_, routed, same_sell, route_offered, _) = cur.fetchall()
+    assert refused > 0 and same_reason == refused
+    assert routed > 0 and same_sell == routed and route_offered == routed
