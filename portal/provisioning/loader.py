@@ -183,17 +183,15 @@ class Applier:
         # Entities matched by a globally unique name must not belong to another owner.
         gateways = [(p, g) for p in c.providers for g in p.get("gateways", [])]
         if gateways:
-            rows = self.session.execute(select(Gateway.name, Provider.name).join(Provider)
-                                        .where(Gateway.name.in_([g["name"] for _, g in gateways]))).all()
-            owners = dict(rows)
+            owners = dict(self.session.execute(select(Gateway.name, Provider.name).join(Provider)
+                                               .where(Gateway.name.in_([g["name"] for _, g in gateways]))).all())
             for provider, gateway in gateways:
                 owner = owners.get(gateway["name"])
                 if owner is not None and owner != provider["name"]:
                     errors.append(f"{gateway.path}.name: gateway {gateway['name']!r} belongs to provider {owner!r}")
         if endpoints:
-            rows = self.session.execute(select(Endpoint.name, Customer.name, Endpoint.username).join(Customer)
-                                        .where(Endpoint.name.in_([e["name"] for _, e in endpoints]))).all()
-            owners = {name: owner for name, owner, _ in rows}
+            owners = dict(self.session.execute(select(Endpoint.name, Customer.name).join(Customer)
+                                               .where(Endpoint.name.in_([e["name"] for _, e in endpoints]))).all())
             for customer, endpoint in endpoints:
                 owner = owners.get(endpoint["name"])
                 if owner is not None and owner != customer["name"]:
@@ -266,12 +264,12 @@ class Applier:
                 self.summary.add("settings", "unchanged")
 
     def upsert_named(self, model, entry: Entry, create_defaults: dict, values: dict | None = None,
-                     key: str = "name", owner: dict | None = None):
-        """Create or update one entity matched by `key`: (entity flushed with its id,
+                     owner: dict | None = None):
+        """Create or update one entity matched by name: (entity flushed with its id,
         'created' | 'updated' | 'unchanged')."""
         values = _columns(entry) if values is None else values
         with self.at(entry.path):
-            obj = self.session.scalar(select(model).where(getattr(model, key) == values[key]))
+            obj = self.session.scalar(select(model).where(model.name == values["name"]))
             if obj is None:
                 obj = model(**{**create_defaults, **(owner or {}), **values})
                 self.session.add(obj)
