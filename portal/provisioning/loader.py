@@ -182,20 +182,9 @@ class Applier:
 
         # Entities matched by a globally unique name must not belong to another owner.
         gateways = [(p, g) for p in c.providers for g in p.get("gateways", [])]
-        if gateways:
-            owners = dict(self.session.execute(select(Gateway.name, Provider.name).join(Provider)
-                                               .where(Gateway.name.in_([g["name"] for _, g in gateways]))).all())
-            for provider, gateway in gateways:
-                owner = owners.get(gateway["name"])
-                if owner is not None and owner != provider["name"]:
-                    errors.append(f"{gateway.path}.name: gateway {gateway['name']!r} belongs to provider {owner!r}")
+        self._check_owners("gateway", Gateway, "provider", Provider, gateways, errors)
+        self._check_owners("endpoint", Endpoint, "customer", Customer, endpoints, errors)
         if endpoints:
-            owners = dict(self.session.execute(select(Endpoint.name, Customer.name).join(Customer)
-                                               .where(Endpoint.name.in_([e["name"] for _, e in endpoints]))).all())
-            for customer, endpoint in endpoints:
-                owner = owners.get(endpoint["name"])
-                if owner is not None and owner != customer["name"]:
-                    errors.append(f"{endpoint.path}.name: endpoint {endpoint['name']!r} belongs to customer {owner!r}")
             self._check_sip_usernames(endpoints, errors)
         users = [(cust, u) for cust in c.customers for u in cust.get("users", [])]
         if users:
@@ -213,6 +202,17 @@ class Applier:
                     errors.append(f"{user.path}.email: {user['email']!r} belongs to customer {found[1]!r}")
         if errors:
             raise ProvisioningError(errors)
+
+    def _check_owners(self, kind: str, model, owner_kind: str, owner_model, pairs: list[tuple[Entry, Entry]],
+                      errors: list[str]) -> None:
+        if not pairs:
+            return
+        owners = dict(self.session.execute(select(model.name, owner_model.name).join(owner_model)
+                                           .where(model.name.in_([item["name"] for _, item in pairs]))).all())
+        for parent, item in pairs:
+            owner = owners.get(item["name"])
+            if owner is not None and owner != parent["name"]:
+                errors.append(f"{item.path}.name: {kind} {item['name']!r} belongs to {owner_kind} {owner!r}")
 
     def _check_sip_usernames(self, endpoints: list[tuple[Entry, Entry]], errors: list[str]) -> None:
         wanted = {e["username"]: e for _, e in endpoints if e.get("username")}
