@@ -46,9 +46,14 @@ def _dbapi_connection():
 
 @bp.route("/rate-imports")
 def rate_imports():
-    jobs = db.session.scalars(db.select(RateImport).order_by(RateImport.id.desc()).limit(50)).all()
     export_form = ExportForm(request.args)
     export_form.source.choices = _targets()
+    if request.args.get("source"):
+        if export_form.validate():
+            kind, owner_id = _parse_target(export_form.source.data)
+            return redirect(url_for("admin.rate_export", kind=kind, owner_id=owner_id))
+        flash("Choose a ratecard or a provider to export.", "warning")
+    jobs = db.session.scalars(db.select(RateImport).order_by(RateImport.id.desc()).limit(50)).all()
     return render_template("admin/rate_imports.html", jobs=jobs, export_form=export_form)
 
 
@@ -170,16 +175,15 @@ def rate_import_run(job_id: int):
     return redirect(url_for("admin.rate_import", job_id=job.id))
 
 
-@bp.route("/rates/export")
-def rate_export():
-    form = ExportForm(request.args)
-    form.source.choices = _targets()
-    if not form.validate():
-        flash("Choose a ratecard or a provider to export.", "warning")
-        return redirect(url_for("admin.rate_imports"))
-    kind, owner_id = _parse_target(form.source.data)
+@bp.route("/rate-exports/<kind>/<int:owner_id>.csv")
+def rate_export(kind: str, owner_id: int):
+    if kind not in ("ratecard", "provider"):
+        abort(404)
     owner = db.session.get(Ratecard if kind == "ratecard" else Provider, owner_id)
+    if owner is None:
+        abort(404)
     filename = f"{kind}-{owner.name}-rates-{datetime.now(timezone.utc):%Y%m%d}.csv"
+
     def rows():
         # Connection taken inside the streaming contexts (see admin/cdrs.py cdrs_export).
         yield from services.export_rows(_dbapi_connection(), kind, owner_id)

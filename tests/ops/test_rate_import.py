@@ -225,7 +225,9 @@ def test_pages_bad_deck_then_fixed_deck(admin_client, db_session, pg, app, tmp_p
     assert count_rates(pg, card.id) == 3
     status = admin_client.get(job2_url + "/status").get_json()
     assert status["status"] == "done" and status["done"] is True
-    export = admin_client.get(f"/admin/rates/export?source=ratecard:{card.id}")
+    response = admin_client.get(f"/admin/rate-imports?source=ratecard:{card.id}")
+    assert response.headers["Location"] == f"/admin/rate-exports/ratecard/{card.id}.csv"
+    export = admin_client.get(response.headers["Location"])
     assert export.mimetype == "text/csv"
     # valid from 2026-04-01 is in the future relative to now? export shows rates valid now.
     assert export.get_data(as_text=True).startswith("prefix,rate")

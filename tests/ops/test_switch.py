@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 
 import pytest
 
@@ -89,6 +90,10 @@ def test_client_auth_and_api(fake_esl):
     with EslClient("127.0.0.1", fake_esl.port, "ClueCon") as client:
         assert json.loads(client.api("show calls as json"))["row_count"] == 1
         assert client.api("uuid_kill nope").startswith("-ERR")
+    for _ in range(100):  # the server thread reads "exit" after the client has gone
+        if fake_esl.commands[-1] == "exit":
+            break
+        time.sleep(0.01)
     assert fake_esl.commands[0] == "auth ClueCon" and fake_esl.commands[-1] == "exit"
 
 
