@@ -69,6 +69,7 @@ def test_unknown_source(world, pg):
     refused(pg, "33123456789", "unknown_source", ip="2001:db8::1")
     # a SIP user that is not ours is refused even from a known IP: no fall-back
     refused(pg, "33123456789", "unknown_source", ip=ACME_IP, sip_user="mallory")
+    refused(pg, "33123456789", "unknown_source", sip_user="x' OR '1'='1")
 
 
 @pytest.mark.parametrize("uuid", [None, "", "   ", "x" * 256])
