@@ -65,6 +65,13 @@ SET search_path = pg_catalog, pg_temp
 -- The plans of the statements below do not depend on the values; planning them
 -- again for each call (the custom plans plpgsql tries first) would double its cost.
 SET plan_cache_mode = force_generic_plan
+-- A generic plan lives as long as the connection (FreeSWITCH keeps its connections).
+-- Planned while a table is small (call_holds right after a quiet night,
+-- endpoint_month_spend at the start of a month, any table of a fresh install), a
+-- sequential scan would stay frozen in it while the table grows: with 6,000 holds
+-- that doubled the cost of a call. Every lookup here has its index, so sequential
+-- scans are ruled out (only the one-row settings table is still read by one).
+SET enable_seqscan = off
 AS $$
 #variable_conflict use_column
 DECLARE
