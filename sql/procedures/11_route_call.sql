@@ -26,8 +26,9 @@
 --      providers (about 60 rows), gateways + providers + gateway_stats (small, hashed),
 --      uq_routing_rules_customer_id_prefix;
 --   5. (route_call only) the customer row locked FOR NO KEY UPDATE;
---   6. holds of the customer: ix_call_holds_customer_id (rows = calls in progress);
---      endpoint_month_spend pk only for endpoints with a spend limit; settings;
+--   6. billing_private.route_holds: ix_call_holds_customer_id (rows = calls in
+--      progress), endpoint_month_spend pk only for endpoints with a spend limit;
+--      settings;
 --   7. (route_call only) INSERT .. ON CONFLICT into call_holds.
 -- Longest prefix by btree `= ANY(all prefixes)` was measured against the `prefix`
 -- extension's prefix_range GiST and kept (faster on both lookups).
@@ -37,6 +38,48 @@
 -- never both take the last money or the last call slot; routes are ranked before.
 -- The lock does not block CDR inserts (they take KEY SHARE) but does serialise with
 -- the ledger trigger's balance update, which is what makes the funds check exact.
+
+-- The calls in progress (holds) of a customer and of one of its endpoints, leaving out
+-- the hold of p_call_uuid (a call routed again replaces its own hold), and, when
+-- asked, what the endpoint spent in p_month. One scan of the customer's holds counts
+-- both: an endpoint's holds are among its customer's.
+-- Its own function because these two tables grow and shrink all day: plans are
+-- generic and live as long as the connection, and one made while call_holds was
+-- nearly empty would keep a sequential scan while thousands of holds pile up (it
+-- doubled the cost of a call in the benchmark). Sequential scans are ruled out here
+-- and only here (the small configuration tables of route_decide are best scanned).
+-- Cost: ix_call_holds_customer_id (rows = the customer's calls in progress),
+-- pk_endpoint_month_spend.
+CREATE OR REPLACE FUNCTION billing_private.route_holds(
+    p_customer_id  bigint,
+    p_endpoint_id  bigint,
+    p_call_uuid    text,
+    p_month_spend  boolean,
+    p_month        date,
+    OUT calls                 integer,
+    OUT held                  numeric,
+    OUT endpoint_calls        integer,
+    OUT endpoint_held         numeric,
+    OUT endpoint_month_spend  numeric)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+AS $$
+BEGIN
+    SELECT count(*)::integer, coalesce(sum(h.amount), 0),
+           count(*) FILTER (WHERE h.endpoint_id = p_endpoint_id)::integer,
+           coalesce(sum(h.amount) FILTER (WHERE h.endpoint_id = p_endpoint_id), 0)
+      INTO calls, held, endpoint_calls, endpoint_held
+      FROM billing.call_holds h
+     WHERE h.customer_id = p_customer_id AND h.call_uuid IS DISTINCT FROM p_call_uuid;
+    endpoint_month_spend := 0;
+    IF p_month_spend THEN
+        SELECT coalesce(sum(s.amount), 0) INTO endpoint_month_spend
+          FROM billing.endpoint_month_spend s
+         WHERE s.endpoint_id = p_endpoint_id AND s.month = p_month;
+    END IF;
+END $$;
 
 CREATE OR REPLACE FUNCTION billing_private.route_decide(
     p_call_uuid   text,
@@ -65,13 +108,6 @@ SET search_path = pg_catalog, pg_temp
 -- The plans of the statements below do not depend on the values; planning them
 -- again for each call (the custom plans plpgsql tries first) would double its cost.
 SET plan_cache_mode = force_generic_plan
--- A generic plan lives as long as the connection (FreeSWITCH keeps its connections).
--- Planned while a table is small (call_holds right after a quiet night,
--- endpoint_month_spend at the start of a month, any table of a fresh install), a
--- sequential scan would stay frozen in it while the table grows: with 6,000 holds
--- that doubled the cost of a call. Every lookup here has its index, so sequential
--- scans are ruled out (only the one-row settings table is still read by one).
-SET enable_seqscan = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -96,6 +132,7 @@ DECLARE
     v_ep_held      numeric;
     v_room         numeric;
     v_spend_room   numeric;
+    v_month_spend  numeric;
     v_max          integer;
     v_seq          integer := 0;
     v_found        boolean := false;
@@ -245,13 +282,10 @@ BEGIN
           FROM billing.customers c WHERE c.id = v_ep.customer_id
            FOR NO KEY UPDATE;
     END IF;
-    -- The endpoint's holds are among its customer's: one scan counts both.
-    SELECT count(*)::integer, coalesce(sum(h.amount), 0),
-           count(*) FILTER (WHERE h.endpoint_id = v_ep.id)::integer,
-           coalesce(sum(h.amount) FILTER (WHERE h.endpoint_id = v_ep.id), 0)
-      INTO v_calls, v_held, v_ep_calls, v_ep_held
-      FROM billing.call_holds h
-     WHERE h.customer_id = v_ep.customer_id AND h.call_uuid IS DISTINCT FROM p_call_uuid;
+    SELECT hs.calls, hs.held, hs.endpoint_calls, hs.endpoint_held, hs.endpoint_month_spend
+      INTO v_calls, v_held, v_ep_calls, v_ep_held, v_month_spend
+      FROM billing_private.route_holds(v_ep.customer_id, v_ep.id, p_call_uuid,
+                                       v_ep.spend_limit_month IS NOT NULL, date_trunc('month', v_now)::date) hs;
 
     -- 7. too_many_calls: holds are the calls in progress, across every switch.
     IF v_calls >= v_max_calls OR v_ep_calls >= v_ep.max_calls THEN
@@ -264,10 +298,7 @@ BEGIN
     -- also caps max_duration below.
     v_room := v_balance + v_credit_limit - v_held;
     IF v_ep.spend_limit_month IS NOT NULL THEN
-        v_spend_room := v_ep.spend_limit_month - v_ep_held
-                      - coalesce((SELECT s.amount FROM billing.endpoint_month_spend s
-                                   WHERE s.endpoint_id = v_ep.id
-                                     AND s.month = date_trunc('month', v_now)::date), 0);
+        v_spend_room := v_ep.spend_limit_month - v_ep_held - v_month_spend;
         IF v_spend_room < billing_private.charge(1, v_rate.rate, v_rate.connect_fee, v_rate.min_duration,
                                                  v_rate.increment_first, v_rate.increment_next) THEN
             reason := 'spend_limit'; hangup_cause := 'CALL_REJECTED';
