@@ -14,7 +14,7 @@
 --   destination_not_allowed, no_rate, too_many_calls, spend_limit,
 --   insufficient_funds, negative_margin, no_route.
 --
--- Cost per call: seven statements, one write (docs/performance-route.md has the plans).
+-- Cost per call: eight statements, one write (docs/performance-route.md has the plans).
 --   1. endpoint + customer: uq_endpoints_username (SIP) or ix_endpoints_ip (GiST
 --      inet_ops, >>=, longest masklen), pk_customers;
 --   2. destination + permission: uq_destinations_prefix probed with every prefix of
@@ -28,8 +28,8 @@
 --   5. (route_call only) the customer row locked FOR NO KEY UPDATE;
 --   6. billing_private.route_holds: ix_call_holds_customer_id (rows = calls in
 --      progress), endpoint_month_spend pk only for endpoints with a spend limit;
---      settings;
---   7. (route_call only) INSERT .. ON CONFLICT into call_holds.
+--   7. settings (one row);
+--   8. (route_call only) INSERT .. ON CONFLICT into call_holds.
 -- Longest prefix by btree `= ANY(all prefixes)` was measured against the `prefix`
 -- extension's prefix_range GiST and kept (faster on both lookups).
 --
