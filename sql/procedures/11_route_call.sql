@@ -15,8 +15,10 @@
 --   insufficient_funds, negative_margin, no_route.
 --
 -- Cost per call: eight statements, one write (docs/performance-route.md has the plans).
---   1. endpoint + customer: uq_endpoints_username (SIP) or ix_endpoints_ip (GiST
---      inet_ops, >>=, longest masklen), pk_customers;
+--   1. endpoint + customer: uq_endpoints_username (SIP), or ix_endpoints_ip_host
+--      (0012, btree: an enabled endpoint of exactly the source host) and only when
+--      there is none ix_endpoints_ip (GiST inet_ops, >>=, longest masklen);
+--      pk_customers;
 --   2. destination + permission: uq_destinations_prefix probed with every prefix of
 --      the number (`prefix = ANY(prefixes)`, 11 probes for 11 digits), pk of
 --      permission_weights;
@@ -166,16 +168,31 @@ BEGIN
          WHERE e.username = p_sip_user AND e.auth = 'sip';
         v_found := FOUND;
     ELSIF p_source_ip IS NOT NULL THEN
+        -- An enabled endpoint of exactly this host is the longest CIDR there can be
+        -- (btree ix_endpoints_ip_host); otherwise the GiST search below.
         SELECT e.id, e.customer_id, e.enabled, e.permission_id, e.max_calls, e.strip_digits,
                e.add_prefix, e.spend_limit_month, c.enabled AS customer_enabled, c.balance, c.credit_limit,
                c.max_calls AS customer_max_calls, c.allow_negative_margin, c.lcr_strategy
           INTO v_ep
           FROM billing.endpoints e
           JOIN billing.customers c ON c.id = e.customer_id
-         WHERE e.auth = 'ip' AND e.ip >>= p_source_ip
-         ORDER BY e.enabled DESC, masklen(e.ip) DESC, e.id
+         WHERE e.auth = 'ip' AND e.enabled
+           AND e.ip = set_masklen(p_source_ip, CASE family(p_source_ip) WHEN 4 THEN 32 ELSE 128 END)::cidr
+         ORDER BY e.id
          LIMIT 1;
         v_found := FOUND;
+        IF NOT v_found THEN
+            SELECT e.id, e.customer_id, e.enabled, e.permission_id, e.max_calls, e.strip_digits,
+                   e.add_prefix, e.spend_limit_month, c.enabled AS customer_enabled, c.balance, c.credit_limit,
+                   c.max_calls AS customer_max_calls, c.allow_negative_margin, c.lcr_strategy
+              INTO v_ep
+              FROM billing.endpoints e
+              JOIN billing.customers c ON c.id = e.customer_id
+             WHERE e.auth = 'ip' AND e.ip >>= p_source_ip
+             ORDER BY e.enabled DESC, masklen(e.ip) DESC, e.id
+             LIMIT 1;
+            v_found := FOUND;
+        END IF;
     END IF;
     IF NOT v_found THEN
         reason := 'unknown_source'; hangup_cause := 'CALL_REJECTED';
