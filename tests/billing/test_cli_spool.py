@@ -98,7 +98,9 @@ def test_import_csv_spool_with_duplicates_and_a_corrupt_line(cli, pg, world, tmp
     bad_type = bad_type.replace("'2026-03-10 12:00:00'", "'not a time'", 1)
     path = tmp_path / "cdr-spool.csv"
     path.write_text("\n".join([l1, l2, corrupt, l3, bad_type, l1]) + "\n")
-    result = cli.invoke(args=["billing", "import-spool", str(path)])
+    # explicit column order: the repository's cdr_pg_csv.conf.xml (when present) may differ
+    columns = ["--columns", ",".join(spool.DEFAULT_COLUMNS)]
+    result = cli.invoke(args=["billing", "import-spool", str(path), *columns])
     assert result.exit_code == 1, result.output
     assert "6 line(s): 2 inserted, 2 duplicate(s) ignored, 2 error(s)" in result.output
     assert "cdr-spool.csv:3: unterminated quoted value" in result.output
@@ -107,7 +109,7 @@ def test_import_csv_spool_with_duplicates_and_a_corrupt_line(cli, pg, world, tmp
     assert rated(pg, u1)["sell_amount"] == Decimal("0.040000")
     # billed once each: 0.04 (u1) + 0.04 (u2, delivered live) + 0.02 (l3)
     assert balance(pg, world.customer.id) == Decimal("9.900000")
-    again = cli.invoke(args=["billing", "import-spool", str(path)])
+    again = cli.invoke(args=["billing", "import-spool", str(path), *columns])
     assert "2 inserted" not in again.output and "4 duplicate(s) ignored" in again.output
 
 
@@ -170,3 +172,17 @@ def test_split_values(values, expected):
 def test_split_values_rejects_garbage(values):
     with pytest.raises(spool.LineError):
         spool.split_values(values)
+
+
+def test_csv_columns_default_to_the_shipped_freeswitch_config(cli, pg, world, tmp_path, monkeypatch):
+    conf = tmp_path / "cdr_pg_csv.conf.xml"
+    conf.write_text('<configuration name="cdr_pg_csv.conf"><schema><field var="billsec"/><field var="uuid"/>'
+                    '<field var="start_stamp"/><field var="billing_customer_id"/><field var="billing_destination"/>'
+                    '<field var="sip_auth_username" column="sip_user"/></schema></configuration>')
+    monkeypatch.setattr(spool, "DEFAULT_CONFIG", conf)
+    path = tmp_path / "cdr-spool.csv"
+    uid = str(uuidlib.uuid4())
+    path.write_text(f"'0','{uid}','2026-03-10 12:00:00','{world.customer.id}','33123456789','acme100'\n")
+    result = cli.invoke(args=["billing", "import-spool", str(path)])
+    assert result.exit_code == 0, result.output
+    assert one(pg, "SELECT billsec, sip_user, status FROM billing.fs_cdr WHERE uuid = %s", uid) == (0, "acme100", "rated")
