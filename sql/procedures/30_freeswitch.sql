@@ -113,3 +113,30 @@ SET search_path = pg_catalog, pg_temp AS $$
       LEFT JOIN billing.endpoints e ON e.id = p_endpoint_id
       LEFT JOIN billing.gateways g ON g.name = p_gateway
 $$;
+
+-- tg_fs_cdr__align_stamps: mod_cdr_pg_csv sends *_stamp as the switch's local time
+-- without a zone, which PostgreSQL reads in the session's zone. The *_epoch columns
+-- (sent by freeswitch/conf/autoload_configs/cdr_pg_csv.conf.xml) are zone-free: when
+-- present they decide the stamps, before the billing trigger (tg_fs_cdr__bill, which
+-- sorts after this one: BEFORE triggers fire in name order) rates the call.
+-- answer_epoch 0 means "never answered". Cost: arithmetic on the new row only.
+CREATE OR REPLACE FUNCTION billing_private.tg_fs_cdr__align_stamps()
+RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.start_epoch > 0 THEN
+        NEW.start_stamp := to_timestamp(NEW.start_epoch);
+    END IF;
+    IF NEW.end_epoch > 0 THEN
+        NEW.end_stamp := to_timestamp(NEW.end_epoch);
+    END IF;
+    IF NEW.answer_epoch > 0 THEN
+        NEW.answer_stamp := to_timestamp(NEW.answer_epoch);
+    ELSIF NEW.answer_epoch = 0 THEN
+        NEW.answer_stamp := NULL;
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE OR REPLACE TRIGGER tg_fs_cdr__align_stamps BEFORE INSERT ON billing.fs_cdr
+    FOR EACH ROW EXECUTE FUNCTION billing_private.tg_fs_cdr__align_stamps();

@@ -24,3 +24,24 @@ def lua(flavour):
 def host(flavour, pg) -> Host:
     """A switch whose database handle works inside the test's transaction."""
     return Host(flavour, pg, globals_={"billing_dsn": DSN})
+
+
+class FreeswitchRole:
+    """Runs the scripts' SQL as billing_freeswitch, the switch's least-privilege role."""
+
+    def __init__(self, pg):
+        self.pg = pg
+
+    def __enter__(self):
+        with self.pg.cursor() as cur:
+            cur.execute("SET ROLE billing_freeswitch")
+        return self
+
+    def __exit__(self, *exc):
+        with self.pg.cursor() as cur:
+            cur.execute("RESET ROLE")
+
+
+@pytest.fixture()
+def as_freeswitch(pg):
+    return FreeswitchRole(pg)

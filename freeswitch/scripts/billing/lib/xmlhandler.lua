@@ -123,12 +123,16 @@ function M.directory_user(open_dbh, cfg, log, user, domain)
     return xml.document("directory", body)
 end
 
-local function proxy_address(row)
-    local host = row.host
+-- IPv6 literals go in brackets wherever sofia builds a SIP URI from them.
+local function uri_host(host)
     if host:find(":", 1, true) and not host:find("[", 1, true) then
-        host = "[" .. host .. "]"
+        return "[" .. host .. "]"
     end
-    local address = host .. ":" .. row.port
+    return host
+end
+
+local function proxy_address(row)
+    local address = uri_host(row.host) .. ":" .. row.port
     if row.transport ~= "" and row.transport ~= "udp" then
         address = address .. ";transport=" .. row.transport
     end
@@ -152,7 +156,7 @@ function M.gateways(open_dbh, cfg, log, domain, profile)
             local register = row.register == "t" and "true" or "false"
             lines[#lines + 1] = string.format('          <gateway name="%s">', xml.escape(row.gateway))
             lines[#lines + 1] = "            " .. xml.param("proxy", proxy_address(row))
-            lines[#lines + 1] = "            " .. xml.param("realm", row.host)
+            lines[#lines + 1] = "            " .. xml.param("realm", uri_host(row.host))
             lines[#lines + 1] = "            " .. xml.param("register", register)
             lines[#lines + 1] = "            " .. xml.param("register-transport", row.transport ~= "" and row.transport or "udp")
             lines[#lines + 1] = "            " .. xml.param("caller-id-in-from", "true")
