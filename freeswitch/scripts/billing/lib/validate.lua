@@ -110,9 +110,20 @@ function M.dial_string(value)
     return value
 end
 
--- Gateway names as the database allows them (ck_gateways_name): also the limit id.
-function M.gateway(value)
-    if type(value) ~= "string" or not value:match("^[A-Za-z0-9_.%-]+$") or #value > 64 then
+-- Names as the database allows them for gateways, providers, contexts (and so sofia
+-- profiles and limit ids): letters, digits, "_", ".", "-", at most 64.
+function M.name(value)
+    if type(value) ~= "string" or #value > 64 or not value:match("^[A-Za-z0-9_.%-]+$") then
+        return nil
+    end
+    return value
+end
+
+M.gateway = M.name
+
+-- SIP domains / realms (ck_settings_sip_domain).
+function M.domain(value)
+    if type(value) ~= "string" or #value > 253 or not value:match("^[A-Za-z0-9.%-]+$") then
         return nil
     end
     return value

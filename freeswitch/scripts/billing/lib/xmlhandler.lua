@@ -47,20 +47,6 @@ local function header(params, name)
     return value
 end
 
-local function valid_domain(value)
-    if type(value) ~= "string" or #value > 253 or not value:match("^[A-Za-z0-9.%-]+$") then
-        return nil
-    end
-    return value
-end
-
-local function valid_name(value)
-    if type(value) ~= "string" or #value > 64 or not value:match("^[A-Za-z0-9_.%-]+$") then
-        return nil
-    end
-    return value
-end
-
 -- Runs one query through a fresh handle; returns rows or nil, error.
 local function select_rows(open_dbh, cfg, query)
     if not cfg.dsn then
@@ -152,7 +138,7 @@ function M.gateways(open_dbh, cfg, log, domain, profile)
         "        <gateways>",
     }
     for _, row in ipairs(rows) do
-        if valid_name(row.gateway) then
+        if validate.name(row.gateway) then
             local register = row.register == "t" and "true" or "false"
             lines[#lines + 1] = string.format('          <gateway name="%s">', xml.escape(row.gateway))
             lines[#lines + 1] = "            " .. xml.param("proxy", proxy_address(row))
@@ -214,7 +200,7 @@ function M.handle(request, params, open_dbh, cfg, log)
     if section == "directory" then
         if header(params, "purpose") == "gateways" then
             local domain = request.key_value or header(params, "domain")
-            local profile = valid_name(header(params, "profile"))
+            local profile = validate.name(header(params, "profile"))
             if domain == cfg.gateway_domain and profile then
                 return M.gateways(open_dbh, cfg, log, domain, profile)
             end
@@ -222,7 +208,7 @@ function M.handle(request, params, open_dbh, cfg, log)
         end
         if header(params, "action") == "sip_auth" then
             local user = validate.sip_user(header(params, "user"))
-            local domain = valid_domain(header(params, "domain"))
+            local domain = validate.domain(header(params, "domain"))
             if user and domain then
                 return M.directory_user(open_dbh, cfg, log, user, domain)
             end
