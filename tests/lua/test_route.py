@@ -244,6 +244,14 @@ def test_sip_authenticated_user_is_identified_by_user_name(flavour, pg, as_frees
     assert ch2.vars["billing_reject_reason"] == "unknown_source"
 
 
+def test_caller_gone_before_the_script_runs_costs_no_query(host, world, as_freeswitch):
+    ch = host.call(destination=NUMBER, network_addr=SOURCE_IP)
+    ch.hangup("ORIGINATOR_CANCEL")
+    with as_freeswitch:
+        host.route(ch)
+    assert host.queries == [] and ch.bridges == []
+
+
 # --------------------------------------------------------------------------- refused calls
 
 def refused(ch, reason, cause, sip):

@@ -256,6 +256,10 @@ end
 
 -- The whole call set-up. open_dbh(dsn) returns a freeswitch.Dbh.
 function M.run(session, open_dbh, cfg, log)
+    if not session:ready() then
+        log.info("caller already gone, nothing to route")
+        return "caller_gone"
+    end
     local call = M.read_call(session)
     if not validate.destination(call.destination) then
         return M.reject(session, cfg, log, "invalid_number", "INVALID_NUMBER_FORMAT")

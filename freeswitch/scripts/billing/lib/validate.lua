@@ -61,11 +61,18 @@ local function ipv6(value)
 end
 
 -- Source address: IPv4 or IPv6 text (brackets stripped), else nil (passed as NULL).
+-- An IPv4-mapped IPv6 address (a dual-stack socket's view of an IPv4 peer) becomes the
+-- IPv4 address, so it matches the endpoints' IPv4 networks.
 function M.ip(value)
     if type(value) ~= "string" or value == "" then
         return nil
     end
-    return ipv4(value) or ipv6(value)
+    local v6 = ipv6(value)
+    local mapped = v6 and v6:match("^::[fF][fF][fF][fF]:([0-9.]+)$")
+    if mapped then
+        return ipv4(mapped)
+    end
+    return ipv4(value) or v6
 end
 
 -- Caller id as received: printable ASCII without backslash, at most 64 characters.
