@@ -1,0 +1,70 @@
+"""PDF of a document, rendered by WeasyPrint from templates/invoices/pdf.html.
+
+An issued document is rendered once from its own snapshot (seller details, customer
+name, lines) and kept in billing.invoice_documents, so a later change of the company
+settings never alters a PDF already sent. Drafts are rendered on every request and
+marked DRAFT. WeasyPrint may read files under static/ only: no network fetches.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from flask import current_app, render_template
+from sqlalchemy.dialects.postgresql import insert
+
+from ..extensions import db
+from ..models import Invoice, InvoiceDocument
+from .services import ledger_entries, minutes, percent, seller_snapshot
+
+
+class _StaticOnlyFetcher:
+    """A URL fetcher that serves files below static/ and refuses everything else."""
+
+    def __init__(self, root: Path):
+        self.root = root.resolve()
+
+    def __call__(self, url: str, *args, **kwargs):
+        from weasyprint.urls import default_url_fetcher
+
+        if url.startswith("file://"):
+            path = Path(url[len("file://"):]).resolve()
+            if path == self.root or self.root in path.parents:
+                return default_url_fetcher(url, *args, **kwargs)
+        raise ValueError(f"invoice PDFs may only load files from static/, not {url!r}")
+
+
+def render_html(invoice: Invoice) -> str:
+    seller = invoice.seller or seller_snapshot()
+    return render_template("invoices/pdf.html", invoice=invoice, seller=seller, lines=invoice.lines,
+                           entries=ledger_entries(invoice) if invoice.kind != "credit_note" else [],
+                           corrects=invoice.corrects, timedelta=timedelta, minutes=minutes, percent=percent)
+
+
+def render_pdf(invoice: Invoice) -> bytes:
+    from weasyprint import HTML  # heavy import, only when a PDF is made
+
+    static = Path(current_app.static_folder)
+    html = HTML(string=render_html(invoice), base_url=str(static) + "/", url_fetcher=_StaticOnlyFetcher(static))
+    return html.write_pdf()
+
+
+def document_pdf(invoice: Invoice) -> bytes:
+    """The PDF of `invoice`: stored once for issued documents, fresh for drafts.
+
+    Stores in the current transaction; the caller commits."""
+    if not invoice.is_issued:
+        return render_pdf(invoice)
+    stored = db.session.get(InvoiceDocument, invoice.id)
+    if stored is not None:
+        return stored.pdf
+    pdf = render_pdf(invoice)
+    # Two first downloads at once: the first stored wins, both return the same bytes.
+    db.session.execute(insert(InvoiceDocument).values(invoice_id=invoice.id, pdf=pdf)
+                       .on_conflict_do_nothing(index_elements=["invoice_id"]))
+    return db.session.get(InvoiceDocument, invoice.id, populate_existing=True).pdf
+
+
+def filename(invoice: Invoice) -> str:
+    label = invoice.number or f"draft-{invoice.id}"
+    return f"{invoice.kind.replace('_', '-')}-{label}.pdf"
