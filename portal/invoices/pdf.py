@@ -18,20 +18,24 @@ from ..models import Invoice, InvoiceDocument
 from .services import ledger_entries, minutes, percent, seller_snapshot
 
 
-class _StaticOnlyFetcher:
-    """A URL fetcher that serves files below static/ and refuses everything else."""
+def _static_only_fetcher(root: Path):
+    """A WeasyPrint URL fetcher that serves files below `root` and refuses the rest."""
+    from urllib.parse import unquote, urlsplit
 
-    def __init__(self, root: Path):
-        self.root = root.resolve()
+    from weasyprint.urls import URLFetcher
 
-    def __call__(self, url: str, *args, **kwargs):
-        from weasyprint.urls import default_url_fetcher
+    root = root.resolve()
 
-        if url.startswith("file://"):
-            path = Path(url[len("file://"):]).resolve()
-            if path == self.root or self.root in path.parents:
-                return default_url_fetcher(url, *args, **kwargs)
-        raise ValueError(f"invoice PDFs may only load files from static/, not {url!r}")
+    class StaticOnlyFetcher(URLFetcher):
+        def fetch(self, url, headers=None):
+            parts = urlsplit(url)
+            if parts.scheme == "file" and not parts.netloc:
+                path = Path(unquote(parts.path)).resolve()
+                if root in path.parents:
+                    return super().fetch(url, headers)
+            raise ValueError(f"invoice PDFs may only load files from static/, not {url!r}")
+
+    return StaticOnlyFetcher(allowed_protocols=["file"])
 
 
 def render_html(invoice: Invoice) -> str:
@@ -45,7 +49,7 @@ def render_pdf(invoice: Invoice) -> bytes:
     from weasyprint import HTML  # heavy import, only when a PDF is made
 
     static = Path(current_app.static_folder)
-    html = HTML(string=render_html(invoice), base_url=str(static) + "/", url_fetcher=_StaticOnlyFetcher(static))
+    html = HTML(string=render_html(invoice), base_url=str(static) + "/", url_fetcher=_static_only_fetcher(static))
     return html.write_pdf()
 
 

@@ -204,17 +204,15 @@ def build_draft(customer: Customer, period: Period) -> Invoice:
     if invoice is not None and invoice.is_issued:
         raise InvoiceError(f"{invoice.title.lower()} {invoice.number} for {customer.name} and {period.label()} is "
                            "already issued: correct it with a credit note")
-    if invoice is None:
-        invoice = Invoice(customer_id=customer.id, kind=kind, period_start=period.start, period_end=period.end)
-        db.session.add(invoice)
-    else:
-        db.session.execute(InvoiceLine.__table__.delete().where(InvoiceLine.invoice_id == invoice.id))
-        db.session.expire(invoice, ["lines"])
-
     usage = usage_lines(customer.id, period)
     sums = _ledger_sums(customer.id, period)
     tax_rate = Decimal(0) if kind == "statement" else tax_rate_for(customer)
     net, tax, gross = totals([u.amount for u in usage], tax_rate)
+    if invoice is None:
+        invoice = Invoice(customer_id=customer.id, kind=kind, period_start=period.start, period_end=period.end)
+    else:
+        db.session.execute(InvoiceLine.__table__.delete().where(InvoiceLine.invoice_id == invoice.id))
+        db.session.expire(invoice, ["lines"])
     invoice.currency = customer.currency
     invoice.tax_rate = tax_rate
     invoice.net_total, invoice.tax_total, invoice.gross_total = net, tax, gross
@@ -226,6 +224,7 @@ def build_draft(customer: Customer, period: Period) -> Invoice:
     invoice.customer_name = customer.name
     invoice.customer_email = customer.email
     invoice.seller = seller_snapshot()
+    db.session.add(invoice)
     db.session.flush()
     for position, u in enumerate(usage, start=1):
         db.session.add(InvoiceLine(invoice_id=invoice.id, position=position, kind="calls", description=u.description,
