@@ -96,3 +96,23 @@ def dead_smtp(app):
     finally:
         app.config.update(saved)
         app.config.pop("SMTP_TIMEOUT", None)
+
+
+@pytest.fixture()
+def smtp_server_factory(app):
+    """Start a real SMTP server later in a test (after a failure was provoked)."""
+    controllers, saved = [], {k: app.config[k] for k in ("SMTP_HOST", "SMTP_PORT")}
+
+    def start():
+        handler = _Collector()
+        port = free_port()
+        controller = Controller(handler, hostname="127.0.0.1", port=port)
+        controller.start()
+        controllers.append(controller)
+        app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port)
+        return handler
+
+    yield start
+    for controller in controllers:
+        controller.stop()
+    app.config.update(saved)
