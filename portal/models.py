@@ -6,7 +6,7 @@ and nullability). Money columns are Numeric and come back as Decimal.
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Optional
 
@@ -423,6 +423,11 @@ class Invoice(db.Model):
     @property
     def is_issued(self) -> bool:
         return self.status == "issued"
+
+    @property
+    def period_last(self) -> date:
+        """The last day of the period (period_end is exclusive)."""
+        return self.period_end - timedelta(days=1)
 
     @property
     def title(self) -> str:

@@ -7,10 +7,9 @@ marked DRAFT. WeasyPrint may read files under static/ only: no network fetches.
 """
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
-from flask import current_app, render_template
+from flask import Response, current_app, render_template
 from sqlalchemy.dialects.postgresql import insert
 
 from ..extensions import db
@@ -42,7 +41,7 @@ def render_html(invoice: Invoice) -> str:
     seller = invoice.seller or seller_snapshot()
     return render_template("invoices/pdf.html", invoice=invoice, seller=seller, lines=invoice.lines,
                            entries=ledger_entries(invoice) if invoice.kind != "credit_note" else [],
-                           corrects=invoice.corrects, timedelta=timedelta, minutes=minutes, percent=percent)
+                           corrects=invoice.corrects, minutes=minutes, percent=percent)
 
 
 def render_pdf(invoice: Invoice) -> bytes:
@@ -72,3 +71,12 @@ def document_pdf(invoice: Invoice) -> bytes:
 def filename(invoice: Invoice) -> str:
     label = invoice.number or f"draft-{invoice.id}"
     return f"{invoice.kind.replace('_', '-')}-{label}.pdf"
+
+
+def pdf_response(invoice: Invoice) -> Response:
+    """A download of the document's PDF (admin and self-care pages); commits the stored copy."""
+    pdf = document_pdf(invoice)
+    db.session.commit()
+    response = Response(pdf, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename(invoice)}"'
+    return response

@@ -17,12 +17,13 @@ from ..models import BalanceEvent, CallHold, Cdr, Customer, Invoice, Settings
 from .outbox import enqueue
 
 
-def queue_invoice_issued(invoice: Invoice) -> int | None:
+def queue_invoice_issued(invoice: Invoice, again: bool = False) -> int | None:
+    """Queue the document's e-mail with its PDF; `again` sends another copy (admin resend)."""
     settings = Settings.get()
     body = render_template("mail/invoice_issued.txt", invoice=invoice, company=settings.company_name)
     subject = f"{invoice.title} {invoice.number} from {settings.company_name}"
     return enqueue("invoice", invoice.customer_email, subject, body, customer_id=invoice.customer_id,
-                   invoice_id=invoice.id, dedupe_key=f"invoice:{invoice.id}")
+                   invoice_id=invoice.id, dedupe_key=None if again else f"invoice:{invoice.id}")
 
 
 @dataclass
