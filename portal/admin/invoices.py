@@ -61,7 +61,7 @@ def invoices():
 
 
 @bp.route("/invoices/generate", methods=["POST"])
-def invoice_generate():
+def invoices_generate():
     form = _generate_form()
     if not form.validate_on_submit():
         for field, errors in form.errors.items():
@@ -79,11 +79,11 @@ def invoice_generate():
                  period=f"{draft.period_start}..{draft.period_end}")
     db.session.commit()
     flash(f"Draft {draft.title.lower()} for {customer.name} built: check it, then issue it.", "success")
-    return redirect(url_for("admin.invoice_detail", invoice_id=draft.id))
+    return redirect(url_for("admin.invoices_detail", invoice_id=draft.id))
 
 
 @bp.route("/invoices/<int:invoice_id>")
-def invoice_detail(invoice_id: int):
+def invoices_detail(invoice_id: int):
     invoice = _get_invoice(invoice_id)
     credit_notes = db.session.scalars(select(Invoice).where(Invoice.corrects_invoice_id == invoice.id)
                                       .order_by(Invoice.id)).all()
@@ -99,12 +99,12 @@ def invoice_detail(invoice_id: int):
 
 
 @bp.route("/invoices/<int:invoice_id>/pdf")
-def invoice_pdf(invoice_id: int):
+def invoices_pdf(invoice_id: int):
     return pdf_response(_get_invoice(invoice_id))
 
 
 @bp.route("/invoices/<int:invoice_id>/issue", methods=["POST"])
-def invoice_issue(invoice_id: int):
+def invoices_issue(invoice_id: int):
     invoice = _get_invoice(invoice_id)
     try:
         issue(invoice, actor=current_user.email)
@@ -116,18 +116,18 @@ def invoice_issue(invoice_id: int):
         db.session.commit()
         mailed = " and queued for e-mail" if invoice.customer_email else " (the customer has no e-mail address)"
         flash(f"{invoice.title} {invoice.number} issued{mailed}.", "success")
-    return redirect(url_for("admin.invoice_detail", invoice_id=invoice_id))
+    return redirect(url_for("admin.invoices_detail", invoice_id=invoice_id))
 
 
 @bp.route("/invoices/<int:invoice_id>/delete", methods=["POST"])
-def invoice_delete(invoice_id: int):
+def invoices_delete(invoice_id: int):
     invoice = _get_invoice(invoice_id)
     try:
         delete_draft(invoice)
     except InvoiceError as exc:
         db.session.rollback()
         flash(str(exc), "danger")
-        return redirect(url_for("admin.invoice_detail", invoice_id=invoice_id))
+        return redirect(url_for("admin.invoices_detail", invoice_id=invoice_id))
     audit.record("delete_draft", "invoice", invoice_id)
     db.session.commit()
     flash("Draft deleted.", "success")
@@ -135,30 +135,30 @@ def invoice_delete(invoice_id: int):
 
 
 @bp.route("/invoices/<int:invoice_id>/credit-note", methods=["POST"])
-def invoice_credit_note(invoice_id: int):
+def invoices_credit_note(invoice_id: int):
     invoice = _get_invoice(invoice_id)
     form = CreditNoteForm()
     if not form.validate_on_submit():
         for field, errors in form.errors.items():
             for error in errors:
                 flash(f"{getattr(form, field).label.text}: {error}", "danger")
-        return redirect(url_for("admin.invoice_detail", invoice_id=invoice_id))
+        return redirect(url_for("admin.invoices_detail", invoice_id=invoice_id))
     try:
         note = issue_credit_note(invoice, form.amount.data, form.reason.data, actor=current_user.email)
     except InvoiceError as exc:
         db.session.rollback()
         flash(str(exc), "danger")
-        return redirect(url_for("admin.invoice_detail", invoice_id=invoice_id))
+        return redirect(url_for("admin.invoices_detail", invoice_id=invoice_id))
     audit.record("credit_note", "invoice", note.id, number=note.number, corrects=invoice.number,
                  gross_total=note.gross_total, reason=note.note)
     db.session.commit()
     flash(f"Credit note {note.number} issued: {note.gross_total} {note.currency} credited to {note.customer_name}.",
           "success")
-    return redirect(url_for("admin.invoice_detail", invoice_id=note.id))
+    return redirect(url_for("admin.invoices_detail", invoice_id=note.id))
 
 
 @bp.route("/invoices/<int:invoice_id>/resend", methods=["POST"])
-def invoice_resend(invoice_id: int):
+def invoices_resend(invoice_id: int):
     invoice = _get_invoice(invoice_id)
     if not invoice.is_issued or not invoice.customer_email:
         flash("Only an issued document of a customer with an e-mail address can be sent.", "danger")
@@ -167,4 +167,4 @@ def invoice_resend(invoice_id: int):
         audit.record("resend", "invoice", invoice.id, number=invoice.number, to=invoice.customer_email)
         db.session.commit()
         flash(f"{invoice.title} {invoice.number} queued for {invoice.customer_email}.", "success")
-    return redirect(url_for("admin.invoice_detail", invoice_id=invoice_id))
+    return redirect(url_for("admin.invoices_detail", invoice_id=invoice_id))

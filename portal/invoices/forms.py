@@ -12,8 +12,7 @@ from .services import parse_credit_amount
 class GenerateForm(FlaskForm):
     customer_id = SelectField("Customer", coerce=int, validators=[DataRequired()])
     period_start = DateField("First day", validators=[DataRequired()])
-    period_last = DateField("Last day", validators=[DataRequired()],
-                            description="Included. Periods of one customer may not overlap.")
+    period_last = DateField("Last day (included)", validators=[DataRequired()])
     submit = SubmitField("Build draft")
 
     def validate_period_last(self, field):
@@ -23,7 +22,7 @@ class GenerateForm(FlaskForm):
 
 class CreditNoteForm(FlaskForm):
     amount = StringField("Net amount to credit", validators=[DataRequired()],
-                         description="Tax at the invoice's rate is added.", render_kw={"placeholder": "10.00"})
+                         description="Tax at the invoice's rate is added.", render_kw={"placeholder": "e.g. 10.00"})
     reason = StringField("Reason", validators=[DataRequired(), Length(max=200)],
                          description="Printed on the credit note.")
     submit = SubmitField("Issue credit note")

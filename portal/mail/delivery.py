@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import MailMessage
+from ..models import Invoice, MailMessage
 
 MAX_BACKOFF = timedelta(hours=6)
 
@@ -100,6 +100,7 @@ def deliver_due(limit: int = 200, now: datetime | None = None) -> DeliverySummar
     smtp = _Smtp(config)
     try:
         for message_id in due:
+            _store_attachment(message_id)
             msg = _lock(message_id)
             if msg is None:  # sent or taken meanwhile
                 db.session.rollback()
@@ -130,6 +131,17 @@ def deliver_due(limit: int = 200, now: datetime | None = None) -> DeliverySummar
     finally:
         smtp.close()
     return summary
+
+
+def _store_attachment(message_id: int) -> None:
+    """Render and keep an invoice's PDF before the send, so a failed attempt does not
+    throw the rendering away with its rollback."""
+    from ..invoices.pdf import document_pdf
+
+    invoice_id = db.session.scalar(select(MailMessage.invoice_id).where(MailMessage.id == message_id))
+    if invoice_id is not None:
+        document_pdf(db.session.get(Invoice, invoice_id))
+        db.session.commit()
 
 
 def _lock(message_id: int) -> MailMessage | None:

@@ -26,7 +26,7 @@ def invoices():
 
 
 @bp.route("/invoices/<int:invoice_id>/pdf")
-def invoice_pdf(invoice_id: int):
+def invoices_pdf(invoice_id: int):
     """Drafts and other customers' documents answer 404, like ids that do not exist."""
     invoice = db.session.scalar(_own_issued().where(Invoice.id == invoice_id))
     if invoice is None:

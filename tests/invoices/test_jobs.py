@@ -98,8 +98,10 @@ def test_a_job_locked_by_another_process_is_skipped_and_recorded(fresh_app, fres
         with fresh_app.app_context():
             assert run_job("cdr_partitions", trigger="test").status == "skipped"
             db.session.remove()
+        with other.cursor() as cur:  # the other process finishes
+            cur.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_CLASS, JOBS["cdr_partitions"].lock_key))
     finally:
-        other.close()  # the lock goes with the connection
+        other.close()
     with fresh_app.app_context():
         assert run_job("cdr_partitions", trigger="test").status == "ok"
         db.session.remove()
