@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from .. import audit
 from ..extensions import db
+from ..listing import contains, paginate
 from ..invoices import InvoiceError
 from ..invoices.forms import CreditNoteForm, GenerateForm
 from ..invoices.pdf import pdf_response
@@ -31,6 +32,13 @@ def _generate_form() -> GenerateForm:
     return form
 
 
+def _flash_errors(form) -> None:
+    """Forms posted from a page with several forms: their errors come back as flashes."""
+    for field, errors in form.errors.items():
+        for error in errors:
+            flash(f"{getattr(form, field).label.text}: {error}", "danger")
+
+
 def _get_invoice(invoice_id: int) -> Invoice:
     invoice = db.session.get(Invoice, invoice_id)
     if invoice is None:
@@ -43,30 +51,23 @@ def invoices():
     q = request.args.get("q", "").strip()
     kind = request.args.get("kind", "")
     status = request.args.get("status", "")
-    page = max(request.args.get("page", 1, type=int), 1)
-    per_page = current_app.config["PAGE_SIZE"]
     query = select(Invoice)
     if q:
-        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(or_(Invoice.customer_name.ilike(like), Invoice.number.ilike(like)))
+        query = query.where(or_(Invoice.customer_name.ilike(contains(q)), Invoice.number.ilike(contains(q))))
     if kind in KINDS:
         query = query.where(Invoice.kind == kind)
     if status in STATUSES:
         query = query.where(Invoice.status == status)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = db.session.scalars(query.order_by(Invoice.created_at.desc(), Invoice.id.desc())
-                              .limit(per_page).offset((page - 1) * per_page)).all()
-    return render_template("admin/invoices/list.html", invoices=rows, total=total, page=page, per_page=per_page,
-                           q=q, kind=kind, status=status, kinds=KINDS, statuses=STATUSES, form=_generate_form())
+    listing = paginate(query.order_by(Invoice.created_at.desc(), Invoice.id.desc()))
+    return render_template("admin/invoices/list.html", **listing, q=q, kind=kind, status=status, kinds=KINDS,
+                           statuses=STATUSES, form=_generate_form())
 
 
 @bp.route("/invoices/generate", methods=["POST"])
 def invoices_generate():
     form = _generate_form()
     if not form.validate_on_submit():
-        for field, errors in form.errors.items():
-            for error in errors:
-                flash(f"{getattr(form, field).label.text}: {error}", "danger")
+        _flash_errors(form)
         return redirect(url_for("admin.invoices"))
     customer = db.session.get(Customer, form.customer_id.data)
     try:
@@ -139,9 +140,7 @@ def invoices_credit_note(invoice_id: int):
     invoice = _get_invoice(invoice_id)
     form = CreditNoteForm()
     if not form.validate_on_submit():
-        for field, errors in form.errors.items():
-            for error in errors:
-                flash(f"{getattr(form, field).label.text}: {error}", "danger")
+        _flash_errors(form)
         return redirect(url_for("admin.invoices_detail", invoice_id=invoice_id))
     try:
         note = issue_credit_note(invoice, form.amount.data, form.reason.data, actor=current_user.email)

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from .. import audit
 from ..extensions import db
+from ..listing import contains, paginate
 from ..jobs import JOBS, JobError, last_runs, run_job
 from ..jobs import definitions  # noqa: F401  (registers the jobs)
 from ..mail.outbox import counts, retry
@@ -16,24 +17,18 @@ RUN_STATUSES = ("running", "ok", "error", "skipped")
 MAIL_STATUSES = ("pending", "sent", "failed")
 
 
-def _page() -> tuple[int, int]:
-    return max(request.args.get("page", 1, type=int), 1), current_app.config["PAGE_SIZE"]
-
-
 @bp.route("/jobs")
 def jobs():
     job = request.args.get("job", "")
     status = request.args.get("status", "")
-    page, per_page = _page()
     query = select(JobRun)
     if job in JOBS:
         query = query.where(JobRun.job == job)
     if status in RUN_STATUSES:
         query = query.where(JobRun.status == status)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    runs = db.session.scalars(query.order_by(JobRun.id.desc()).limit(per_page).offset((page - 1) * per_page)).all()
-    return render_template("admin/jobs/jobs.html", jobs=list(JOBS.values()), last=last_runs(), runs=runs,
-                           total=total, page=page, per_page=per_page, job=job, status=status,
+    listing = paginate(query.order_by(JobRun.id.desc()))
+    return render_template("admin/jobs/jobs.html", jobs=list(JOBS.values()), last=last_runs(), **listing,
+                           job=job, job_options=[(name, name) for name in JOBS], status=status,
                            statuses=RUN_STATUSES, scheduler=current_app.extensions.get("scheduler"),
                            mail_counts=counts())
 
@@ -70,18 +65,13 @@ def job_run_detail(run_id: int):
 def mail():
     status = request.args.get("status", "")
     q = request.args.get("q", "").strip()
-    page, per_page = _page()
     query = select(MailMessage)
     if status in MAIL_STATUSES:
         query = query.where(MailMessage.status == status)
     if q:
-        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(or_(MailMessage.to_addr.ilike(like), MailMessage.subject.ilike(like)))
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    messages = db.session.scalars(query.order_by(MailMessage.id.desc()).limit(per_page)
-                                  .offset((page - 1) * per_page)).all()
-    return render_template("admin/jobs/mail.html", messages=messages, total=total, page=page, per_page=per_page,
-                           status=status, q=q, statuses=MAIL_STATUSES, mail_counts=counts())
+        query = query.where(or_(MailMessage.to_addr.ilike(contains(q)), MailMessage.subject.ilike(contains(q))))
+    listing = paginate(query.order_by(MailMessage.id.desc()))
+    return render_template("admin/jobs/mail.html", **listing, status=status, q=q, statuses=MAIL_STATUSES, mail_counts=counts())
 
 
 @bp.route("/mail/<int:message_id>")

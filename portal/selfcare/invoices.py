@@ -1,11 +1,12 @@
 """Self care: the customer's own issued invoices, statements and credit notes."""
 from __future__ import annotations
 
-from flask import abort, current_app, render_template, request
-from sqlalchemy import func, select
+from flask import abort, render_template
+from sqlalchemy import select
 
 from ..extensions import db
 from ..invoices.pdf import pdf_response
+from ..listing import paginate
 from ..models import Invoice
 from . import bp, own_customer_id
 
@@ -16,13 +17,8 @@ def _own_issued():
 
 @bp.route("/invoices")
 def invoices():
-    page = max(request.args.get("page", 1, type=int), 1)
-    per_page = current_app.config["PAGE_SIZE"]
-    query = _own_issued()
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = db.session.scalars(query.order_by(Invoice.issued_at.desc(), Invoice.id.desc())
-                              .limit(per_page).offset((page - 1) * per_page)).all()
-    return render_template("selfcare/invoices.html", invoices=rows, total=total, page=page, per_page=per_page)
+    listing = paginate(_own_issued().order_by(Invoice.issued_at.desc(), Invoice.id.desc()))
+    return render_template("selfcare/invoices.html", **listing)
 
 
 @bp.route("/invoices/<int:invoice_id>/pdf")
