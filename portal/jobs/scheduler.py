@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
+import sys
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -41,10 +43,33 @@ def build_scheduler(app, names=None) -> BackgroundScheduler:
     return scheduler
 
 
-def start_scheduler(app) -> BackgroundScheduler:
+def cli_command_name(argv: list[str]) -> str | None:
+    """The command of a `flask [--app X] COMMAND ...` command line."""
+    args = iter(argv[1:])
+    for arg in args:
+        if arg in ("--app", "-A", "--env-file", "-e"):
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def _in_cli_command() -> bool:
+    """True inside `flask --app wsgi <command>` other than `flask run`: a cron `jobs run`
+    with SCHEDULER_ENABLED=1 in its environment must not start a scheduler of its own.
+    (Flask sets FLASK_RUN_FROM_CLI for every command of its CLI.)"""
+    if os.environ.get("FLASK_RUN_FROM_CLI") != "true":
+        return False
+    return cli_command_name(sys.argv) not in (None, "run")
+
+
+def start_scheduler(app) -> BackgroundScheduler | None:
+    if _in_cli_command():
+        log.info("scheduler not started in a CLI command")
+        return None
     scheduler = build_scheduler(app)
     scheduler.start()
     app.extensions["scheduler"] = scheduler
-    atexit.register(lambda: scheduler.shutdown(wait=False))
+    atexit.register(lambda: scheduler.running and scheduler.shutdown(wait=False))
     log.info("scheduler started with %d jobs", len(scheduler.get_jobs()))
     return scheduler

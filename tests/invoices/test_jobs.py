@@ -185,3 +185,29 @@ def test_invoice_and_mail_jobs_run_end_to_end(db_session, catalogue, smtp_server
     assert run_job("mail_delivery", trigger="test").result.startswith("1 sent")
     assert len(smtp_server.messages) == 1
     assert "1 already issued" in run_job("invoice_run", trigger="test").result
+
+
+def test_scheduler_starts_with_the_portal_but_not_in_cli_commands(fresh_db, monkeypatch):
+    import sys
+
+    from portal.jobs.scheduler import cli_command_name
+
+    assert cli_command_name(["flask", "--app", "wsgi", "jobs", "run", "x"]) == "jobs"
+    assert cli_command_name(["flask", "-A", "wsgi", "--debug", "run", "-p", "80"]) == "run"
+    for env, argv, started in ((None, ["gunicorn", "wsgi:app"], True),
+                               ("true", ["flask", "--app", "wsgi", "run"], True),
+                               ("true", ["flask", "--app", "wsgi", "jobs", "run", "mail_delivery"], False)):
+        if env:
+            monkeypatch.setenv("FLASK_RUN_FROM_CLI", env)
+        else:
+            monkeypatch.delenv("FLASK_RUN_FROM_CLI", raising=False)
+        monkeypatch.setattr(sys, "argv", argv)
+        app = create_app(TestingConfig, DATABASE_URL=fresh_db, SCHEDULER_ENABLED=True)
+        scheduler = app.extensions.get("scheduler")
+        try:
+            assert (scheduler is not None) == started, argv
+            if started:
+                assert scheduler.running and scheduler.get_job("mail_delivery") is not None
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
