@@ -232,8 +232,13 @@ def build_draft(customer: Customer, period: Period) -> Invoice:
                                    amount=u.amount))
     db.session.flush()
     db.session.expire(invoice, ["lines"])
-    invoice._has_activity = bool(usage) or sums["entries"] > 0
     return invoice
+
+
+def has_activity(invoice: Invoice) -> bool:
+    """Calls or ledger entries (other than calls) in the document's period."""
+    return bool(invoice.lines) or _ledger_sums(invoice.customer_id, Period(invoice.period_start,
+                                                                          invoice.period_end))["entries"] > 0
 
 
 def issue(invoice: Invoice, actor: str | None = None, issued_at: datetime | None = None) -> Invoice:
@@ -374,7 +379,7 @@ def run_period(period: Period, actor: str = "invoice_run") -> RunSummary:
             continue
         try:
             draft = build_draft(customer, period)
-            if not draft._has_activity:
+            if not has_activity(draft):
                 db.session.rollback()
                 summary.empty += 1
                 continue

@@ -26,6 +26,8 @@ def invoice(db_session, catalogue):
     settings = Settings.get()
     settings.company_name, settings.company_address = "Example Telecom SAS", "1 rue du Port\n13002 Marseille"
     settings.company_vat_id = "FR12345678901"
+    settings.invoice_footer = 'Bank: IBAN FR76 0000 "Example" & Co'
+
     c = factories.customer(name="acme-corp", billing_type="postpaid", credit_limit=Decimal("500"),
                            tax_rate=Decimal("0.2"), email="ap@acme.example")
     cdr(c, utc(2026, 1, 5), "12.345678", billed_seconds=600)
@@ -39,7 +41,7 @@ def test_invoice_pdf_shows_customer_number_lines_and_totals(invoice):
     for expected in ("Invoice", "2026-000001", "acme-corp", "Example Telecom SAS", "FR12345678901",
                      "France (33)", "France Mobile (336)", "10.00", "1.50",       # minutes
                      "12.35", "0.13", "Net total", "12.48", "Tax 20 %", "2.50", "Total due", "14.98 EUR",
-                     "bank transfer 42", "100.00", "2026-01-01 – 2026-01-31"):
+                     "bank transfer 42", "100.00", "2026-01-01 – 2026-01-31", 'IBAN FR76 0000 "Example" & Co'):
         assert expected in text, expected
 
 
