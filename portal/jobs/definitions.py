@@ -15,8 +15,10 @@ SENT_MAIL_KEPT_DAYS = 180
 
 
 @job("invoice_run", "Issue last month's invoices (postpaid) and statements (prepaid), and queue their e-mails",
-     "monthly, on the 1st at 02:00", trigger="cron", day=1, hour=2, minute=0)
+     "days 1-5 of each month at 02:00", trigger="cron", day="1-5", hour=2, minute=0)
 def invoice_run() -> str:
+    # Runs on five days so a portal that was down on the 1st still invoices; documents
+    # already issued for the period are skipped, so the later runs cost little.
     period = Period.previous_month(local_today())
     summary = run_period(period)
     if summary.errors:
