@@ -10,14 +10,21 @@
 --
 -- Cost: pure arithmetic, IMMUTABLE, no table access.
 
--- All prefixes of a digit string, longest first: '336' -> {336,33,3}. Used with
--- `prefix = ANY(...)` so a btree index on prefix finds the longest match.
+-- All prefixes of a digit string, longest first: '336' -> {336,33,3}; NULL for ''.
+-- Used with `prefix = ANY(...)` so a btree index on prefix finds the longest match.
+-- PL/pgSQL rather than SQL: an SQL function with an aggregate is planned again at
+-- every call, which cost route_call 8 us per use (docs/performance-route.md).
 CREATE OR REPLACE FUNCTION billing_private.prefixes(p_number text)
 RETURNS text[]
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT array_agg(left(p_number, i) ORDER BY i DESC)
-      FROM generate_series(1, length(p_number)) AS i
-$$;
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+    v_prefixes text[];
+BEGIN
+    FOR i IN REVERSE length(p_number) .. 1 LOOP
+        v_prefixes := v_prefixes || left(p_number, i);
+    END LOOP;
+    RETURN v_prefixes;
+END $$;
 
 CREATE OR REPLACE FUNCTION billing_private.billed_seconds(
     p_billsec integer, p_min_duration integer, p_first integer, p_next integer)

@@ -1,0 +1,385 @@
+-- Call set-up (CONTRACT 1 of DESIGN.md): who calls, may they, through which carriers,
+-- in one round trip. Operator documentation: docs/routing.md; figures and plans:
+-- docs/performance-route.md.
+--
+-- billing.route_call(p_call_uuid, p_source_ip, p_sip_user, p_caller_id, p_destination)
+--   One row per route when ok (route_seq 1..N, at most 10, failover order), else exactly
+--   one row with ok = false, a reason and a FreeSWITCH hangup cause. Places (or
+--   replaces) the hold of p_call_uuid when ok. Never raises on bad input.
+-- billing.route_preview(same arguments)
+--   The same rows without placing a hold and without locking (routing simulator).
+--
+-- Reasons, checked in this order (the first that applies wins):
+--   invalid_number, unknown_source, account_disabled, unknown_destination,
+--   destination_not_allowed, no_rate, too_many_calls, spend_limit,
+--   insufficient_funds, negative_margin, no_route.
+--
+-- Cost per call: seven statements, one write (docs/performance-route.md has the plans).
+--   1. endpoint + customer: uq_endpoints_username (SIP) or ix_endpoints_ip (GiST
+--      inet_ops, >>=, longest masklen), pk_customers;
+--   2. destination + permission: uq_destinations_prefix probed with every prefix of
+--      the number (`prefix = ANY(prefixes)`, 11 probes for 11 digits), pk of
+--      permission_weights;
+--   3. sell rate: billing_private.find_sell_rate (ix_rates_ratecard_id_prefix per
+--      ratecard in priority order);
+--   4. routes: ix_provider_rates_prefix_covering (0011), one index-only scan for all
+--      providers (about 60 rows), gateways + providers + gateway_stats (small, hashed),
+--      uq_routing_rules_customer_id_prefix;
+--   5. (route_call only) the customer row locked FOR NO KEY UPDATE;
+--   6. holds of the customer: ix_call_holds_customer_id (rows = calls in progress);
+--      endpoint_month_spend pk only for endpoints with a spend limit; settings;
+--   7. (route_call only) INSERT .. ON CONFLICT into call_holds.
+-- Longest prefix by btree `= ANY(all prefixes)` was measured against the `prefix`
+-- extension's prefix_range GiST and kept (faster on both lookups).
+--
+-- Concurrency: the customer row is locked (FOR NO KEY UPDATE) only around counting the
+-- holds, checking the funds and writing the hold, so two calls of one customer can
+-- never both take the last money or the last call slot; routes are ranked before.
+-- The lock does not block CDR inserts (they take KEY SHARE) but does serialise with
+-- the ledger trigger's balance update, which is what makes the funds check exact.
+
+CREATE OR REPLACE FUNCTION billing_private.route_decide(
+    p_call_uuid   text,
+    p_source_ip   inet,
+    p_sip_user    text,
+    p_caller_id   text,
+    p_destination text,
+    p_place_hold  boolean)
+RETURNS TABLE (
+    ok            boolean,
+    reason        text,
+    hangup_cause  text,
+    customer_id   bigint,
+    endpoint_id   bigint,
+    destination   text,
+    sell_prefix   text,
+    sell_rate     numeric,
+    max_duration  integer,
+    route_seq     integer,
+    gateway       text,
+    dial_string   text,
+    provider_id   bigint,
+    cost_rate     numeric)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+-- The plans of the statements below do not depend on the values; planning them
+-- again for each call (the custom plans plpgsql tries first) would double its cost.
+SET plan_cache_mode = force_generic_plan
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_now          timestamptz := now();
+    v_ep           record;      -- the endpoint and its customer's columns
+    v_balance      numeric;
+    v_credit_limit numeric;
+    v_max_calls    integer;
+    v_allowed      boolean;
+    v_number       text;
+    v_prefixes     text[];
+    v_weight_id    bigint;
+    v_rate         billing.rates;
+    v_candidates   integer;
+    v_routes       billing_private.route_candidate[];
+    v_route        billing_private.route_candidate;
+    v_max_seconds  integer;
+    v_grace        integer;
+    v_calls        integer;
+    v_held         numeric;
+    v_ep_calls     integer;
+    v_ep_held      numeric;
+    v_room         numeric;
+    v_spend_room   numeric;
+    v_max          integer;
+    v_seq          integer := 0;
+    v_found        boolean := false;
+    v_seed         bigint;
+BEGIN
+    ok := false;
+
+    -- 1. invalid_number: before anything reads a table.
+    IF p_destination IS NULL OR p_destination !~ '^\+?[0-9]{1,20}$' THEN
+        reason := 'invalid_number'; hangup_cause := 'INVALID_NUMBER_FORMAT';
+        RETURN NEXT; RETURN;
+    END IF;
+
+    -- 2. unknown_source. A call FreeSWITCH cannot name cannot carry a hold, so
+    -- route_call refuses it like an unidentified source (the preview needs no uuid).
+    IF p_place_hold AND (p_call_uuid IS NULL OR btrim(p_call_uuid) = '' OR length(p_call_uuid) > 255) THEN
+        reason := 'unknown_source'; hangup_cause := 'CALL_REJECTED';
+        RETURN NEXT; RETURN;
+    END IF;
+    -- SIP user when given (no fall-back to the IP: an authenticated user who is not
+    -- ours is refused); else the longest CIDR containing the source IP, an enabled
+    -- endpoint before a disabled one, so a disabled endpoint only answers when it is
+    -- the sole match (then account_disabled, which says more than unknown_source).
+    IF nullif(p_sip_user, '') IS NOT NULL THEN
+        SELECT e.id, e.customer_id, e.enabled, e.permission_id, e.max_calls, e.strip_digits,
+               e.add_prefix, e.spend_limit_month, c.enabled AS customer_enabled, c.balance, c.credit_limit,
+               c.max_calls AS customer_max_calls, c.allow_negative_margin, c.lcr_strategy
+          INTO v_ep
+          FROM billing.endpoints e
+          JOIN billing.customers c ON c.id = e.customer_id
+         WHERE e.username = p_sip_user AND e.auth = 'sip';
+        v_found := FOUND;
+    ELSIF p_source_ip IS NOT NULL THEN
+        SELECT e.id, e.customer_id, e.enabled, e.permission_id, e.max_calls, e.strip_digits,
+               e.add_prefix, e.spend_limit_month, c.enabled AS customer_enabled, c.balance, c.credit_limit,
+               c.max_calls AS customer_max_calls, c.allow_negative_margin, c.lcr_strategy
+          INTO v_ep
+          FROM billing.endpoints e
+          JOIN billing.customers c ON c.id = e.customer_id
+         WHERE e.auth = 'ip' AND e.ip >>= p_source_ip
+         ORDER BY e.enabled DESC, masklen(e.ip) DESC, e.id
+         LIMIT 1;
+        v_found := FOUND;
+    END IF;
+    IF NOT v_found THEN
+        reason := 'unknown_source'; hangup_cause := 'CALL_REJECTED';
+        RETURN NEXT; RETURN;
+    END IF;
+    customer_id := v_ep.customer_id;
+    endpoint_id := v_ep.id;
+
+    v_balance := v_ep.balance;
+    v_credit_limit := v_ep.credit_limit;
+    v_max_calls := v_ep.customer_max_calls;
+
+    -- 3. account_disabled
+    IF NOT v_ep.customer_enabled OR NOT v_ep.enabled THEN
+        reason := 'account_disabled'; hangup_cause := 'CALL_REJECTED';
+        RETURN NEXT; RETURN;
+    END IF;
+
+    -- 4. unknown_destination, on the canonical number: '+' dropped, then the
+    -- endpoint's strip_digits and add_prefix.
+    v_number := v_ep.add_prefix
+             || substr(CASE WHEN left(p_destination, 1) = '+' THEN substr(p_destination, 2) ELSE p_destination END,
+                       v_ep.strip_digits + 1);
+    destination := v_number;
+    v_prefixes := billing_private.prefixes(v_number);
+    SELECT d.weight_id,
+           EXISTS (SELECT FROM billing.permission_weights pw
+                    WHERE pw.permission_id = v_ep.permission_id AND pw.weight_id = d.weight_id)
+      INTO v_weight_id, v_allowed
+      FROM billing.destinations d
+     WHERE d.prefix = ANY (v_prefixes)
+     ORDER BY length(d.prefix) DESC
+     LIMIT 1;
+    IF v_weight_id IS NULL THEN
+        reason := 'unknown_destination'; hangup_cause := 'NO_ROUTE_DESTINATION';
+        RETURN NEXT; RETURN;
+    END IF;
+
+    -- 5. destination_not_allowed
+    IF NOT v_allowed THEN
+        reason := 'destination_not_allowed'; hangup_cause := 'OUTGOING_CALL_BARRED';
+        RETURN NEXT; RETURN;
+    END IF;
+
+    -- 6. no_rate
+    SELECT * INTO v_rate FROM billing_private.find_sell_rate(v_ep.customer_id, v_number, v_now);
+    IF v_rate.id IS NULL THEN
+        reason := 'no_rate'; hangup_cause := 'NO_ROUTE_DESTINATION';
+        RETURN NEXT; RETURN;
+    END IF;
+    sell_prefix := v_rate.prefix;
+    sell_rate := v_rate.rate;
+
+    -- Rank the routes now, before the lock: for each enabled provider its longest
+    -- valid rate (same rule as find_provider_rate, all providers in one index-only
+    -- scan), restricted by the customer's longest routing rule, expanded into enabled
+    -- gateways. Negative-margin routes are dropped unless allowed; v_candidates counts
+    -- them to tell negative_margin from no_route. `equal` orders providers by a hash
+    -- of (provider, a random seed drawn per call): a uniform random order of
+    -- providers that keeps each provider's gateways together. Tie-breakers after the
+    -- strategy: provider priority, cost, provider id, gateway priority, gateway id.
+    v_seed := (random() * 2147483647)::bigint;
+
+    SELECT count(*)::integer,
+           (array_agg(ROW(gw.provider_id, gw.name, gw.add_prefix || substr(v_number, gw.strip_digits + 1), pc.rate)::billing_private.route_candidate
+                      ORDER BY CASE WHEN v_ep.lcr_strategy = 'cost' THEN pc.rate END,
+                               CASE WHEN v_ep.lcr_strategy = 'quality' THEN gw.acd END DESC NULLS LAST,
+                               CASE WHEN v_ep.lcr_strategy = 'reliability' THEN gw.asr END DESC NULLS LAST,
+                               CASE WHEN v_ep.lcr_strategy = 'equal' THEN hashint8extended(gw.provider_id, v_seed) END,
+                               gw.provider_priority, pc.rate, gw.provider_id, gw.priority, gw.id)
+               FILTER (WHERE v_ep.allow_negative_margin OR pc.rate <= v_rate.rate))[1:10]
+      INTO v_candidates, v_routes
+      FROM (SELECT DISTINCT ON (pr.provider_id) pr.provider_id, pr.rate
+              FROM billing.provider_rates pr
+             WHERE pr.prefix = ANY (v_prefixes)
+               AND NOT pr.blocked
+               AND (pr.valid_from IS NULL OR pr.valid_from <= v_now)
+               AND (pr.valid_to IS NULL OR v_now < pr.valid_to)
+             ORDER BY pr.provider_id, length(pr.prefix) DESC) pc
+      -- enabled gateways of enabled providers, joined once to the (few) providers
+      -- that have a rate rather than looking a provider up per gateway
+      JOIN (SELECT g.id, g.provider_id, g.name, g.priority, g.strip_digits, g.add_prefix,
+                   p.priority AS provider_priority, gs.asr, gs.acd
+              FROM billing.gateways g
+              JOIN billing.providers p ON p.id = g.provider_id
+              LEFT JOIN billing.gateway_stats gs ON gs.gateway_id = g.id
+             WHERE p.enabled AND g.enabled) gw ON gw.provider_id = pc.provider_id
+       -- a gateway that would strip the whole number cannot dial it
+     WHERE (gw.strip_digits < length(v_number) OR gw.add_prefix <> '')
+       AND (NOT EXISTS (SELECT FROM billing.routing_rules rr
+                         WHERE rr.customer_id = v_ep.customer_id AND rr.prefix = ANY (v_prefixes))
+            OR gw.provider_id IN (SELECT rp.provider_id
+                                    FROM billing.routing_rule_providers rp
+                                   WHERE rp.routing_rule_id = (SELECT rr.id FROM billing.routing_rules rr
+                                                                WHERE rr.customer_id = v_ep.customer_id
+                                                                  AND rr.prefix = ANY (v_prefixes)
+                                                                ORDER BY length(rr.prefix) DESC
+                                                                LIMIT 1)));
+
+    -- 7-9: limits and funds. route_call serialises per customer here and re-reads
+    -- the row under the lock; the preview reads without locking.
+    IF p_place_hold THEN
+        SELECT c.balance, c.credit_limit, c.max_calls INTO v_balance, v_credit_limit, v_max_calls
+          FROM billing.customers c WHERE c.id = v_ep.customer_id
+           FOR NO KEY UPDATE;
+    END IF;
+    -- The endpoint's holds are among its customer's: one scan counts both.
+    SELECT count(*)::integer, coalesce(sum(h.amount), 0),
+           count(*) FILTER (WHERE h.endpoint_id = v_ep.id)::integer,
+           coalesce(sum(h.amount) FILTER (WHERE h.endpoint_id = v_ep.id), 0)
+      INTO v_calls, v_held, v_ep_calls, v_ep_held
+      FROM billing.call_holds h
+     WHERE h.customer_id = v_ep.customer_id AND h.call_uuid IS DISTINCT FROM p_call_uuid;
+
+    -- 7. too_many_calls: holds are the calls in progress, across every switch.
+    IF v_calls >= v_max_calls OR v_ep_calls >= v_ep.max_calls THEN
+        reason := 'too_many_calls'; hangup_cause := 'NORMAL_CIRCUIT_CONGESTION';
+        RETURN NEXT; RETURN;
+    END IF;
+
+    -- 8. spend_limit: room = limit - spent this calendar month - the endpoint's holds.
+    -- Reached when not even the first increment fits in the room; otherwise the room
+    -- also caps max_duration below.
+    v_room := v_balance + v_credit_limit - v_held;
+    IF v_ep.spend_limit_month IS NOT NULL THEN
+        v_spend_room := v_ep.spend_limit_month - v_ep_held
+                      - coalesce((SELECT s.amount FROM billing.endpoint_month_spend s
+                                   WHERE s.endpoint_id = v_ep.id
+                                     AND s.month = date_trunc('month', v_now)::date), 0);
+        IF v_spend_room < billing_private.charge(1, v_rate.rate, v_rate.connect_fee, v_rate.min_duration,
+                                                 v_rate.increment_first, v_rate.increment_next) THEN
+            reason := 'spend_limit'; hangup_cause := 'CALL_REJECTED';
+            RETURN NEXT; RETURN;
+        END IF;
+        v_room := least(v_room, v_spend_room);
+    END IF;
+
+    -- 9. insufficient_funds: the longest call that fits, capped by the setting.
+    SELECT s.max_call_seconds, s.hold_grace_seconds INTO v_max_seconds, v_grace
+      FROM billing.settings s WHERE s.id;
+    v_max := billing_private.max_duration(v_room, v_rate.rate, v_rate.connect_fee, v_rate.min_duration,
+                                          v_rate.increment_first, v_rate.increment_next, v_max_seconds);
+    IF v_max <= 0 THEN
+        reason := 'insufficient_funds'; hangup_cause := 'CALL_REJECTED';
+        RETURN NEXT; RETURN;
+    END IF;
+
+    -- 10-11. negative_margin when routes exist but none is allowed; no_route otherwise.
+    IF v_routes IS NULL OR cardinality(v_routes) = 0 THEN
+        IF v_candidates > 0 THEN
+            reason := 'negative_margin';
+        ELSE
+            reason := 'no_route';
+        END IF;
+        hangup_cause := 'NO_ROUTE_DESTINATION';
+        RETURN NEXT; RETURN;
+    END IF;
+
+    IF p_place_hold THEN
+        -- The hold's commit need not wait for the WAL flush: a server crash can lose
+        -- only the holds of the last ~0.6 s (3 x wal_writer_delay), never a debit or a
+        -- CDR, and call set-up no longer waits for the disk (docs/routing.md and
+        -- docs/performance-route.md). SET LOCAL lasts until the end of the caller's
+        -- transaction.
+        SET LOCAL synchronous_commit = off;
+        INSERT INTO billing.call_holds AS h
+               (call_uuid, customer_id, endpoint_id, amount, sell_rate, max_duration, destination, created_at, expires_at)
+        VALUES (p_call_uuid, v_ep.customer_id, v_ep.id,
+                billing_private.charge(v_max, v_rate.rate, v_rate.connect_fee, v_rate.min_duration,
+                                       v_rate.increment_first, v_rate.increment_next),
+                v_rate.rate, v_max, v_number, v_now, v_now + make_interval(secs => v_max + v_grace))
+        ON CONFLICT (call_uuid) DO UPDATE
+           SET customer_id = EXCLUDED.customer_id, endpoint_id = EXCLUDED.endpoint_id,
+               amount = EXCLUDED.amount, sell_rate = EXCLUDED.sell_rate,
+               max_duration = EXCLUDED.max_duration, destination = EXCLUDED.destination,
+               created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at;
+    END IF;
+
+    ok := true;
+    reason := NULL;
+    hangup_cause := NULL;
+    max_duration := v_max;
+    FOREACH v_route IN ARRAY v_routes LOOP
+        v_seq := v_seq + 1;
+        route_seq := v_seq;
+        gateway := v_route.gateway;
+        dial_string := 'sofia/gateway/' || v_route.gateway || '/' || v_route.dial_number;
+        provider_id := v_route.provider_id;
+        cost_rate := v_route.cost_rate;
+        RETURN NEXT;
+    END LOOP;
+END $$;
+
+-- FreeSWITCH's entry point. SECURITY DEFINER: the switch's role has no table
+-- privileges, only EXECUTE on this function (zz_grants.sql). search_path pinned.
+CREATE OR REPLACE FUNCTION billing.route_call(
+    p_call_uuid   text,
+    p_source_ip   inet,
+    p_sip_user    text,
+    p_caller_id   text,
+    p_destination text)
+RETURNS TABLE (
+    ok            boolean,
+    reason        text,
+    hangup_cause  text,
+    customer_id   bigint,
+    endpoint_id   bigint,
+    destination   text,
+    sell_prefix   text,
+    sell_rate     numeric,
+    max_duration  integer,
+    route_seq     integer,
+    gateway       text,
+    dial_string   text,
+    provider_id   bigint,
+    cost_rate     numeric)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM billing_private.route_decide(p_call_uuid, p_source_ip, p_sip_user, p_caller_id, p_destination, true);
+END $$;
+
+-- The routing simulator: same rows, no hold, no lock.
+CREATE OR REPLACE FUNCTION billing.route_preview(
+    p_call_uuid   text,
+    p_source_ip   inet,
+    p_sip_user    text,
+    p_caller_id   text,
+    p_destination text)
+RETURNS TABLE (
+    ok            boolean,
+    reason        text,
+    hangup_cause  text,
+    customer_id   bigint,
+    endpoint_id   bigint,
+    destination   text,
+    sell_prefix   text,
+    sell_rate     numeric,
+    max_duration  integer,
+    route_seq     integer,
+    gateway       text,
+    dial_string   text,
+    provider_id   bigint,
+    cost_rate     numeric)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM billing_private.route_decide(p_call_uuid, p_source_ip, p_sip_user, p_caller_id, p_destination, false);
+END $$;
