@@ -156,3 +156,15 @@ def test_outbox_page_shows_failures_and_retries(admin_client, db_session):
     admin_client.post(f"/admin/mail/{mail_id}/retry")
     db_session.refresh(msg)
     assert msg.status == "pending" and msg.max_attempts == 9
+
+
+def test_invoice_logo_setting_must_name_a_static_file(admin_client, db_session):
+    from portal.models import Settings
+    from tests.admin.test_settings_audit import SETTINGS
+
+    for bad, message in (("../secret.png", "A file under static/"), ("img/missing.png", "no file static/img/missing.png"),
+                         ("https://cdn.example/logo.png", "A file under static/")):
+        html = admin_client.post("/admin/settings", data={**SETTINGS, "company_logo": bad}).get_data(as_text=True)
+        assert message in html, bad
+    assert admin_client.post("/admin/settings", data={**SETTINGS, "company_logo": "img/logo.svg"}).status_code == 302
+    assert Settings.get().company_logo == "img/logo.svg"
