@@ -5,11 +5,10 @@ from datetime import timedelta
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from .. import audit
 from ..extensions import db
-from ..listing import contains, paginate
 from ..invoices import InvoiceError
 from ..invoices.forms import CreditNoteForm, GenerateForm
 from ..invoices.pdf import pdf_response
@@ -18,9 +17,10 @@ from ..invoices.services import (Period, build_draft, credited_so_far, delete_dr
 from ..mail.messages import queue_invoice_issued
 from ..models import Customer, Invoice, MailMessage
 from . import bp
+from .manage.common import paginate, searched
 
-KINDS = ("invoice", "statement", "credit_note")
-STATUSES = ("draft", "issued")
+KINDS = [("invoice", "Invoice"), ("statement", "Statement"), ("credit_note", "Credit note")]
+STATUSES = [("draft", "Draft"), ("issued", "Issued")]
 
 
 def _generate_form() -> GenerateForm:
@@ -51,15 +51,13 @@ def invoices():
     q = request.args.get("q", "").strip()
     kind = request.args.get("kind", "")
     status = request.args.get("status", "")
-    query = select(Invoice)
-    if q:
-        query = query.where(or_(Invoice.customer_name.ilike(contains(q)), Invoice.number.ilike(contains(q))))
-    if kind in KINDS:
+    query = searched(select(Invoice), q, Invoice.customer_name, Invoice.number)
+    if kind in dict(KINDS):
         query = query.where(Invoice.kind == kind)
-    if status in STATUSES:
+    if status in dict(STATUSES):
         query = query.where(Invoice.status == status)
     listing = paginate(query.order_by(Invoice.created_at.desc(), Invoice.id.desc()))
-    return render_template("admin/invoices/list.html", **listing, q=q, kind=kind, status=status, kinds=KINDS,
+    return render_template("admin/invoices/list.html", **vars(listing), q=q, kind=kind, status=status, kinds=KINDS,
                            statuses=STATUSES, form=_generate_form())
 
 

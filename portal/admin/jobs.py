@@ -2,32 +2,32 @@
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from .. import audit
 from ..extensions import db
-from ..listing import contains, paginate
 from ..jobs import JOBS, JobError, last_runs, run_job
 from ..jobs import definitions  # noqa: F401  (registers the jobs)
 from ..mail.outbox import counts, retry
 from ..models import JobRun, MailMessage
 from . import bp
+from .manage.common import paginate, searched
 
-RUN_STATUSES = ("running", "ok", "error", "skipped")
-MAIL_STATUSES = ("pending", "sent", "failed")
+RUN_STATUSES = [(s, s) for s in ("running", "ok", "error", "skipped")]
+MAIL_STATUSES = [(s, s) for s in ("pending", "sent", "failed")]
 
 
 @bp.route("/jobs")
 def jobs():
     job = request.args.get("job", "")
     status = request.args.get("status", "")
-    query = select(JobRun)
+    query = searched(select(JobRun), request.args.get("q", "").strip(), JobRun.result, JobRun.error)
     if job in JOBS:
         query = query.where(JobRun.job == job)
-    if status in RUN_STATUSES:
+    if status in dict(RUN_STATUSES):
         query = query.where(JobRun.status == status)
     listing = paginate(query.order_by(JobRun.id.desc()))
-    return render_template("admin/jobs/jobs.html", jobs=list(JOBS.values()), last=last_runs(), **listing,
+    return render_template("admin/jobs/jobs.html", jobs=list(JOBS.values()), last=last_runs(), **vars(listing),
                            job=job, job_options=[(name, name) for name in JOBS], status=status,
                            statuses=RUN_STATUSES, scheduler=current_app.extensions.get("scheduler"),
                            mail_counts=counts())
@@ -65,13 +65,12 @@ def job_run_detail(run_id: int):
 def mail():
     status = request.args.get("status", "")
     q = request.args.get("q", "").strip()
-    query = select(MailMessage)
-    if status in MAIL_STATUSES:
+    query = searched(select(MailMessage), q, MailMessage.to_addr, MailMessage.subject)
+    if status in dict(MAIL_STATUSES):
         query = query.where(MailMessage.status == status)
-    if q:
-        query = query.where(or_(MailMessage.to_addr.ilike(contains(q)), MailMessage.subject.ilike(contains(q))))
     listing = paginate(query.order_by(MailMessage.id.desc()))
-    return render_template("admin/jobs/mail.html", **listing, status=status, q=q, statuses=MAIL_STATUSES, mail_counts=counts())
+    return render_template("admin/jobs/mail.html", **vars(listing), status=status, q=q, statuses=MAIL_STATUSES,
+                           mail_counts=counts())
 
 
 @bp.route("/mail/<int:message_id>")

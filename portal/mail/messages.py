@@ -33,7 +33,8 @@ class AlertSummary:
     events: int = 0
 
     def __str__(self) -> str:
-        return f"{self.events} events: {self.queued} alerts queued, {self.without_email} customers without e-mail"
+        return (f"{self.events} new crossing(s): {self.queued} alert(s) queued, "
+                f"{self.without_email} customer(s) without e-mail")
 
 
 def queue_low_balance_alerts() -> AlertSummary:

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..invoices.pdf import pdf_response
-from ..listing import paginate
+from ..admin.manage.common import paginate
 from ..models import Invoice
 from . import bp, own_customer_id
 
@@ -18,7 +18,7 @@ def _own_issued():
 @bp.route("/invoices")
 def invoices():
     listing = paginate(_own_issued().order_by(Invoice.issued_at.desc(), Invoice.id.desc()))
-    return render_template("selfcare/invoices.html", **listing)
+    return render_template("selfcare/invoices.html", **vars(listing))
 
 
 @bp.route("/invoices/<int:invoice_id>/pdf")
