@@ -20,6 +20,7 @@ BLUEPRINTS = [
 # Modules exposing `register_cli(app)`.
 CLI_MODULES = [
     "portal.cli",
+    "portal.provisioning.cli",
     "portal.jobs.cli",
 ]
 
