@@ -4,7 +4,9 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from flask import request, url_for
+from urllib.parse import urlencode
+
+from flask import request
 
 
 def money(value, currency: str | None = None, places: int = 2) -> str:
@@ -52,4 +54,6 @@ def url_with(**changes) -> str:
             args.pop(key, None)
         else:
             args[key] = value
-    return url_for(request.endpoint, **(request.view_args or {}), **args)
+    # Built from the path, not url_for: a query argument may be called `endpoint`.
+    query = urlencode(args)
+    return request.path + ("?" + query if query else "")

@@ -494,3 +494,37 @@ class JobRun(db.Model):
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+class RateImport(db.Model):
+    """A rate deck upload and its import job (migration 0060)."""
+    __tablename__ = "rate_imports"
+    id: Mapped[int] = _id()
+    target: Mapped[str] = mapped_column(Text)
+    ratecard_id: Mapped[Optional[int]] = mapped_column(BigInteger, ForeignKey("ratecards.id", ondelete="CASCADE"))
+    provider_id: Mapped[Optional[int]] = mapped_column(BigInteger, ForeignKey("providers.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(Text)
+    stored_path: Mapped[str] = mapped_column(Text)
+    options: Mapped[dict] = mapped_column(JSONB, default=dict)
+    effective_from: Mapped[Optional[datetime]] = mapped_column(TZ)
+    status: Mapped[str] = mapped_column(Text, default="uploaded")
+    phase: Mapped[Optional[str]] = mapped_column(Text)
+    total_lines: Mapped[Optional[int]] = mapped_column(Integer)
+    processed_lines: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list] = mapped_column(JSONB, default=list)
+    summary: Mapped[dict] = mapped_column(JSONB, default=dict)
+    created_by: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+    started_at: Mapped[Optional[datetime]] = mapped_column(TZ)
+    finished_at: Mapped[Optional[datetime]] = mapped_column(TZ)
+    ratecard: Mapped[Optional[Ratecard]] = relationship()
+    provider: Mapped[Optional[Provider]] = relationship()
+
+    @property
+    def owner_id(self) -> int:
+        return self.ratecard_id if self.target == "ratecard" else self.provider_id
+
+    @property
+    def owner_name(self) -> str:
+        owner = self.ratecard if self.target == "ratecard" else self.provider
+        return owner.name if owner else "?"

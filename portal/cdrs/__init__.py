@@ -1,0 +1,1 @@
+"""CDR browser: filters, keyset pagination, totals, streaming CSV export, re-rating."""

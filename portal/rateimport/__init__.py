@@ -1,0 +1,1 @@
+"""Rate deck import (sell side into a ratecard, cost side into a provider) and export."""

@@ -1,0 +1,48 @@
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField, DateTimeLocalField, SelectField, StringField, SubmitField
+from wtforms.validators import DataRequired, Optional, Regexp
+
+from .services import FIELDS
+
+DELIMITERS = [("auto", "Detect"), (",", "Comma ,"), (";", "Semicolon ;"), ("\t", "Tab"), ("|", "Pipe |")]
+
+
+class UploadForm(FlaskForm):
+    target = SelectField("Import into", validators=[DataRequired()],
+                         description="Sell rates go into a ratecard, cost rates into a provider.")
+    deck = FileField("Rate deck (CSV)", validators=[FileRequired("choose a CSV file")])
+    delimiter = SelectField("Delimiter", choices=DELIMITERS, default="auto")
+    has_header = BooleanField("The first line is a header", default=True)
+    submit = SubmitField("Upload")
+
+
+class MappingForm(FlaskForm):
+    effective_from = DateTimeLocalField("Effective from", format="%Y-%m-%dT%H:%M", validators=[DataRequired()],
+                                        description="New rates start then; the rates they replace end then (UTC).")
+    default_increment = StringField("Increment when not in the file", default="60/60",
+                                    validators=[DataRequired(), Regexp(r"^[1-9][0-9]{0,4}/[1-9][0-9]{0,4}$",
+                                                                       message="write first/next in seconds, e.g. 60/60")])
+    weight_id = SelectField("Add unknown prefixes to the destination catalogue as", coerce=str, default="",
+                            description="Needs the destination name column. Leave empty to only import rates.")
+    submit = SubmitField("Preview changes")
+
+
+def add_mapping_fields(form_class, columns: list[tuple[str, str]]):
+    """A MappingForm subclass with one select per field (choices: the file's columns)."""
+
+    class Form(form_class):
+        pass
+
+    choices = [("", "— not in the file —")] + columns
+    for name, label, required in FIELDS:
+        setattr(Form, f"map_{name}", SelectField(label, choices=choices, default="",
+                                                 validators=[DataRequired(f"choose the {label.lower()} column")] if required else [Optional()]))
+    return Form
+
+
+class ExportForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    source = SelectField("Export the current rates of", validators=[DataRequired()])

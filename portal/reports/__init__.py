@@ -1,0 +1,1 @@
+"""Traffic and money reports: by day, customer, provider, destination."""

@@ -1,0 +1,105 @@
+"""Self-care forms. Filter forms are GET forms (no CSRF token: they change nothing);
+every POST form is a FlaskForm with CSRF."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, PasswordField, SelectField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import EqualTo, InputRequired, Length, Optional, Regexp, ValidationError
+
+from ..security import MIN_PASSWORD_LENGTH
+from . import _services as services
+
+
+class _GetForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+
+def _choices(*pairs) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+def _check_range(form):
+    if form.date_from.data and form.date_to.data and form.date_to.data < form.date_from.data:
+        form.date_to.errors.append("The end date is before the start date.")
+        return False
+    return True
+
+
+class LedgerFilterForm(_GetForm):
+    date_from = DateField("From", validators=[Optional()])
+    date_to = DateField("To", validators=[Optional()])
+    kind = SelectField("Kind", choices=_choices(("", "All entries"), ("charges", "Call charges"),
+                                                ("payments", "Payments"), ("credit_notes", "Credit notes"),
+                                                ("adjustments", "Adjustments")),
+                       validators=[Optional()], default="")
+    view = SelectField("Show", choices=_choices(("entries", "Every entry"), ("days", "One line per day")),
+                       validators=[Optional()], default="entries")
+
+    def validate(self, extra_validators=None):
+        return all([super().validate(extra_validators), _check_range(self)])
+
+
+class CdrFilterForm(_GetForm):
+    date_from = DateField("From", validators=[Optional()])
+    date_to = DateField("To", validators=[Optional()])
+    endpoint_id = SelectField("Endpoint", coerce=str, validators=[Optional()], default="")
+    prefix = StringField("Destination starts with", validators=[
+        Optional(), Regexp(r"^\+?[0-9]{1,20}$", message="Digits only, e.g. 336.")])
+    answered = SelectField("Answered", choices=_choices(("", "All calls"), ("yes", "Answered"), ("no", "Not answered")),
+                           validators=[Optional()], default="")
+
+    def validate(self, extra_validators=None):
+        return all([super().validate(extra_validators), _check_range(self)])
+
+
+class RateSearchForm(_GetForm):
+    q = StringField("Prefix, number or destination", validators=[Optional(), Length(max=100)])
+
+
+class SipPasswordForm(FlaskForm):
+    password = PasswordField("New SIP password", validators=[InputRequired(), Length(max=services.SIP_PASSWORD_MAX)],
+                             render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField("Repeat the new password", validators=[
+        InputRequired(), EqualTo("password", message="The two passwords differ.")],
+        render_kw={"autocomplete": "new-password"})
+    submit = SubmitField("Change SIP password")
+
+    def __init__(self, *args, username=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._username = username
+
+    def validate_password(self, field):
+        problem = services.sip_password_problem(field.data or "", self._username)
+        if problem:
+            raise ValidationError(problem)
+
+
+class AlertSettingsForm(FlaskForm):
+    low_balance_alert = StringField(
+        "Low-balance alert below", validators=[Optional(), Length(max=30)],
+        description="An e-mail is sent once when your balance falls below this amount. Empty: no alert.")
+    email = StringField("Alert e-mail address", validators=[Optional(), Length(max=254)],
+                        render_kw={"autocomplete": "email"})
+    daily_balance_email = BooleanField("Send me my balance by e-mail every day")
+    submit = SubmitField("Save settings")
+
+    def validate_low_balance_alert(self, field):
+        try:
+            services.parse_threshold(field.data)
+        except services.SelfcareError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[InputRequired(), Length(max=256)],
+                                     render_kw={"autocomplete": "current-password"})
+    new_password = PasswordField("New password", validators=[
+        InputRequired(), Length(min=MIN_PASSWORD_LENGTH, max=256,
+                                message=f"Use at least {MIN_PASSWORD_LENGTH} characters.")],
+        description=f"At least {MIN_PASSWORD_LENGTH} characters.", render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField("Repeat the new password", validators=[
+        InputRequired(), EqualTo("new_password", message="The two passwords differ.")],
+        render_kw={"autocomplete": "new-password"})
+    submit = SubmitField("Change password")

@@ -1,0 +1,42 @@
+"""Account settings (low-balance alert, e-mail, daily balance) and the portal password."""
+from flask import render_template, request, url_for
+from flask_login import current_user
+
+from ..extensions import db
+from ..models import Customer
+from . import _services as services
+from . import bp, own_customer_id
+from ._forms import AlertSettingsForm, PasswordForm
+from ._views import submit
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings():
+    customer = db.session.get(Customer, own_customer_id())
+    posted = request.method == "POST"
+    form = AlertSettingsForm(obj=None if posted else customer)
+    if not posted and customer.low_balance_alert is not None:
+        form.low_balance_alert.data = _plain(customer.low_balance_alert)
+    done = submit(form, lambda: services.update_alert_settings(
+        customer.id, low_balance_alert=services.parse_threshold(form.low_balance_alert.data),
+        email=form.email.data, daily_balance_email=form.daily_balance_email.data, actor=current_user.email),
+        "Your settings are saved.", url_for(".settings"))
+    return done or render_template("selfcare/settings.html", form=form, customer=customer)
+
+
+@bp.route("/settings/password", methods=["GET", "POST"])
+def settings_password():
+    form = PasswordForm()
+    done = submit(form, lambda: services.change_portal_password(
+        current_user.id, form.current_password.data, form.new_password.data),
+        "Your password is changed.", url_for(".settings"))
+    return done or render_template("selfcare/password.html", form=form)
+
+
+def _plain(amount) -> str:
+    """An amount as a person writes it: at least two decimals, no trailing zeros beyond."""
+    text = format(amount.normalize(), "f")
+    if "." not in text:
+        return text + ".00"
+    whole, frac = text.split(".")
+    return f"{whole}.{frac.ljust(2, '0')}"

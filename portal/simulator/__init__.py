@@ -1,0 +1,1 @@
+"""Routing simulator: what happens if this source dials this number (billing.route_preview)."""

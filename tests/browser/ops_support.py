@@ -1,0 +1,59 @@
+"""Browser fixtures of the operations flow (a module, not conftest.py, so other areas keep their own): the portal served by werkzeug in a thread on a free localhost port,
+against a committed database of its own (fresh_db), and Debian's Chromium via Playwright."""
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+@pytest.fixture()
+def live_server(fresh_db, tmp_path):
+    """(base_url, app) of a portal with CSRF on and background rate imports, like production."""
+    from werkzeug.serving import make_server
+
+    from portal import create_app
+    from portal.config import TestingConfig
+    from portal.extensions import db
+
+    app = create_app(TestingConfig, DATABASE_URL=fresh_db, WTF_CSRF_ENABLED=True, RATE_IMPORT_INLINE=False)
+    app.instance_path = str(tmp_path / "instance")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", app
+    finally:
+        server.shutdown()
+        thread.join(5)
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture()
+def browser_page():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is absent: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        yield page
+        context.close()
+        browser.close()
+
+
+def screenshot(page, name: str) -> None:
+    """Screenshots for people checking the pages: only when OPS_SCREENSHOTS names a folder."""
+    folder = os.environ.get("OPS_SCREENSHOTS")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=True)
