@@ -328,7 +328,8 @@ def main(argv=None) -> int:
         for rnd in range(1, args.rounds + 1):
             for name, script in PREFIX_SCRIPTS.items():
                 r = run_pgbench(args.dsn, 1, max(3, args.seconds // 3), script=script)
-                log(f"  round {rnd}: {name:<45} {r['tps']:>8.0f} q/s  p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms")
+                log(f"  round {rnd}: {name:<45} {r['tps']:>8.0f} q/s  p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms"
+                    f"  server {r['server_us']:.0f} us/q")
     load = os.getloadavg()
     log(f"\nload average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     return 0

@@ -14,9 +14,11 @@
 --   destination_not_allowed, no_rate, too_many_calls, spend_limit,
 --   insufficient_funds, negative_margin, no_route.
 --
--- Cost per call: seven statements, one write (docs/performance-route.md has the plans).
---   1. endpoint + customer: uq_endpoints_username (SIP) or ix_endpoints_ip (GiST
---      inet_ops, >>=, longest masklen), pk_customers;
+-- Cost per call: nine statements, one write (docs/performance-route.md has the plans).
+--   1. endpoint id: uq_endpoints_username (SIP), or ix_endpoints_ip_host (0012,
+--      btree: an enabled endpoint of exactly the source host) and only when there is
+--      none ix_endpoints_ip (GiST inet_ops, >>=, longest masklen); then the endpoint
+--      and its customer by primary key;
 --   2. destination + permission: uq_destinations_prefix probed with every prefix of
 --      the number (`prefix = ANY(prefixes)`, 11 probes for 11 digits), pk of
 --      permission_weights;
@@ -26,17 +28,61 @@
 --      providers (about 60 rows), gateways + providers + gateway_stats (small, hashed),
 --      uq_routing_rules_customer_id_prefix;
 --   5. (route_call only) the customer row locked FOR NO KEY UPDATE;
---   6. holds of the customer: ix_call_holds_customer_id (rows = calls in progress);
---      endpoint_month_spend pk only for endpoints with a spend limit; settings;
---   7. (route_call only) INSERT .. ON CONFLICT into call_holds.
+--   6. billing_private.route_holds: ix_call_holds_customer_id (rows = calls in
+--      progress), endpoint_month_spend pk only for endpoints with a spend limit;
+--   7. settings (one row);
+--   8. (route_call only) INSERT .. ON CONFLICT into call_holds.
 -- Longest prefix by btree `= ANY(all prefixes)` was measured against the `prefix`
--- extension's prefix_range GiST and kept (faster on both lookups).
+-- extension's prefix_range GiST and kept: 2.5-5x faster on the provider rates, within
+-- 15 % on the destination catalogue, and no extension to install.
 --
 -- Concurrency: the customer row is locked (FOR NO KEY UPDATE) only around counting the
 -- holds, checking the funds and writing the hold, so two calls of one customer can
 -- never both take the last money or the last call slot; routes are ranked before.
 -- The lock does not block CDR inserts (they take KEY SHARE) but does serialise with
 -- the ledger trigger's balance update, which is what makes the funds check exact.
+
+-- The calls in progress (holds) of a customer and of one of its endpoints, leaving out
+-- the hold of p_call_uuid (a call routed again replaces its own hold), and, when
+-- asked, what the endpoint spent in p_month. One scan of the customer's holds counts
+-- both: an endpoint's holds are among its customer's.
+-- Its own function because these two tables grow and shrink all day: plans are
+-- generic and live as long as the connection, and one made while call_holds was
+-- nearly empty would keep a sequential scan while thousands of holds pile up (it
+-- doubled the cost of a call in the benchmark). Sequential scans are ruled out here
+-- and only here (the small configuration tables of route_decide are best scanned).
+-- Cost: ix_call_holds_customer_id (rows = the customer's calls in progress),
+-- pk_endpoint_month_spend.
+CREATE OR REPLACE FUNCTION billing_private.route_holds(
+    p_customer_id  bigint,
+    p_endpoint_id  bigint,
+    p_call_uuid    text,
+    p_month_spend  boolean,
+    p_month        date,
+    OUT calls                 integer,
+    OUT held                  numeric,
+    OUT endpoint_calls        integer,
+    OUT endpoint_held         numeric,
+    OUT endpoint_month_spend  numeric)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+AS $$
+BEGIN
+    SELECT count(*)::integer, coalesce(sum(h.amount), 0),
+           count(*) FILTER (WHERE h.endpoint_id = p_endpoint_id)::integer,
+           coalesce(sum(h.amount) FILTER (WHERE h.endpoint_id = p_endpoint_id), 0)
+      INTO calls, held, endpoint_calls, endpoint_held
+      FROM billing.call_holds h
+     WHERE h.customer_id = p_customer_id AND h.call_uuid IS DISTINCT FROM p_call_uuid;
+    endpoint_month_spend := 0;
+    IF p_month_spend THEN
+        SELECT coalesce(sum(s.amount), 0) INTO endpoint_month_spend
+          FROM billing.endpoint_month_spend s
+         WHERE s.endpoint_id = p_endpoint_id AND s.month = p_month;
+    END IF;
+END $$;
 
 CREATE OR REPLACE FUNCTION billing_private.route_decide(
     p_call_uuid   text,
@@ -89,9 +135,10 @@ DECLARE
     v_ep_held      numeric;
     v_room         numeric;
     v_spend_room   numeric;
+    v_month_spend  numeric;
     v_max          integer;
     v_seq          integer := 0;
-    v_found        boolean := false;
+    v_endpoint_id  bigint;
     v_seed         bigint;
 BEGIN
     ok := false;
@@ -113,30 +160,37 @@ BEGIN
     -- endpoint before a disabled one, so a disabled endpoint only answers when it is
     -- the sole match (then account_disabled, which says more than unknown_source).
     IF nullif(p_sip_user, '') IS NOT NULL THEN
-        SELECT e.id, e.customer_id, e.enabled, e.permission_id, e.max_calls, e.strip_digits,
-               e.add_prefix, e.spend_limit_month, c.enabled AS customer_enabled, c.balance, c.credit_limit,
-               c.max_calls AS customer_max_calls, c.allow_negative_margin, c.lcr_strategy
-          INTO v_ep
+        SELECT e.id INTO v_endpoint_id
           FROM billing.endpoints e
-          JOIN billing.customers c ON c.id = e.customer_id
          WHERE e.username = p_sip_user AND e.auth = 'sip';
-        v_found := FOUND;
     ELSIF p_source_ip IS NOT NULL THEN
-        SELECT e.id, e.customer_id, e.enabled, e.permission_id, e.max_calls, e.strip_digits,
-               e.add_prefix, e.spend_limit_month, c.enabled AS customer_enabled, c.balance, c.credit_limit,
-               c.max_calls AS customer_max_calls, c.allow_negative_margin, c.lcr_strategy
-          INTO v_ep
+        -- An enabled endpoint of exactly this host is the longest CIDR there can be
+        -- (btree ix_endpoints_ip_host); otherwise the GiST search.
+        SELECT e.id INTO v_endpoint_id
           FROM billing.endpoints e
-          JOIN billing.customers c ON c.id = e.customer_id
-         WHERE e.auth = 'ip' AND e.ip >>= p_source_ip
-         ORDER BY e.enabled DESC, masklen(e.ip) DESC, e.id
+         WHERE e.auth = 'ip' AND e.enabled
+           AND e.ip = set_masklen(p_source_ip, CASE family(p_source_ip) WHEN 4 THEN 32 ELSE 128 END)::cidr
+         ORDER BY e.id
          LIMIT 1;
-        v_found := FOUND;
+        IF v_endpoint_id IS NULL THEN
+            SELECT e.id INTO v_endpoint_id
+              FROM billing.endpoints e
+             WHERE e.auth = 'ip' AND e.ip >>= p_source_ip
+             ORDER BY e.enabled DESC, masklen(e.ip) DESC, e.id
+             LIMIT 1;
+        END IF;
     END IF;
-    IF NOT v_found THEN
+    IF v_endpoint_id IS NULL THEN
         reason := 'unknown_source'; hangup_cause := 'CALL_REJECTED';
         RETURN NEXT; RETURN;
     END IF;
+    SELECT e.id, e.customer_id, e.enabled, e.permission_id, e.max_calls, e.strip_digits,
+           e.add_prefix, e.spend_limit_month, c.enabled AS customer_enabled, c.balance, c.credit_limit,
+           c.max_calls AS customer_max_calls, c.allow_negative_margin, c.lcr_strategy
+      INTO v_ep
+      FROM billing.endpoints e
+      JOIN billing.customers c ON c.id = e.customer_id
+     WHERE e.id = v_endpoint_id;
     customer_id := v_ep.customer_id;
     endpoint_id := v_ep.id;
 
@@ -238,13 +292,10 @@ BEGIN
           FROM billing.customers c WHERE c.id = v_ep.customer_id
            FOR NO KEY UPDATE;
     END IF;
-    -- The endpoint's holds are among its customer's: one scan counts both.
-    SELECT count(*)::integer, coalesce(sum(h.amount), 0),
-           count(*) FILTER (WHERE h.endpoint_id = v_ep.id)::integer,
-           coalesce(sum(h.amount) FILTER (WHERE h.endpoint_id = v_ep.id), 0)
-      INTO v_calls, v_held, v_ep_calls, v_ep_held
-      FROM billing.call_holds h
-     WHERE h.customer_id = v_ep.customer_id AND h.call_uuid IS DISTINCT FROM p_call_uuid;
+    SELECT hs.calls, hs.held, hs.endpoint_calls, hs.endpoint_held, hs.endpoint_month_spend
+      INTO v_calls, v_held, v_ep_calls, v_ep_held, v_month_spend
+      FROM billing_private.route_holds(v_ep.customer_id, v_ep.id, p_call_uuid,
+                                       v_ep.spend_limit_month IS NOT NULL, date_trunc('month', v_now)::date) hs;
 
     -- 7. too_many_calls: holds are the calls in progress, across every switch.
     IF v_calls >= v_max_calls OR v_ep_calls >= v_ep.max_calls THEN
@@ -257,10 +308,7 @@ BEGIN
     -- also caps max_duration below.
     v_room := v_balance + v_credit_limit - v_held;
     IF v_ep.spend_limit_month IS NOT NULL THEN
-        v_spend_room := v_ep.spend_limit_month - v_ep_held
-                      - coalesce((SELECT s.amount FROM billing.endpoint_month_spend s
-                                   WHERE s.endpoint_id = v_ep.id
-                                     AND s.month = date_trunc('month', v_now)::date), 0);
+        v_spend_room := v_ep.spend_limit_month - v_ep_held - v_month_spend;
         IF v_spend_room < billing_private.charge(1, v_rate.rate, v_rate.connect_fee, v_rate.min_duration,
                                                  v_rate.increment_first, v_rate.increment_next) THEN
             reason := 'spend_limit'; hangup_cause := 'CALL_REJECTED';

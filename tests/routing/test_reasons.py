@@ -69,6 +69,7 @@ def test_unknown_source(world, pg):
     refused(pg, "33123456789", "unknown_source", ip="2001:db8::1")
     # a SIP user that is not ours is refused even from a known IP: no fall-back
     refused(pg, "33123456789", "unknown_source", ip=ACME_IP, sip_user="mallory")
+    refused(pg, "33123456789", "unknown_source", sip_user="x' OR '1'='1")
 
 
 @pytest.mark.parametrize("uuid", [None, "", "   ", "x" * 256])
@@ -289,3 +290,11 @@ def test_funds_before_margin_and_routes(world, pg):
         cur.execute("DELETE FROM billing.provider_rates")
     refused(pg, "33123456789", "insufficient_funds", ip="192.0.2.202")
     refused(pg, "33123456789", "no_route")
+
+
+def test_ipv6_host_and_network_endpoints(world, pg):
+    host = factories.endpoint(world.customer, world.perms["std"], ip="2001:db8::7/128", name="acme-v6-host")
+    net = factories.endpoint(world.customer, world.perms["std"], ip="2001:db8::/64", name="acme-v6-net")
+    assert route(pg, "33123456789", ip="2001:db8::7", uuid="a")[0]["endpoint_id"] == host.id
+    assert route(pg, "33123456789", ip="2001:db8::8", uuid="b")[0]["endpoint_id"] == net.id
+    refused(pg, "33123456789", "unknown_source", ip="2001:db9::1", uuid="c")
