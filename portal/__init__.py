@@ -22,6 +22,7 @@ CLI_MODULES = [
     "portal.cli",
     "portal.provisioning.cli",
     "portal.billing.cli",
+    "portal.jobs.cli",
 ]
 
 

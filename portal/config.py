@@ -32,6 +32,8 @@ class Config:
     SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD")
     SMTP_STARTTLS = os.environ.get("SMTP_STARTTLS", "0") == "1"
     MAIL_FROM = os.environ.get("MAIL_FROM", "billing@localhost")
+    # Invoice periods start at midnight and jobs are scheduled in this time zone.
+    BILLING_TIMEZONE = os.environ.get("BILLING_TIMEZONE", "UTC")
     # FreeSWITCH event socket (optional: admin actions are disabled when unset).
     ESL_HOST = os.environ.get("ESL_HOST")
     ESL_PORT = int(os.environ.get("ESL_PORT", "8021"))

@@ -6,12 +6,12 @@ and nullability). Money columns are Numeric and come back as Decimal.
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Optional
 
 from flask_login import UserMixin
-from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer, Numeric, Text
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer, LargeBinary, Numeric, Text
 from sqlalchemy.dialects.postgresql import CIDR, JSONB, TIMESTAMP
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -40,6 +40,7 @@ class Settings(db.Model):
     company_vat_id: Mapped[str] = mapped_column(Text)
     company_email: Mapped[str] = mapped_column(Text)
     invoice_footer: Mapped[str] = mapped_column(Text)
+    company_logo: Mapped[str] = mapped_column(Text, server_default="img/logo.svg")
     updated_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
 
     @classmethod
@@ -369,6 +370,130 @@ class EndpointMonthSpend(db.Model):
     endpoint_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True)
     month: Mapped[date] = mapped_column(Date, primary_key=True)
     amount: Mapped[Decimal] = mapped_column(Money)
+
+
+# ----------------------------------------------------------------- invoices, mail, jobs
+
+Amount2 = Numeric(20, 2)
+
+
+class InvoiceCounter(db.Model):
+    __tablename__ = "invoice_counters"
+    series: Mapped[str] = mapped_column(Text, primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer)
+
+
+class Invoice(db.Model):
+    """An invoice (postpaid), statement (prepaid) or credit note; immutable once issued."""
+    __tablename__ = "invoices"
+    id: Mapped[int] = _id()
+    customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="RESTRICT"))
+    kind: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, default="draft")
+    series: Mapped[Optional[str]] = mapped_column(Text)
+    year: Mapped[Optional[int]] = mapped_column(Integer)
+    seq: Mapped[Optional[int]] = mapped_column(Integer)
+    number: Mapped[Optional[str]] = mapped_column(Text, unique=True)
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(Text)
+    tax_rate: Mapped[Decimal] = mapped_column(Numeric(6, 4))
+    net_total: Mapped[Decimal] = mapped_column(Amount2, default=Decimal(0))
+    tax_total: Mapped[Decimal] = mapped_column(Amount2, default=Decimal(0))
+    gross_total: Mapped[Decimal] = mapped_column(Amount2, default=Decimal(0))
+    payments_total: Mapped[Decimal] = mapped_column(Amount2, default=Decimal(0))
+    credits_total: Mapped[Decimal] = mapped_column(Amount2, default=Decimal(0))
+    adjustments_total: Mapped[Decimal] = mapped_column(Amount2, default=Decimal(0))
+    opening_balance: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    closing_balance: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    customer_name: Mapped[str] = mapped_column(Text)
+    customer_email: Mapped[Optional[str]] = mapped_column(Text)
+    seller: Mapped[dict] = mapped_column(JSONB, default=dict)
+    corrects_invoice_id: Mapped[Optional[int]] = mapped_column(BigInteger, ForeignKey("invoices.id", ondelete="RESTRICT"))
+    ledger_entry_id: Mapped[Optional[int]] = mapped_column(BigInteger, ForeignKey("ledger.id", ondelete="RESTRICT"))
+    note: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+    issued_at: Mapped[Optional[datetime]] = mapped_column(TZ)
+    issued_by: Mapped[Optional[str]] = mapped_column(Text)
+    customer: Mapped[Customer] = relationship()
+    lines: Mapped[list["InvoiceLine"]] = relationship(order_by="InvoiceLine.position", passive_deletes=True)
+    corrects: Mapped[Optional["Invoice"]] = relationship(remote_side="Invoice.id")
+
+    @property
+    def is_issued(self) -> bool:
+        return self.status == "issued"
+
+    @property
+    def period_last(self) -> date:
+        """The last day of the period (period_end is exclusive)."""
+        return self.period_end - timedelta(days=1)
+
+    @property
+    def title(self) -> str:
+        return {"invoice": "Invoice", "statement": "Statement", "credit_note": "Credit note"}[self.kind]
+
+
+class InvoiceLine(db.Model):
+    __tablename__ = "invoice_lines"
+    id: Mapped[int] = _id()
+    invoice_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("invoices.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text)
+    prefix: Mapped[Optional[str]] = mapped_column(Text)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_exact: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    amount: Mapped[Decimal] = mapped_column(Amount2)
+
+
+class InvoiceDocument(db.Model):
+    __tablename__ = "invoice_documents"
+    invoice_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("invoices.id", ondelete="RESTRICT"), primary_key=True)
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+
+
+class MailMessage(db.Model):
+    """One e-mail of the outbox: pending until delivered, failed after max_attempts."""
+    __tablename__ = "mail_outbox"
+    id: Mapped[int] = _id()
+    kind: Mapped[str] = mapped_column(Text)
+    to_addr: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    customer_id: Mapped[Optional[int]] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="SET NULL"))
+    invoice_id: Mapped[Optional[int]] = mapped_column(BigInteger, ForeignKey("invoices.id", ondelete="RESTRICT"))
+    dedupe_key: Mapped[Optional[str]] = mapped_column(Text, unique=True)
+    status: Mapped[str] = mapped_column(Text, default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=8)
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+    sent_at: Mapped[Optional[datetime]] = mapped_column(TZ)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+    customer: Mapped[Optional[Customer]] = relationship()
+    invoice: Mapped[Optional[Invoice]] = relationship()
+
+
+class JobRun(db.Model):
+    __tablename__ = "job_runs"
+    id: Mapped[int] = _id()
+    job: Mapped[str] = mapped_column(Text)
+    trigger: Mapped[str] = mapped_column(Text)
+    host: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, default="running")
+    result: Mapped[Optional[str]] = mapped_column(Text)
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.clock_timestamp())
+    finished_at: Mapped[Optional[datetime]] = mapped_column(TZ)
+
+    @property
+    def seconds(self) -> Optional[float]:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
 
 
 class RateImport(db.Model):

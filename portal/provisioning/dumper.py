@@ -29,7 +29,8 @@ HEADER = (
 )
 
 SETTINGS_KEYS = ("sip_domain", "max_call_seconds", "hold_grace_seconds", "default_tax_rate", "low_balance_default",
-                 "company_name", "company_address", "company_vat_id", "company_email", "invoice_footer")
+                 "company_name", "company_address", "company_vat_id", "company_email", "invoice_footer",
+                 "company_logo")
 
 
 def decimal_text(value: Decimal | None) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import difflib
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,8 @@ SETTINGS = {
     "company_vat_id": f.text,
     "company_email": f.email,
     "invoice_footer": f.text,
+    "company_logo": f.pattern(re.compile(r"^(([A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+\.(png|svg|jpg|jpeg))?$"),
+                              "must be a file under static/ such as img/logo.svg, or ''"),
 }
 
 RATE = {

@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 
 from portal.extensions import db
+from portal.invoices.services import Period, build_draft, issue
 from portal.models import CallHold, LedgerEntry, User
 from portal.security import hash_password
 from tests import factories
@@ -154,6 +155,10 @@ def build_world() -> World:
     ledger(cb, "call", "-1.400000", note="bravo-zq-note")
     hold(ca, a.sip, "live-a", "1.234567", "33111222333")
     hold(cb, b.sip, "live-b-bravo-zq", "3.000000", "99912345678", rate="0.700000")
+    # Last month's documents (portal/invoices): A (prepaid) a statement, B an invoice.
+    last_month = Period.previous_month(month_start.date())
+    for side in (a, b):
+        issue(build_draft(side.customer, last_month))
     return World(a, b, now, month_start)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from pathlib import Path
 from datetime import timezone
 from decimal import Decimal
 
@@ -411,7 +412,17 @@ class SettingsForm(FlaskForm):
     company_email = EmailField("Company e-mail", filters=TEXT_FILTERS,
                                validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)])
     invoice_footer = TextAreaField("Invoice footer", filters=TEXT_FILTERS, validators=[Length(max=2000)])
+    company_logo = StringField("Invoice logo", filters=TEXT_FILTERS, validators=[Regexp(
+        r"^(([A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+\.(png|svg|jpg|jpeg))?$",
+        message="A file under static/, such as img/logo.svg (PNG, JPEG or SVG).")],
+        description="A file under static/ (PDFs never fetch from the network); empty = the company name only.")
     submit = SubmitField("Save settings")
+
+    def validate_company_logo(self, field):
+        from flask import current_app  # the static folder of this deployment
+
+        if field.data and not (Path(current_app.static_folder) / field.data).is_file():
+            raise ValidationError(f"There is no file static/{field.data}.")
 
     def validate_default_tax_rate(self, field):
         if field.data is not None and field.data.as_tuple().exponent < -4:

@@ -1,0 +1,167 @@
+"""Back office: invoices, statements and credit notes (rules in portal/invoices)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from .. import audit
+from ..extensions import db
+from ..invoices import InvoiceError
+from ..invoices.forms import CreditNoteForm, GenerateForm
+from ..invoices.pdf import pdf_response
+from ..invoices.services import (Period, build_draft, credited_so_far, delete_draft, issue, issue_credit_note,
+                                 ledger_entries, local_today, minutes, percent)
+from ..mail.messages import queue_invoice_issued
+from ..models import Customer, Invoice, MailMessage
+from . import bp
+from .manage.common import paginate, searched
+
+KINDS = [("invoice", "Invoice"), ("statement", "Statement"), ("credit_note", "Credit note")]
+STATUSES = [("draft", "Draft"), ("issued", "Issued")]
+
+
+def _generate_form() -> GenerateForm:
+    form = GenerateForm()
+    form.customer_id.choices = [(c.id, c.name) for c in db.session.scalars(select(Customer).order_by(Customer.name))]
+    if not form.is_submitted():
+        last = Period.previous_month(local_today())
+        form.period_start.data, form.period_last.data = last.start, last.last_day
+    return form
+
+
+def _flash_errors(form) -> None:
+    """Forms posted from a page with several forms: their errors come back as flashes."""
+    for field, errors in form.errors.items():
+        for error in errors:
+            flash(f"{getattr(form, field).label.text}: {error}", "danger")
+
+
+def _get_invoice(invoice_id: int) -> Invoice:
+    invoice = db.session.get(Invoice, invoice_id)
+    if invoice is None:
+        abort(404)
+    return invoice
+
+
+@bp.route("/invoices")
+def invoices():
+    q = request.args.get("q", "").strip()
+    kind = request.args.get("kind", "")
+    status = request.args.get("status", "")
+    query = searched(select(Invoice), q, Invoice.customer_name, Invoice.number)
+    if kind in dict(KINDS):
+        query = query.where(Invoice.kind == kind)
+    if status in dict(STATUSES):
+        query = query.where(Invoice.status == status)
+    listing = paginate(query.order_by(Invoice.created_at.desc(), Invoice.id.desc()))
+    return render_template("admin/invoices/list.html", **vars(listing), q=q, kind=kind, status=status, kinds=KINDS,
+                           statuses=STATUSES, form=_generate_form())
+
+
+@bp.route("/invoices/generate", methods=["POST"])
+def invoices_generate():
+    form = _generate_form()
+    if not form.validate_on_submit():
+        _flash_errors(form)
+        return redirect(url_for("admin.invoices"))
+    customer = db.session.get(Customer, form.customer_id.data)
+    try:
+        draft = build_draft(customer, Period(form.period_start.data, form.period_last.data + timedelta(days=1)))
+    except InvoiceError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return redirect(url_for("admin.invoices"))
+    audit.record("build_draft", "invoice", draft.id, customer=customer.name,
+                 period=f"{draft.period_start}..{draft.period_end}")
+    db.session.commit()
+    flash(f"Draft {draft.title.lower()} for {customer.name} built: check it, then issue it.", "success")
+    return redirect(url_for("admin.invoices_detail", invoice_id=draft.id))
+
+
+@bp.route("/invoices/<int:invoice_id>")
+def invoices_detail(invoice_id: int):
+    invoice = _get_invoice(invoice_id)
+    credit_notes = db.session.scalars(select(Invoice).where(Invoice.corrects_invoice_id == invoice.id)
+                                      .order_by(Invoice.id)).all()
+    mails = db.session.scalars(select(MailMessage).where(MailMessage.invoice_id == invoice.id)
+                               .order_by(MailMessage.id)).all()
+    remaining = None
+    if invoice.is_issued and invoice.kind != "credit_note":
+        remaining = invoice.gross_total - credited_so_far(invoice)
+    return render_template("admin/invoices/detail.html", invoice=invoice, credit_notes=credit_notes, mails=mails,
+                           entries=ledger_entries(invoice) if invoice.kind != "credit_note" else [],
+                           remaining=remaining, credit_form=CreditNoteForm(), minutes=minutes, percent=percent,
+                           today=local_today())
+
+
+@bp.route("/invoices/<int:invoice_id>/pdf")
+def invoices_pdf(invoice_id: int):
+    return pdf_response(_get_invoice(invoice_id))
+
+
+@bp.route("/invoices/<int:invoice_id>/issue", methods=["POST"])
+def invoices_issue(invoice_id: int):
+    invoice = _get_invoice(invoice_id)
+    try:
+        issue(invoice, actor=current_user.email)
+    except InvoiceError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+    else:
+        audit.record("issue", "invoice", invoice.id, number=invoice.number, gross_total=invoice.gross_total)
+        db.session.commit()
+        mailed = " and queued for e-mail" if invoice.customer_email else " (the customer has no e-mail address)"
+        flash(f"{invoice.title} {invoice.number} issued{mailed}.", "success")
+    return redirect(url_for("admin.invoices_detail", invoice_id=invoice_id))
+
+
+@bp.route("/invoices/<int:invoice_id>/delete", methods=["POST"])
+def invoices_delete(invoice_id: int):
+    invoice = _get_invoice(invoice_id)
+    try:
+        delete_draft(invoice)
+    except InvoiceError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return redirect(url_for("admin.invoices_detail", invoice_id=invoice_id))
+    audit.record("delete_draft", "invoice", invoice_id)
+    db.session.commit()
+    flash("Draft deleted.", "success")
+    return redirect(url_for("admin.invoices"))
+
+
+@bp.route("/invoices/<int:invoice_id>/credit-note", methods=["POST"])
+def invoices_credit_note(invoice_id: int):
+    invoice = _get_invoice(invoice_id)
+    form = CreditNoteForm()
+    if not form.validate_on_submit():
+        _flash_errors(form)
+        return redirect(url_for("admin.invoices_detail", invoice_id=invoice_id))
+    try:
+        note = issue_credit_note(invoice, form.amount.data, form.reason.data, actor=current_user.email)
+    except InvoiceError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return redirect(url_for("admin.invoices_detail", invoice_id=invoice_id))
+    audit.record("credit_note", "invoice", note.id, number=note.number, corrects=invoice.number,
+                 gross_total=note.gross_total, reason=note.note)
+    db.session.commit()
+    flash(f"Credit note {note.number} issued: {note.gross_total} {note.currency} credited to {note.customer_name}.",
+          "success")
+    return redirect(url_for("admin.invoices_detail", invoice_id=note.id))
+
+
+@bp.route("/invoices/<int:invoice_id>/resend", methods=["POST"])
+def invoices_resend(invoice_id: int):
+    invoice = _get_invoice(invoice_id)
+    if not invoice.is_issued or not invoice.customer_email:
+        flash("Only an issued document of a customer with an e-mail address can be sent.", "danger")
+    else:
+        queue_invoice_issued(invoice, again=True)
+        audit.record("resend", "invoice", invoice.id, number=invoice.number, to=invoice.customer_email)
+        db.session.commit()
+        flash(f"{invoice.title} {invoice.number} queued for {invoice.customer_email}.", "success")
+    return redirect(url_for("admin.invoices_detail", invoice_id=invoice_id))

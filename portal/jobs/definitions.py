@@ -1,0 +1,81 @@
+"""The jobs of the platform and their default schedules (times in BILLING_TIMEZONE)."""
+from __future__ import annotations
+
+from sqlalchemy import delete, func, text
+
+from ..extensions import db
+from ..invoices.services import Period, billing_tz, local_today, run_period
+from ..mail.delivery import deliver_due
+from ..mail.messages import queue_daily_balances, queue_low_balance_alerts
+from ..models import JobRun, MailMessage
+from . import JobError, job
+
+JOB_RUNS_KEPT_DAYS = 90
+SENT_MAIL_KEPT_DAYS = 180
+
+
+@job("invoice_run", "Issue last month's invoices (postpaid) and statements (prepaid), and queue their e-mails",
+     "days 1-5 of each month at 02:00", trigger="cron", day="1-5", hour=2, minute=0)
+def invoice_run() -> str:
+    # Runs on five days so a portal that was down on the 1st still invoices; documents
+    # already issued for the period are skipped, so the later runs cost little.
+    period = Period.previous_month(local_today())
+    summary = run_period(period)
+    if summary.errors:
+        raise JobError(f"{period.label()}: {summary}")
+    return f"{period.label()}: {summary}"
+
+
+@job("low_balance_alerts", "Queue an e-mail for each new low-balance crossing",
+     "every 5 minutes", trigger="interval", minutes=5)
+def low_balance_alerts() -> str:
+    return str(queue_low_balance_alerts())
+
+
+@job("daily_balance", "Queue the daily balance e-mail of customers who asked for it",
+     "daily at 06:00", trigger="cron", hour=6, minute=0)
+def daily_balance() -> str:
+    return f"{queue_daily_balances(local_today(), billing_tz())} e-mails queued"
+
+
+@job("mail_delivery", "Send queued e-mails; retry failed ones with backoff",
+     "every minute", trigger="interval", minutes=1)
+def mail_delivery() -> str:
+    return str(deliver_due())
+
+
+def _call_private(function: str, what: str, args: str = "") -> str:
+    signature = f"billing_private.{function}({'integer' if args else ''})"
+    if db.session.scalar(text("SELECT to_regprocedure(:sig)"), {"sig": signature}) is None:
+        raise JobError(f"{signature} does not exist in this database: deploy a build that has it and run "
+                       "`flask --app wsgi db upgrade`")
+    count = db.session.scalar(text(f"SELECT billing_private.{function}({args})"))
+    return f"{count} {what}"
+
+
+@job("sweep_stale_holds", "Release holds of calls whose CDR never arrived",
+     "every minute", trigger="interval", minutes=1)
+def sweep_stale_holds() -> str:
+    return _call_private("sweep_stale_holds", "holds released")
+
+
+@job("refresh_gateway_stats", "Recompute per-gateway ASR/ACD for quality and reliability routing",
+     "every 10 minutes", trigger="interval", minutes=10)
+def refresh_gateway_stats() -> str:
+    return _call_private("refresh_gateway_stats", "gateways refreshed")
+
+
+@job("cdr_partitions", "Create the monthly CDR partitions of the next 3 months",
+     "daily at 03:15", trigger="cron", hour=3, minute=15)
+def cdr_partitions() -> str:
+    return _call_private("ensure_cdr_partitions", "partitions created", "3")
+
+
+@job("housekeeping", f"Delete job runs older than {JOB_RUNS_KEPT_DAYS} days and sent e-mails older than "
+     f"{SENT_MAIL_KEPT_DAYS} days", "daily at 04:30", trigger="cron", hour=4, minute=30)
+def housekeeping() -> str:
+    runs = db.session.execute(delete(JobRun).where(
+        JobRun.status != "running", JobRun.started_at < func.now() - text(f"interval '{JOB_RUNS_KEPT_DAYS} days'")))
+    mails = db.session.execute(delete(MailMessage).where(
+        MailMessage.status == "sent", MailMessage.sent_at < func.now() - text(f"interval '{SENT_MAIL_KEPT_DAYS} days'")))
+    return f"{runs.rowcount} job runs and {mails.rowcount} sent e-mails deleted"
