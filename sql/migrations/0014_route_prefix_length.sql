@@ -1,0 +1,49 @@
+-- 0014 route_call performance: the longest prefix in use.
+--
+-- route_call finds longest prefixes with `prefix = ANY(every prefix of the number)`:
+-- one btree probe per prefix length, 11 for an 11-digit number, in four lookups
+-- (destinations, sell rates, provider rates, routing rules). Real prefixes are much
+-- shorter than numbers (6 digits in the benchmark data), so it probes only the
+-- lengths up to billing_private.prefix_lengths.longest.
+--
+-- `longest` is an upper bound, never too small: statement-level triggers raise it when
+-- a statement writes a longer prefix into one of the four tables (COPY included); it
+-- is never lowered (deleting the longest prefix leaves a few useless probes, not a
+-- wrong answer). Cost for writers: one max() over the statement's new rows; the row
+-- is updated only when a longer prefix appears.
+CREATE TABLE billing_private.prefix_lengths (
+    id       boolean PRIMARY KEY DEFAULT true CONSTRAINT ck_prefix_lengths_single_row CHECK (id),
+    longest  integer NOT NULL
+);
+INSERT INTO billing_private.prefix_lengths (longest)
+SELECT coalesce(max(l), 0) FROM (
+    SELECT max(length(prefix)) FROM billing.destinations
+    UNION ALL SELECT max(length(prefix)) FROM billing.rates
+    UNION ALL SELECT max(length(prefix)) FROM billing.provider_rates
+    UNION ALL SELECT max(length(prefix)) FROM billing.routing_rules) m(l);
+
+CREATE FUNCTION billing_private.prefix_lengths_grow() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE billing_private.prefix_lengths p SET longest = n.longest
+      FROM (SELECT max(length(prefix)) AS longest FROM new_rows) n
+     WHERE n.longest > p.longest;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER tg_destinations__prefix_lengths_insert AFTER INSERT ON billing.destinations
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION billing_private.prefix_lengths_grow();
+CREATE TRIGGER tg_destinations__prefix_lengths_update AFTER UPDATE ON billing.destinations
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION billing_private.prefix_lengths_grow();
+CREATE TRIGGER tg_rates__prefix_lengths_insert AFTER INSERT ON billing.rates
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION billing_private.prefix_lengths_grow();
+CREATE TRIGGER tg_rates__prefix_lengths_update AFTER UPDATE ON billing.rates
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION billing_private.prefix_lengths_grow();
+CREATE TRIGGER tg_provider_rates__prefix_lengths_insert AFTER INSERT ON billing.provider_rates
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION billing_private.prefix_lengths_grow();
+CREATE TRIGGER tg_provider_rates__prefix_lengths_update AFTER UPDATE ON billing.provider_rates
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION billing_private.prefix_lengths_grow();
+CREATE TRIGGER tg_routing_rules__prefix_lengths_insert AFTER INSERT ON billing.routing_rules
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION billing_private.prefix_lengths_grow();
+CREATE TRIGGER tg_routing_rules__prefix_lengths_update AFTER UPDATE ON billing.routing_rules
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION billing_private.prefix_lengths_grow();
