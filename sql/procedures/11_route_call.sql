@@ -256,12 +256,12 @@ BEGIN
     -- sort before everything else as `refused` and are dropped unless allowed; they
     -- tell negative_margin from no_route.
     SELECT count(*)::integer,
-           array_agg(ROW(t.provider_id, t.name, t.dial_number, t.rate)::billing_private.route_candidate
+           array_agg(ROW(t.provider_id, t.name, t.add_prefix || substr(v_number, t.strip_digits + 1), t.rate)::billing_private.route_candidate
                      ORDER BY t.key, t.provider_priority, t.rate, t.provider_id, t.priority, t.id)
                FILTER (WHERE NOT t.refused)
       INTO v_candidates, v_routes
-      FROM (SELECT gw.provider_id, gw.name, gw.add_prefix || substr(v_number, gw.strip_digits + 1) AS dial_number,
-                   pc.rate, gw.provider_priority, gw.priority, gw.id,
+      FROM (SELECT gw.provider_id, gw.name, gw.add_prefix, gw.strip_digits,
+                   pc.rate, gw.provider_priority, gw.priority, gw.gateway_id AS id,
                    NOT (v_ep.allow_negative_margin OR pc.rate <= v_rate.rate) AS refused,
                    CASE v_ep.lcr_strategy
                         WHEN 'cost' THEN pc.rate
@@ -276,14 +276,9 @@ BEGIN
                        AND (pr.valid_from IS NULL OR pr.valid_from <= v_now)
                        AND (pr.valid_to IS NULL OR v_now < pr.valid_to)
                      ORDER BY pr.provider_id, length(pr.prefix) DESC) pc
-              -- enabled gateways of enabled providers, joined once to the (few)
-              -- providers that have a rate rather than looking a provider up per gateway
-              JOIN (SELECT g.id, g.provider_id, g.name, g.priority, g.strip_digits, g.add_prefix,
-                           p.priority AS provider_priority, gs.asr, gs.acd
-                      FROM billing.gateways g
-                      JOIN billing.providers p ON p.id = g.provider_id
-                      LEFT JOIN billing.gateway_stats gs ON gs.gateway_id = g.id
-                     WHERE p.enabled AND g.enabled) gw ON gw.provider_id = pc.provider_id
+              -- enabled gateways of enabled providers with the provider's priority and
+              -- the gateway's statistics: one small table kept by triggers (0015)
+              JOIN billing_private.route_gateways gw ON gw.provider_id = pc.provider_id
                -- a gateway that would strip the whole number cannot dial it
              WHERE (gw.strip_digits < length(v_number) OR gw.add_prefix <> '')
                AND (NOT EXISTS (SELECT FROM billing.routing_rules rr
@@ -295,7 +290,7 @@ BEGIN
                                                                           AND rr.prefix = ANY (v_prefixes)
                                                                         ORDER BY length(rr.prefix) DESC
                                                                         LIMIT 1)))
-             ORDER BY refused, key, gw.provider_priority, pc.rate, gw.provider_id, gw.priority, gw.id
+             ORDER BY refused, key, gw.provider_priority, pc.rate, gw.provider_id, gw.priority, gw.gateway_id
              LIMIT 10) t;
 
     -- 7-9: limits and funds. route_call serialises per customer here and re-reads
