@@ -12,7 +12,7 @@
 -- wrong answer). Cost for writers: one max() over the statement's new rows; the row
 -- is updated only when a longer prefix appears.
 CREATE TABLE billing_private.prefix_lengths (
-    id       boolean PRIMARY KEY DEFAULT true CONSTRAINT ck_prefix_lengths_single_row CHECK (id),
+    id       boolean CONSTRAINT pk_prefix_lengths PRIMARY KEY DEFAULT true CONSTRAINT ck_prefix_lengths_single_row CHECK (id),
     longest  integer NOT NULL
 );
 INSERT INTO billing_private.prefix_lengths (longest)
@@ -21,6 +21,7 @@ SELECT coalesce(max(l), 0) FROM (
     UNION ALL SELECT max(length(prefix)) FROM billing.rates
     UNION ALL SELECT max(length(prefix)) FROM billing.provider_rates
     UNION ALL SELECT max(length(prefix)) FROM billing.routing_rules) m(l);
+ANALYZE billing_private.prefix_lengths;
 
 CREATE FUNCTION billing_private.prefix_lengths_grow() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
