@@ -17,21 +17,25 @@
 -- Cost per call: nine statements, one write (docs/performance-route.md has the plans).
 --   1. endpoint id: uq_endpoints_username (SIP), or ix_endpoints_ip_host (0012,
 --      btree: an enabled endpoint of exactly the source host) and only when there is
---      none ix_endpoints_ip (GiST inet_ops, >>=, longest masklen); then the endpoint
---      and its customer by primary key;
---   2. destination + permission: uq_destinations_prefix probed with every prefix of
---      the number (`prefix = ANY(prefixes)`, 11 probes for 11 digits), pk of
+--      none ix_endpoints_ip (GiST inet_ops, >>=, longest masklen); then the endpoint,
+--      its customer (primary keys), the settings row and
+--      billing_private.prefix_lengths (0014: the longest prefix in use);
+--   2. destination + permission: uq_destinations_prefix probed with the prefixes of
+--      the number no longer than the longest prefix in use (`prefix = ANY(prefixes)`,
+--      6 probes for an 11-digit number when prefixes have at most 6 digits), pk of
 --      permission_weights;
---   3. sell rate: billing_private.find_sell_rate (ix_rates_ratecard_id_prefix per
---      ratecard in priority order);
+--   3. sell rate: billing_private.find_sell_rate given the number cut to that length
+--      (ix_rates_ratecard_id_prefix per ratecard in priority order);
 --   4. routes: ix_provider_rates_prefix_covering (0011), one index-only scan for all
---      providers (about 60 rows), gateways + providers + gateway_stats (small, hashed),
---      uq_routing_rules_customer_id_prefix;
+--      providers (about 60 rows), joined to billing_private.route_gateways (0015:
+--      ~100 rows, enabled gateways of enabled providers with their statistics,
+--      hashed), uq_routing_rules_customer_id_prefix; top-10 sort;
 --   5. (route_call only) the customer row locked FOR NO KEY UPDATE;
 --   6. billing_private.route_holds: ix_call_holds_customer_id (rows = calls in
 --      progress), endpoint_month_spend pk only for endpoints with a spend limit;
---   7. settings (one row);
---   8. (route_call only) INSERT .. ON CONFLICT into call_holds.
+--   7. (route_call only) INSERT .. ON CONFLICT into call_holds (0013: no foreign
+--      keys, three indexes);
+--   8. the rows, from the array of at most 10 routes (RETURN QUERY).
 -- Longest prefix by btree `= ANY(all prefixes)` was measured against the `prefix`
 -- extension's prefix_range GiST and kept: 2.5-5x faster on the provider rates, within
 -- 15 % on the destination catalogue, and no extension to install.
