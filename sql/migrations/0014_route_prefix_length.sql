@@ -32,19 +32,17 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER tg_destinations__prefix_lengths_insert AFTER INSERT ON billing.destinations
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION billing_private.prefix_lengths_grow();
-CREATE TRIGGER tg_destinations__prefix_lengths_update AFTER UPDATE ON billing.destinations
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION billing_private.prefix_lengths_grow();
-CREATE TRIGGER tg_rates__prefix_lengths_insert AFTER INSERT ON billing.rates
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION billing_private.prefix_lengths_grow();
-CREATE TRIGGER tg_rates__prefix_lengths_update AFTER UPDATE ON billing.rates
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION billing_private.prefix_lengths_grow();
-CREATE TRIGGER tg_provider_rates__prefix_lengths_insert AFTER INSERT ON billing.provider_rates
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION billing_private.prefix_lengths_grow();
-CREATE TRIGGER tg_provider_rates__prefix_lengths_update AFTER UPDATE ON billing.provider_rates
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION billing_private.prefix_lengths_grow();
-CREATE TRIGGER tg_routing_rules__prefix_lengths_insert AFTER INSERT ON billing.routing_rules
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION billing_private.prefix_lengths_grow();
-CREATE TRIGGER tg_routing_rules__prefix_lengths_update AFTER UPDATE ON billing.routing_rules
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION billing_private.prefix_lengths_grow();
+-- tg_<table>__prefix_lengths_insert / _update on each of the four tables
+DO $$
+DECLARE
+    v_table text;
+    v_event text;
+BEGIN
+    FOREACH v_table IN ARRAY ARRAY['destinations', 'rates', 'provider_rates', 'routing_rules'] LOOP
+        FOREACH v_event IN ARRAY ARRAY['insert', 'update'] LOOP
+            EXECUTE format('CREATE TRIGGER %I AFTER %s ON billing.%I REFERENCING NEW TABLE AS new_rows '
+                           'FOR EACH STATEMENT EXECUTE FUNCTION billing_private.prefix_lengths_grow()',
+                           'tg_' || v_table || '__prefix_lengths_' || v_event, upper(v_event), v_table);
+        END LOOP;
+    END LOOP;
+END $$;

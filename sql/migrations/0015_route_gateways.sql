@@ -21,7 +21,7 @@ CREATE TABLE billing_private.route_gateways (
     acd                numeric NULL
 );
 
-CREATE FUNCTION billing_private.route_gateways_rebuild() RETURNS trigger
+CREATE FUNCTION billing_private.route_gateways_rebuild() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     -- one rebuild at a time: a second one waits, then sees the first's rows
@@ -34,21 +34,21 @@ BEGIN
       JOIN billing.providers p ON p.id = g.provider_id
       LEFT JOIN billing.gateway_stats gs ON gs.gateway_id = g.id
      WHERE p.enabled AND g.enabled;
+END $$;
+
+CREATE FUNCTION billing_private.route_gateways_rebuild_trigger() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM billing_private.route_gateways_rebuild();
     RETURN NULL;
 END $$;
 
 CREATE TRIGGER tg_gateways__route_gateways AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON billing.gateways
-    FOR EACH STATEMENT EXECUTE FUNCTION billing_private.route_gateways_rebuild();
+    FOR EACH STATEMENT EXECUTE FUNCTION billing_private.route_gateways_rebuild_trigger();
 CREATE TRIGGER tg_providers__route_gateways AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON billing.providers
-    FOR EACH STATEMENT EXECUTE FUNCTION billing_private.route_gateways_rebuild();
+    FOR EACH STATEMENT EXECUTE FUNCTION billing_private.route_gateways_rebuild_trigger();
 CREATE TRIGGER tg_gateway_stats__route_gateways AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON billing.gateway_stats
-    FOR EACH STATEMENT EXECUTE FUNCTION billing_private.route_gateways_rebuild();
+    FOR EACH STATEMENT EXECUTE FUNCTION billing_private.route_gateways_rebuild_trigger();
 
-INSERT INTO billing_private.route_gateways
-       (gateway_id, provider_id, name, priority, strip_digits, add_prefix, provider_priority, asr, acd)
-SELECT g.id, g.provider_id, g.name, g.priority, g.strip_digits, g.add_prefix, p.priority, gs.asr, gs.acd
-  FROM billing.gateways g
-  JOIN billing.providers p ON p.id = g.provider_id
-  LEFT JOIN billing.gateway_stats gs ON gs.gateway_id = g.id
- WHERE p.enabled AND g.enabled;
+SELECT billing_private.route_gateways_rebuild();
 ANALYZE billing_private.route_gateways;
