@@ -28,8 +28,9 @@
 --      (ix_rates_ratecard_id_prefix per ratecard in priority order);
 --   4. routes: ix_provider_rates_prefix_covering (0011), one index-only scan for all
 --      providers (about 60 rows), joined to billing_private.route_gateways (0015:
---      ~100 rows, enabled gateways of enabled providers with their statistics,
---      hashed), uq_routing_rules_customer_id_prefix; top-10 sort;
+--      ~100 rows, enabled gateways of enabled providers, hashed), gateway_stats
+--      only for the quality and reliability strategies,
+--      uq_routing_rules_customer_id_prefix; top-10 sort;
 --   5. (route_call only) the customer row locked FOR NO KEY UPDATE;
 --   6. billing_private.route_holds: ix_call_holds_customer_id (rows = calls in
 --      progress), endpoint_month_spend pk only for endpoints with a spend limit;
@@ -269,8 +270,8 @@ BEGIN
                    NOT (v_ep.allow_negative_margin OR pc.rate <= v_rate.rate) AS refused,
                    CASE v_ep.lcr_strategy
                         WHEN 'cost' THEN pc.rate
-                        WHEN 'quality' THEN -gw.acd
-                        WHEN 'reliability' THEN -gw.asr
+                        WHEN 'quality' THEN -gs.acd
+                        WHEN 'reliability' THEN -gs.asr
                         WHEN 'equal' THEN hashint8extended(gw.provider_id, v_seed)::numeric
                    END AS key
               FROM (SELECT DISTINCT ON (pr.provider_id) pr.provider_id, pr.rate
@@ -280,9 +281,14 @@ BEGIN
                        AND (pr.valid_from IS NULL OR pr.valid_from <= v_now)
                        AND (pr.valid_to IS NULL OR v_now < pr.valid_to)
                      ORDER BY pr.provider_id, length(pr.prefix) DESC) pc
-              -- enabled gateways of enabled providers with the provider's priority and
-              -- the gateway's statistics: one small table kept by triggers (0015)
+              -- enabled gateways of enabled providers with the provider's priority:
+              -- one small table kept by triggers (0015)
               JOIN billing_private.route_gateways gw ON gw.provider_id = pc.provider_id
+              -- the statistics, read only for the strategies that use them
+              LEFT JOIN (SELECT s.gateway_id, s.asr, s.acd
+                           FROM billing.gateway_stats s
+                          WHERE v_ep.lcr_strategy IN ('quality', 'reliability')) gs
+                     ON gs.gateway_id = gw.gateway_id
                -- a gateway that would strip the whole number cannot dial it
              WHERE (gw.strip_digits < length(v_number) OR gw.add_prefix <> '')
                AND (NOT EXISTS (SELECT FROM billing.routing_rules rr
