@@ -21,6 +21,7 @@ BLUEPRINTS = [
 CLI_MODULES = [
     "portal.cli",
     "portal.provisioning.cli",
+    "portal.billing.cli",
 ]
 
 

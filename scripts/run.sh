@@ -31,7 +31,7 @@ fi
 
 cat <<MSG
 
-  Portal:     http://127.0.0.1:5000
+  Portal:     http://127.0.0.1:${PORT:-5000}
   Admin:      $ADMIN_EMAIL / $ADMIN_PASSWORD
   Customers:  see 'Demo logins' printed by seed-demo above
 

@@ -4,8 +4,9 @@ source "$(dirname "$0")/lib.sh"
 
 ensure_venv "$ROOT/requirements-dev.txt"
 # System packages the suite needs: WeasyPrint's libraries (invoice PDFs), Chromium
-# (browser tests through Playwright, never a downloaded browser).
-apt_install "${WEASYPRINT_DEBS[@]}" chromium
+# (browser tests through Playwright, never a downloaded browser), tzdata (CDR time
+# zone tests).
+apt_install "${WEASYPRINT_DEBS[@]}" chromium tzdata
 
 if [ -z "${DATABASE_URL:-}" ]; then
     export DATABASE_URL="$(find_postgres_server)/postgres"

@@ -6,9 +6,12 @@
 -- billing_freeswitch (the switch) may:
 --   * EXECUTE billing.route_call            -- call set-up (CONTRACT 1)
 --   * INSERT  billing.fs_cdr                 -- CDRs (CONTRACT 2)
---   * EXECUTE billing.directory_user / billing.sofia_gateways, the read-only
---     SECURITY DEFINER functions behind the Lua xml_handler (SIP directory and
---     carrier gateways); they return only what FreeSWITCH's XML needs.
+--   * EXECUTE billing.directory_user / billing.sofia_gateways / billing.acl_networks,
+--     the read-only SECURITY DEFINER functions behind the Lua xml_handler (SIP
+--     directory, carrier gateways, ACL of IP endpoints); they return only what
+--     FreeSWITCH's XML needs.
+--   * EXECUTE billing.route_options, read-only SECURITY DEFINER: the media options
+--     and channel limit of one endpoint / gateway, joined to route_call's rows.
 -- and nothing else: no SELECT on any table, no UPDATE, no DELETE.
 -- This file embeds its own checksum-worthy text only; re-applied whenever it or any
 -- procedure changes (see sql/README.md).
@@ -32,7 +35,7 @@ BEGIN
           FROM pg_proc p
           JOIN pg_namespace n ON n.oid = p.pronamespace
          WHERE n.nspname = 'billing'
-           AND p.proname IN ('route_call', 'directory_user', 'sofia_gateways')
+           AND p.proname IN ('route_call', 'directory_user', 'sofia_gateways', 'acl_networks', 'route_options')
     LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO billing_freeswitch', v_fn);
     END LOOP;

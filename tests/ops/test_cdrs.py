@@ -182,12 +182,13 @@ def test_invalid_filter_shows_error_beside_field(admin_client, calls):
 
 def test_unrated_raw_and_rerate_guard(admin_client, pg, world):
     with pg.cursor() as cur:
-        cur.execute("""INSERT INTO billing.fs_cdr (uuid, destination_number, start_stamp, billsec, status, unrated_reason)
-                       VALUES ('raw-1', '999', now(), 10, 'unrated', 'unknown destination') RETURNING id""")
+        # no billing variables: the billing trigger keeps the row as unrated, missing_customer
+        cur.execute("""INSERT INTO billing.fs_cdr (uuid, destination_number, start_stamp, billsec)
+                       VALUES ('raw-1', '999', now(), 10) RETURNING id""")
         fs_id = cur.fetchone()[0]
     assert services.unrated_count(pg) == 1
     page = admin_client.get("/admin/cdrs?status=unrated").get_data(as_text=True)
-    assert "unknown destination" in page
+    assert "missing_customer" in page
     if services.rerate_available(pg):
         assert "cdr_rerate" not in page
     else:

@@ -1,0 +1,99 @@
+"""`flask --app wsgi billing ...`: top-ups, re-rating, spool import, maintenance."""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import click
+from flask.cli import AppGroup
+
+from ..extensions import db
+from ..formatting import money
+from . import services, spool
+
+billing_cli = AppGroup("billing", help="CDR billing: top-ups, re-rating, spool import, stale holds.")
+
+
+def _when(value: str) -> datetime:
+    """A date (YYYY-MM-DD) or a date-time (YYYY-MM-DDTHH:MM[:SS])."""
+    try:
+        if len(value) == 10:
+            return datetime.strptime(value, "%Y-%m-%d").date()
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM)") from None
+
+
+@billing_cli.command("topup")
+@click.argument("customer")
+@click.argument("amount")
+@click.option("--note", default=None, help="Shown in the customer's ledger.")
+def topup_command(customer: str, amount: str, note: str | None):
+    """Credit CUSTOMER (by name) with AMOUNT (a decimal, e.g. 25.00)."""
+    try:
+        entry = services.topup(customer, amount, note=note, actor="cli")
+    except services.BillingError as exc:  # raised before anything is written
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    c = services.customer_by_name(customer)
+    click.echo(f"topped up {c.name} by {money(entry.amount)}: balance {money(c.balance, c.currency)}")
+
+
+@billing_cli.command("rerate")
+@click.option("--from", "start", required=True, help="First day (YYYY-MM-DD) or date-time.")
+@click.option("--to", "end", required=True, help="Last day, included (YYYY-MM-DD), or an exclusive date-time.")
+@click.option("--customer", default=None, help="Only this customer's calls (by name).")
+def rerate_command(start: str, end: str, customer: str | None):
+    """Re-rate the raw CDRs of a period and correct the ledger with adjustment entries."""
+    try:
+        result = services.rerate(_when(start), _when(end), customer)
+    except services.BillingError as exc:  # raised before anything is written
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(result.summary())
+
+
+@billing_cli.command("import-spool")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["csv", "sql"]), default=None,
+              help="Default: from the file name (.csv or .sql).")
+@click.option("--columns", default=None,
+              help="CSV column order, comma separated (default: cdr_pg_csv.conf.xml's <schema>, else CONTRACT 2's).")
+@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Read the CSV column order from this cdr_pg_csv.conf.xml.")
+def import_spool_command(path: Path, fmt: str | None, columns: str | None, config: Path | None):
+    """Load a mod_cdr_pg_csv spool file (cdr-spool.csv or .sql). Safe to run twice."""
+    try:
+        cols = None
+        if columns:
+            cols = spool.check_columns(columns.split(","))
+        elif config:
+            cols = spool.columns_from_config(config)
+        result = spool.import_spool(path, fmt=fmt, columns=cols)
+    except spool.SpoolError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for line_no, message in result.errors:
+        click.echo(f"{path.name}:{line_no}: {message}", err=True)
+    click.echo(result.summary())
+    if result.errors:
+        raise SystemExit(1)
+
+
+@billing_cli.command("sweep-holds")
+def sweep_holds_command():
+    """Release holds of calls whose CDR never came; create CDR partitions ahead of time."""
+    result = services.sweep_holds()
+    db.session.commit()
+    click.echo(result.summary())
+
+
+@billing_cli.command("refresh-gateway-stats")
+def refresh_gateway_stats_command():
+    """Recompute gateways' ASR/ACD from the last day of CDRs."""
+    rows = services.refresh_gateway_stats()
+    db.session.commit()
+    click.echo(f"{rows} gateway(s) refreshed")
+
+
+def register_cli(app):
+    app.cli.add_command(billing_cli)

@@ -1,0 +1,238 @@
+"""Import mod_cdr_pg_csv spool files (written while PostgreSQL was unreachable).
+
+FreeSWITCH has no replay of its own. Formats, from
+src/mod/event_handlers/mod_cdr_pg_csv/mod_cdr_pg_csv.c (my_on_reporting, insert_cdr):
+
+* ``cdr-spool.csv`` (spool-format csv): one line per CDR, the VALUES list of the failed
+  INSERT: fields in the order of the ``<schema>`` fields of cdr_pg_csv.conf.xml,
+  separated by ``,``; a quoted field is ``'text'`` with ``'`` doubled (PQescapeString),
+  an empty value of a nullable field is the bare word ``null``, a field with
+  ``quote="false"`` is written bare.
+* ``cdr-spool.sql`` (spool-format sql): one line per CDR,
+  ``INSERT INTO <db-table> (<columns>) VALUES (<values>);`` with the same values.
+
+The SQL text of a spool file is never executed: each line is parsed into column names
+(checked against billing.fs_cdr's columns) and values, which are sent as bind
+parameters to ``INSERT INTO billing.fs_cdr``. PostgreSQL converts them to the column
+types exactly as it would have converted FreeSWITCH's literals (``*_stamp`` text is read
+in the session time zone, as in FreeSWITCH's own INSERT).
+
+Re-importing is harmless: the billing trigger ignores a uuid it already has (the INSERT
+reports 0 rows), which is counted as a duplicate. Each line is inserted under its own
+savepoint, so a corrupt line is reported with its number and the others still load.
+"""
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from ..extensions import db
+
+# The columns FreeSWITCH may send: billing.fs_cdr minus what the database sets.
+FS_CDR_COLUMNS = frozenset({
+    "uuid", "caller_id_number", "destination_number", "start_stamp", "answer_stamp", "end_stamp",
+    "duration", "billsec", "hangup_cause", "sip_hangup_disposition", "billing_customer_id",
+    "billing_endpoint_id", "billing_destination", "billing_sell_prefix", "billing_sell_rate",
+    "billing_route_seq", "billing_gateway", "billing_provider_id", "billing_cost_rate",
+    "hangup_cause_q850", "billmsec", "start_epoch", "answer_epoch", "end_epoch", "network_addr",
+    "sip_user", "last_bridge_proto_specific_hangup_cause", "billing_reject_reason",
+})
+
+# CSV column order when neither --columns nor a cdr_pg_csv.conf.xml is given: CONTRACT 2.
+DEFAULT_COLUMNS = (
+    "uuid", "caller_id_number", "destination_number", "start_stamp", "answer_stamp", "end_stamp",
+    "duration", "billsec", "hangup_cause", "sip_hangup_disposition", "billing_customer_id",
+    "billing_endpoint_id", "billing_destination", "billing_sell_prefix", "billing_sell_rate",
+    "billing_route_seq", "billing_gateway", "billing_provider_id", "billing_cost_rate",
+)
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "freeswitch" / "conf" / "autoload_configs" / "cdr_pg_csv.conf.xml"
+
+SQL_LINE = re.compile(
+    r"^\s*INSERT\s+INTO\s+([A-Za-z_][A-Za-z0-9_.\"]*)\s*\(([^()]*)\)\s*VALUES\s*\((.*)\)\s*;?\s*$",
+    re.IGNORECASE | re.DOTALL)
+COLUMN_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+BATCH = 500
+
+
+class SpoolError(ValueError):
+    """A spool file or column list that cannot be imported at all."""
+
+
+class LineError(ValueError):
+    """One line that cannot be parsed."""
+
+
+@dataclass
+class ImportResult:
+    lines: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{self.lines} line(s): {self.inserted} inserted, {self.duplicates} duplicate(s) ignored, "
+                f"{len(self.errors)} error(s)")
+
+
+def check_columns(columns) -> tuple[str, ...]:
+    columns = tuple(c.strip().lower() for c in columns)
+    unknown = [c for c in columns if c not in FS_CDR_COLUMNS]
+    if unknown:
+        raise SpoolError(f"unknown billing.fs_cdr column(s): {', '.join(unknown)}")
+    if "uuid" not in columns:
+        raise SpoolError("the column list must contain uuid (it makes re-imports idempotent)")
+    if len(set(columns)) != len(columns):
+        raise SpoolError("a column is listed twice")
+    return columns
+
+
+def columns_from_config(path: Path) -> tuple[str, ...]:
+    """The column order of cdr_pg_csv.conf.xml's <schema> (column= or else var=)."""
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError) as exc:
+        raise SpoolError(f"cannot read {path}: {exc}") from exc
+    fields = root.findall(".//schema/field")
+    columns = [f.get("column") or f.get("var") for f in fields if f.get("var")]
+    if not columns:
+        raise SpoolError(f"{path} has no <schema><field var=.../> entries")
+    return check_columns(columns)
+
+
+def split_values(values: str) -> list[str | None]:
+    """Split a mod_cdr_pg_csv VALUES list: 'quoted''text', bare words, null."""
+    out: list[str | None] = []
+    i, n = 0, len(values)
+    while True:
+        while i < n and values[i] in " \t":
+            i += 1
+        if i < n and values[i] == "'":
+            i += 1
+            buf = []
+            while True:
+                j = values.find("'", i)
+                if j < 0:
+                    raise LineError("unterminated quoted value")
+                buf.append(values[i:j])
+                if j + 1 < n and values[j + 1] == "'":
+                    buf.append("'")
+                    i = j + 2
+                    continue
+                i = j + 1
+                break
+            out.append("".join(buf))
+            while i < n and values[i] in " \t":
+                i += 1
+        else:
+            j = values.find(",", i)
+            j = n if j < 0 else j
+            word = values[i:j].strip()
+            if not word:
+                raise LineError("empty value (expected 'text', a number or null)")
+            if "'" in word:
+                raise LineError(f"malformed value {word!r}")
+            out.append(None if word.lower() == "null" else word)
+            i = j
+        if i >= n:
+            return out
+        if values[i] != ",":
+            raise LineError(f"unexpected {values[i]!r} after a value at character {i + 1}")
+        i += 1
+
+
+def parse_csv_line(line: str, columns: tuple[str, ...]) -> dict:
+    values = split_values(line)
+    if len(values) != len(columns):
+        raise LineError(f"{len(values)} values for {len(columns)} columns")
+    return dict(zip(columns, values))
+
+
+def parse_sql_line(line: str) -> dict:
+    match = SQL_LINE.match(line)
+    if not match:
+        raise LineError("not an INSERT INTO ... (columns) VALUES (...); statement")
+    columns = [c.strip().strip('"').lower() for c in match.group(2).split(",")]
+    bad = [c for c in columns if not COLUMN_NAME.match(c)]
+    if bad:
+        raise LineError(f"bad column name(s): {', '.join(bad)}")
+    try:
+        columns = check_columns(columns)
+    except SpoolError as exc:
+        raise LineError(str(exc)) from None
+    values = split_values(match.group(3))
+    if len(values) != len(columns):
+        raise LineError(f"{len(values)} values for {len(columns)} columns")
+    return dict(zip(columns, values))
+
+
+def detect_format(path: Path, fmt: str | None) -> str:
+    if fmt:
+        return fmt
+    if path.suffix.lower() in (".csv", ".sql"):
+        return path.suffix.lower()[1:]
+    raise SpoolError(f"cannot tell the format of {path.name}: name it .csv or .sql, or pass --format")
+
+
+def _insert(row: dict) -> int:
+    columns = list(row)  # checked against FS_CDR_COLUMNS: safe to name in SQL
+    sql = (f"INSERT INTO billing.fs_cdr ({', '.join(columns)}) "
+           f"VALUES ({', '.join(f':v{i}' for i in range(len(columns)))})")
+    result = db.session.execute(text(sql), {f"v{i}": row[c] for i, c in enumerate(columns)})
+    return result.rowcount
+
+
+def import_spool(path: Path, fmt: str | None = None, columns: tuple[str, ...] | None = None) -> ImportResult:
+    """Load a spool file; commits every BATCH lines so a long import keeps its progress."""
+    path = Path(path)
+    fmt = detect_format(path, fmt)
+    if fmt == "csv" and columns is None:
+        columns = columns_from_config(DEFAULT_CONFIG) if DEFAULT_CONFIG.exists() else DEFAULT_COLUMNS
+    if columns is not None:
+        columns = check_columns(columns)
+    result = ImportResult()
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise SpoolError(f"cannot open {path}: {exc}") from exc
+    with handle:
+        for line_no, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                result.lines += 1
+                result.errors.append((line_no, f"not UTF-8 text ({exc.reason})"))
+                continue
+            result.lines += 1
+            try:
+                row = parse_csv_line(line, columns) if fmt == "csv" else parse_sql_line(line)
+            except LineError as exc:
+                result.errors.append((line_no, str(exc)))
+                continue
+            if not row.get("uuid"):
+                result.errors.append((line_no, "uuid is empty"))
+                continue
+            savepoint = db.session.begin_nested()
+            try:
+                inserted = _insert(row)
+                savepoint.commit()
+            except DBAPIError as exc:  # a value PostgreSQL refuses: report the line, keep going
+                savepoint.rollback()
+                message = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+                result.errors.append((line_no, message))
+                continue
+            if inserted:
+                result.inserted += 1
+            else:
+                result.duplicates += 1
+            if result.lines % BATCH == 0:
+                db.session.commit()
+    db.session.commit()
+    return result

@@ -1,0 +1,221 @@
+-- CDR billing in real time (CONTRACT 2): FreeSWITCH's mod_cdr_pg_csv inserts one row
+-- per A-leg into billing.fs_cdr; the BEFORE INSERT trigger below rates it and books it
+-- in the same transaction. Operator documentation: docs/billing.md, docs/rounding.md.
+--
+-- billing_private.rate_cdr(...) answers "what does this call cost, or why can it not
+-- be rated?" for one raw CDR (the trigger). The rule itself (reasons, billed seconds,
+-- charges) is billing_private.rate_cdr_with, shared with billing_private.rerate,
+-- which finds the rates of many calls at once with hash joins (same selection rule as
+-- find_sell_rate / find_provider_rate; tests/billing/test_rerate_equivalence.py
+-- checks that both give identical results).
+--   Inputs: the billing_* variables route.lua set, start/end stamps, billsec,
+--   billing_reject_reason.
+--   Sell side: billing_private.find_sell_rate(customer, canonical destination,
+--   start_stamp) -- the same lookup route_call uses.
+--   Cost side: billing_private.find_provider_rate(provider, canonical destination,
+--   start_stamp). The canonical destination (after the endpoint's strip/add, before
+--   the gateway's) is what provider rate decks are written in (E.164 prefixes); the
+--   gateway's digit manipulation is transport, not pricing.
+--   Cost: pk lookups of customer and provider, then the rate lookups
+--   (ix_rates_ratecard_id_prefix, uq_provider_rates_provider_id_prefix_valid_from, each
+--   with prefix = ANY(all prefixes of the number)).
+--
+-- Unrated reasons, checked in this order (the first that applies is recorded):
+--   missing_customer, unknown_customer, missing_destination, invalid_destination,
+--   missing_start_stamp, missing_billsec, negative_billsec, end_before_start,
+--   and for answered calls only (billsec > 0; an unanswered call costs 0 on both
+--   sides whatever the rates): no_sell_rate, missing_provider, unknown_provider,
+--   no_cost_rate.
+-- A call refused by route_call (billing_reject_reason set) that never connected is
+-- rated at 0 without lookups: it is a valid, free CDR.
+
+-- rate_cdr_with: the rating rule once the rates are known -- reasons, billed seconds,
+-- charges. Shared by rate_cdr (rates found by find_sell_rate / find_provider_rate,
+-- one call) and by billing_private.rerate (rates found set-based for many calls).
+-- p_customer_found / p_provider_found: the id when that row exists, else NULL.
+CREATE OR REPLACE FUNCTION billing_private.rate_cdr_with(
+    p_customer_id bigint, p_customer_found bigint, p_destination text, p_start timestamptz,
+    p_end timestamptz, p_billsec integer, p_provider_id bigint, p_provider_found bigint,
+    p_reject_reason text,
+    s_id bigint, s_prefix text, s_rate numeric, s_connect_fee numeric, s_min_duration integer,
+    s_first integer, s_next integer,
+    c_id bigint, c_rate numeric, c_connect_fee numeric, c_min_duration integer,
+    c_first integer, c_next integer)
+RETURNS SETOF billing_private.rated_call
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN v.reason IS NULL THEN 'rated' ELSE 'unrated' END,
+           v.reason,
+           p_customer_found,
+           p_provider_found,
+           s_id, s_prefix, s_rate,
+           CASE WHEN v.bill THEN billing_private.billed_seconds(p_billsec, s_min_duration, s_first, s_next) ELSE 0 END,
+           CASE WHEN v.bill THEN billing_private.charge(p_billsec, s_rate, s_connect_fee, s_min_duration, s_first, s_next)
+                ELSE 0 END,
+           c_id, c_rate,
+           CASE WHEN v.bill THEN billing_private.billed_seconds(p_billsec, c_min_duration, c_first, c_next) ELSE 0 END,
+           CASE WHEN v.bill THEN billing_private.charge(p_billsec, c_rate, c_connect_fee, c_min_duration, c_first, c_next)
+                ELSE 0 END
+      FROM (SELECT r.reason, r.reason IS NULL AND NOT k.rejected AS bill
+              FROM (SELECT coalesce(p_reject_reason, '') <> '' AND coalesce(p_billsec, 0) = 0 AS rejected) k
+             CROSS JOIN LATERAL (
+                    SELECT CASE
+                               WHEN k.rejected THEN NULL
+                               WHEN p_customer_id IS NULL THEN 'missing_customer'
+                               WHEN p_customer_found IS NULL THEN 'unknown_customer'
+                               WHEN coalesce(p_destination, '') = '' THEN 'missing_destination'
+                               -- no regex: PostgreSQL's engine makes {1,20} costly
+                               WHEN length(p_destination) > 20
+                                 OR translate(p_destination, '0123456789', '') <> '' THEN 'invalid_destination'
+                               WHEN p_start IS NULL THEN 'missing_start_stamp'
+                               WHEN p_billsec IS NULL THEN 'missing_billsec'
+                               WHEN p_billsec < 0 THEN 'negative_billsec'
+                               WHEN p_end < p_start THEN 'end_before_start'
+                               WHEN p_billsec = 0 THEN NULL
+                               WHEN s_id IS NULL THEN 'no_sell_rate'
+                               WHEN p_provider_id IS NULL THEN 'missing_provider'
+                               WHEN p_provider_found IS NULL THEN 'unknown_provider'
+                               WHEN c_id IS NULL THEN 'no_cost_rate'
+                           END AS reason) r
+            OFFSET 0) v   -- a fence: the reason is computed once, not once per use below
+$$;
+
+CREATE OR REPLACE FUNCTION billing_private.rate_cdr(
+    p_customer_id bigint, p_destination text, p_start timestamptz, p_end timestamptz,
+    p_billsec integer, p_provider_id bigint, p_reject_reason text)
+RETURNS SETOF billing_private.rated_call
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT x.*
+      FROM (SELECT coalesce(p_reject_reason, '') <> '' AND coalesce(p_billsec, 0) = 0 AS rejected) AS k
+      LEFT JOIN billing.customers c ON c.id = p_customer_id
+      LEFT JOIN billing.providers p ON p.id = p_provider_id
+      LEFT JOIN LATERAL billing_private.find_sell_rate(c.id, p_destination, p_start) s ON NOT k.rejected
+      LEFT JOIN LATERAL billing_private.find_provider_rate(p.id, p_destination, p_start) pr ON NOT k.rejected
+     CROSS JOIN LATERAL billing_private.rate_cdr_with(
+            p_customer_id, c.id, p_destination, p_start, p_end, p_billsec, p_provider_id, p.id, p_reject_reason,
+            s.id, s.prefix, s.rate, s.connect_fee, s.min_duration, s.increment_first, s.increment_next,
+            pr.id, pr.rate, pr.connect_fee, pr.min_duration, pr.increment_first, pr.increment_next) x
+$$;
+
+-- Exponential decay factor for gateway statistics: counters halve every hour, so the
+-- last hour or two of traffic dominates ASR/ACD. STABLE: depends on now().
+CREATE OR REPLACE FUNCTION billing_private.stats_decay(p_since timestamptz)
+RETURNS numeric
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT round(exp(-0.693147180559945 * greatest(extract(epoch FROM now() - p_since)::float8, 0) / 3600.0)::numeric, 9)
+$$;
+
+-- The trigger: BEFORE INSERT so that status/unrated_reason are set on the row being
+-- inserted (no second write of fs_cdr) and so that a duplicate can be dropped by
+-- returning NULL. The identity id is already assigned when a BEFORE trigger runs.
+--
+-- Idempotency (docs/billing.md, "Duplicates"): a row whose uuid is already stored is
+-- accepted and ignored -- INSERT reports 0 rows, FreeSWITCH sees success and does not
+-- spool it. Two sessions inserting the same uuid at once are serialised by a
+-- transaction-level advisory lock on the uuid's hash, so the second one waits for the
+-- first to commit, then sees its row (READ COMMITTED takes a fresh snapshot per
+-- statement) and is ignored instead of failing on uq_fs_cdr_uuid.
+--
+-- Never lost: any unexpected error while rating or booking is caught; the row is then
+-- kept as 'unrated' with reason 'internal_error: ...' and can be re-rated.
+--
+-- SECURITY DEFINER with a pinned search_path: billing_freeswitch may only INSERT into
+-- fs_cdr; the booking (ledger, cdr, holds, stats) runs as the owner.
+-- Lock order (same as route_call's): customer row (through the ledger), then the hold,
+-- then endpoint_month_spend, then gateway_stats.
+-- Cost: one advisory lock, uq_fs_cdr_uuid probe, rate_cdr (see above), one insert into
+-- the cdr partition, one ledger insert (+ customer update by its trigger), pk lookups
+-- and upserts for hold, month spend, gateway stats.
+CREATE OR REPLACE FUNCTION billing_private.tg_fs_cdr__bill()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v           record;
+    v_rejected  boolean := coalesce(NEW.billing_reject_reason, '') <> '' AND coalesce(NEW.billsec, 0) = 0;
+    v_answered  integer := CASE WHEN coalesce(NEW.billsec, 0) > 0 THEN 1 ELSE 0 END;
+    v_balance   numeric;
+    v_threshold numeric;
+BEGIN
+    PERFORM pg_advisory_xact_lock(1667523698, hashtext(NEW.uuid));
+    IF EXISTS (SELECT 1 FROM billing.fs_cdr f WHERE f.uuid = NEW.uuid) THEN
+        RETURN NULL;  -- duplicate delivery: accepted, ignored, nothing billed
+    END IF;
+
+    BEGIN
+        SELECT * INTO STRICT v
+          FROM billing_private.rate_cdr(NEW.billing_customer_id, NEW.billing_destination, NEW.start_stamp,
+                                        NEW.end_stamp, NEW.billsec, NEW.billing_provider_id, NEW.billing_reject_reason);
+
+        IF v.status = 'rated' AND v.sell_amount <> 0 THEN
+            INSERT INTO billing.ledger (customer_id, kind, amount, call_uuid, note)
+            VALUES (v.customer_id, 'call', -v.sell_amount, NEW.uuid, NEW.billing_destination);
+
+            -- The ledger trigger has just updated (and locked) the customer row, so
+            -- this read is the balance after exactly this debit.
+            SELECT c.balance, coalesce(c.low_balance_alert, s.low_balance_default)
+              INTO v_balance, v_threshold
+              FROM billing.customers c CROSS JOIN billing.settings s
+             WHERE c.id = v.customer_id;
+            IF v_threshold IS NOT NULL AND v_balance < v_threshold AND v_balance + v.sell_amount >= v_threshold THEN
+                INSERT INTO billing.balance_events (customer_id, kind, balance, threshold)
+                VALUES (v.customer_id, 'low_balance', v_balance, v_threshold);
+            END IF;
+        END IF;
+
+        DELETE FROM billing.call_holds h WHERE h.call_uuid = NEW.uuid;
+
+        IF v.status = 'rated' AND v.sell_amount <> 0 AND NEW.billing_endpoint_id IS NOT NULL THEN
+            INSERT INTO billing.endpoint_month_spend AS ms (endpoint_id, month, amount)
+            SELECT e.id, date_trunc('month', NEW.start_stamp)::date, v.sell_amount
+              FROM billing.endpoints e
+             WHERE e.id = NEW.billing_endpoint_id
+            ON CONFLICT (endpoint_id, month) DO UPDATE SET amount = ms.amount + EXCLUDED.amount;
+        END IF;
+
+        IF NOT v_rejected AND coalesce(NEW.billing_gateway, '') <> '' AND coalesce(NEW.billsec, 0) >= 0 THEN
+            INSERT INTO billing.gateway_stats AS gs (gateway_id, calls, answered, billsec, asr, acd, updated_at)
+            SELECT g.id, 1, v_answered, greatest(NEW.billsec, 0) * v_answered, v_answered,
+                   CASE WHEN v_answered = 1 THEN NEW.billsec END, now()
+              FROM billing.gateways g
+             WHERE g.name = NEW.billing_gateway
+            ON CONFLICT (gateway_id) DO UPDATE SET
+                calls    = round(gs.calls * billing_private.stats_decay(gs.updated_at) + 1, 6),
+                answered = round(gs.answered * billing_private.stats_decay(gs.updated_at) + EXCLUDED.answered, 6),
+                billsec  = round(gs.billsec * billing_private.stats_decay(gs.updated_at) + EXCLUDED.billsec, 6),
+                asr      = round((gs.answered * billing_private.stats_decay(gs.updated_at) + EXCLUDED.answered)
+                                 / (gs.calls * billing_private.stats_decay(gs.updated_at) + 1), 6),
+                acd      = round((gs.billsec * billing_private.stats_decay(gs.updated_at) + EXCLUDED.billsec)
+                                 / nullif(gs.answered * billing_private.stats_decay(gs.updated_at) + EXCLUDED.answered, 0), 6),
+                updated_at = greatest(gs.updated_at, now());
+        END IF;
+    EXCEPTION WHEN OTHERS THEN
+        -- Everything booked inside the block is rolled back; keep the row, unrated.
+        v := NULL;
+        SELECT 'unrated' AS status, left('internal_error: ' || SQLSTATE || ' ' || SQLERRM, 500) AS unrated_reason,
+               NULL::bigint AS customer_id, NULL::bigint AS provider_id, NULL::bigint AS sell_rate_id,
+               NULL::text AS sell_prefix, NULL::numeric AS sell_rate, 0 AS billed_seconds, 0::numeric AS sell_amount,
+               NULL::bigint AS cost_rate_id, NULL::numeric AS cost_rate, 0 AS cost_billed_seconds,
+               0::numeric AS cost_amount
+          INTO v;
+        DELETE FROM billing.call_holds h WHERE h.call_uuid = NEW.uuid;
+    END;
+
+    NEW.status := v.status;
+    NEW.unrated_reason := v.unrated_reason;
+
+    INSERT INTO billing.cdr (fs_cdr_id, uuid, customer_id, endpoint_id, provider_id, gateway, caller_id,
+                             destination, sell_prefix, start_stamp, answer_stamp, end_stamp, duration, billsec,
+                             billed_seconds, cost_billed_seconds, sell_rate_id, sell_rate, sell_amount,
+                             cost_rate_id, cost_rate, cost_amount, margin, hangup_cause, route_seq,
+                             status, unrated_reason)
+    VALUES (NEW.id, NEW.uuid, v.customer_id, NEW.billing_endpoint_id, v.provider_id, NEW.billing_gateway,
+            NEW.caller_id_number, coalesce(NEW.billing_destination, NEW.destination_number), v.sell_prefix,
+            coalesce(NEW.start_stamp, NEW.end_stamp, NEW.answer_stamp, NEW.received_at, now()),
+            NEW.answer_stamp, NEW.end_stamp, coalesce(NEW.duration, 0), coalesce(NEW.billsec, 0),
+            v.billed_seconds, v.cost_billed_seconds, v.sell_rate_id, v.sell_rate, v.sell_amount,
+            v.cost_rate_id, v.cost_rate, v.cost_amount, v.sell_amount - v.cost_amount, NEW.hangup_cause,
+            NEW.billing_route_seq, v.status, v.unrated_reason);
+    RETURN NEW;
+END $$;
+
+CREATE OR REPLACE TRIGGER tg_fs_cdr__bill BEFORE INSERT ON billing.fs_cdr
+    FOR EACH ROW EXECUTE FUNCTION billing_private.tg_fs_cdr__bill();

@@ -1,0 +1,188 @@
+"""`flask billing ...` commands and the mod_cdr_pg_csv spool importer."""
+from __future__ import annotations
+
+import uuid as uuidlib
+from decimal import Decimal
+
+import pytest
+
+from portal.billing import spool
+from tests.billing.conftest import T0, balance, cdr_row, insert_cdr, ledger_sum, one, rated, scalar
+
+
+def _csv_value(v):
+    # what mod_cdr_pg_csv writes: 'text' with ' doubled, null for empty
+    if v is None or v == "":
+        return "null"
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def _fs_line(world, billsec, uuid=None, columns=spool.DEFAULT_COLUMNS, caller="1000"):
+    row = {
+        "uuid": uuid or str(uuidlib.uuid4()), "caller_id_number": caller, "destination_number": "33123456789",
+        "start_stamp": "2026-03-10 12:00:00", "answer_stamp": "2026-03-10 12:00:05" if billsec else None,
+        "end_stamp": f"2026-03-10 12:{(5 + billsec) // 60:02d}:{(5 + billsec) % 60:02d}", "duration": 5 + billsec,
+        "billsec": billsec, "hangup_cause": "NORMAL_CLEARING", "sip_hangup_disposition": "send_bye",
+        "billing_customer_id": world.customer.id, "billing_endpoint_id": world.endpoint.id,
+        "billing_destination": "33123456789", "billing_sell_prefix": "33", "billing_sell_rate": "0.02",
+        "billing_route_seq": 1, "billing_gateway": world.gateway.name, "billing_provider_id": world.provider.id,
+        "billing_cost_rate": "0.005",
+    }
+    return row["uuid"], ",".join(_csv_value(row[c]) for c in columns)
+
+
+def test_topup_command(cli, pg, world):
+    result = cli.invoke(args=["billing", "topup", world.customer.name, "25.50", "--note", "bank transfer 42"])
+    assert result.exit_code == 0, result.output
+    assert "balance 35.50 EUR" in result.output
+    kind, amount, note = one(pg, "SELECT kind, amount, note FROM billing.ledger WHERE customer_id = %s "
+                                 "ORDER BY id DESC LIMIT 1", world.customer.id)
+    assert (kind, amount, note) == ("topup", Decimal("25.500000"), "bank transfer 42")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["nobody", "5"], "no customer named 'nobody'"),
+    (["{name}", "-5"], "must be positive"),
+    (["{name}", "1.5e400"], "too large"),
+    (["{name}", "abc"], "is not an amount"),
+    (["{name}", "0.0000001"], "more than 6 decimal places"),
+])
+def test_topup_refuses_bad_input(cli, pg, world, args, message):
+    args = [a.format(name=world.customer.name) for a in args]
+    result = cli.invoke(args=["billing", "topup", "--", *args])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert balance(pg, world.customer.id) == Decimal("10.00")
+
+
+def test_rerate_command(cli, pg, world):
+    row = cdr_row(world, billsec=60)
+    insert_cdr(pg, row)
+    with pg.cursor() as cur:
+        cur.execute("UPDATE billing.rates SET rate = 0.0500 WHERE ratecard_id = %s AND prefix = '33'", (world.ratecard.id,))
+    result = cli.invoke(args=["billing", "rerate", "--from", "2026-03-10", "--to", "2026-03-10",
+                              "--customer", world.customer.name])
+    assert result.exit_code == 0, result.output
+    assert "1 call(s) rated, 0 still unrated, 1 ledger adjustment(s) posted" in result.output
+    assert rated(pg, row["uuid"])["sell_amount"] == Decimal("0.050000")
+    assert balance(pg, world.customer.id) == Decimal("9.950000") == ledger_sum(pg, world.customer.id)
+
+
+def test_rerate_command_refuses_bad_dates(cli, db_session):
+    result = cli.invoke(args=["billing", "rerate", "--from", "2026-03-10", "--to", "March"])
+    assert result.exit_code != 0 and "is not a date" in result.output
+    result = cli.invoke(args=["billing", "rerate", "--from", "2026-03-10", "--to", "2026-03-01"])
+    assert result.exit_code != 0 and "the period is empty" in result.output
+
+
+def test_sweep_holds_command(cli, pg, world):
+    with pg.cursor() as cur:
+        cur.execute("INSERT INTO billing.call_holds (call_uuid, customer_id, endpoint_id, amount, sell_rate, "
+                    "max_duration, destination, expires_at) VALUES "
+                    "('stale', %s, %s, 1, 0.02, 60, '33', now() - interval '1 second'), "
+                    "('live', %s, %s, 1, 0.02, 60, '33', now() + interval '1 minute')",
+                    (world.customer.id, world.endpoint.id) * 2)
+    result = cli.invoke(args=["billing", "sweep-holds"])
+    assert result.exit_code == 0, result.output
+    assert "1 stale hold(s) released" in result.output
+    assert scalar(pg, "SELECT string_agg(call_uuid, ',') FROM billing.call_holds") == "live"
+
+
+def test_import_csv_spool_with_duplicates_and_a_corrupt_line(cli, pg, world, tmp_path):
+    u1, l1 = _fs_line(world, 61, caller="O'Brien, J")       # quote and comma inside a value
+    u2, l2 = _fs_line(world, 30)
+    insert_cdr(pg, cdr_row(world, billsec=61, uuid=u2))      # already delivered before the outage
+    _, l3 = _fs_line(world, 10)
+    corrupt = "'abc','unterminated"
+    _, bad_type = _fs_line(world, 10)
+    bad_type = bad_type.replace("'2026-03-10 12:00:00'", "'not a time'", 1)
+    path = tmp_path / "cdr-spool.csv"
+    path.write_text("\n".join([l1, l2, corrupt, l3, bad_type, l1]) + "\n")
+    # explicit column order: the repository's cdr_pg_csv.conf.xml (when present) may differ
+    columns = ["--columns", ",".join(spool.DEFAULT_COLUMNS)]
+    result = cli.invoke(args=["billing", "import-spool", str(path), *columns])
+    assert result.exit_code == 1, result.output
+    assert "6 line(s): 2 inserted, 2 duplicate(s) ignored, 2 error(s)" in result.output
+    assert "cdr-spool.csv:3: unterminated quoted value" in result.output
+    assert "cdr-spool.csv:5: " in result.output
+    assert scalar(pg, "SELECT caller_id_number FROM billing.fs_cdr WHERE uuid = %s", u1) == "O'Brien, J"
+    assert rated(pg, u1)["sell_amount"] == Decimal("0.040000")
+    # billed once each: 0.04 (u1) + 0.04 (u2, delivered live) + 0.02 (l3)
+    assert balance(pg, world.customer.id) == Decimal("9.900000")
+    again = cli.invoke(args=["billing", "import-spool", str(path), *columns])
+    assert "2 inserted" not in again.output and "4 duplicate(s) ignored" in again.output
+
+
+def test_import_sql_spool_never_executes_the_text(cli, pg, world, tmp_path):
+    cols = spool.DEFAULT_COLUMNS
+    u1, v1 = _fs_line(world, 61)
+    u2, v2 = _fs_line(world, 0)
+    lines = [
+        f"INSERT INTO billing.fs_cdr ({','.join(cols)}) VALUES ({v1});",
+        f"INSERT INTO billing.fs_cdr ({','.join(cols)}) VALUES ({v2});",
+        f"INSERT INTO billing.fs_cdr ({','.join(cols)}) VALUES ({v1});",                # duplicate
+        "DELETE FROM billing.ledger;",                                                      # not an INSERT
+        f"INSERT INTO billing.fs_cdr (uuid, status) VALUES ('x', 'rated');",              # column not allowed
+        f"INSERT INTO billing.fs_cdr ({','.join(cols)}) VALUES ({v1}); DROP TABLE billing.cdr;",
+    ]
+    path = tmp_path / "cdr-spool.sql"
+    path.write_text("\n".join(lines) + "\n")
+    result = cli.invoke(args=["billing", "import-spool", str(path)])
+    assert "6 line(s): 2 inserted, 1 duplicate(s) ignored, 3 error(s)" in result.output, result.output
+    assert "cdr-spool.sql:4: not an INSERT" in result.output
+    assert "cdr-spool.sql:5: unknown billing.fs_cdr column(s): status" in result.output
+    assert "cdr-spool.sql:6:" in result.output
+    assert scalar(pg, "SELECT to_regclass('billing.cdr') IS NOT NULL")
+    assert rated(pg, u1)["status"] == "rated" and rated(pg, u2)["sell_amount"] == 0
+
+
+def test_csv_columns_from_config_file(cli, pg, world, tmp_path):
+    conf = tmp_path / "cdr_pg_csv.conf.xml"
+    conf.write_text("""<configuration name="cdr_pg_csv.conf"><settings/><schema>
+      <field var="uuid"/><field var="billsec"/><field var="start_stamp"/>
+      <field var="billing_customer_id"/><field var="billing_destination"/>
+      <field var="billing_provider_id"/><field var="caller_id_number" column="caller_id_number"/>
+    </schema></configuration>""")
+    path = tmp_path / "spool.csv"
+    uid = str(uuidlib.uuid4())
+    path.write_text(f"'{uid}','60','2026-03-10 12:00:00','{world.customer.id}','33123456789',"
+                    f"'{world.provider.id}',null\n")
+    result = cli.invoke(args=["billing", "import-spool", str(path), "--config", str(conf)])
+    assert result.exit_code == 0, result.output
+    assert rated(pg, uid)["sell_amount"] == Decimal("0.020000")
+
+
+def test_unknown_column_list_is_refused_before_loading(cli, db_session, tmp_path):
+    path = tmp_path / "spool.csv"
+    path.write_text("'a'\n")
+    result = cli.invoke(args=["billing", "import-spool", str(path), "--columns", "uuid,password"])
+    assert result.exit_code != 0 and "unknown billing.fs_cdr column(s): password" in result.output
+
+
+@pytest.mark.parametrize("values,expected", [
+    ("'a','b''c',null,12", ["a", "b'c", None, "12"]),
+    ("'x, y' , 'z'", ["x, y", "z"]),
+    ("''", [""]),
+])
+def test_split_values(values, expected):
+    assert spool.split_values(values) == expected
+
+
+@pytest.mark.parametrize("values", ["'a'x", "'a',", "a'b", "'open"])
+def test_split_values_rejects_garbage(values):
+    with pytest.raises(spool.LineError):
+        spool.split_values(values)
+
+
+def test_csv_columns_default_to_the_shipped_freeswitch_config(cli, pg, world, tmp_path, monkeypatch):
+    conf = tmp_path / "cdr_pg_csv.conf.xml"
+    conf.write_text('<configuration name="cdr_pg_csv.conf"><schema><field var="billsec"/><field var="uuid"/>'
+                    '<field var="start_stamp"/><field var="billing_customer_id"/><field var="billing_destination"/>'
+                    '<field var="sip_auth_username" column="sip_user"/></schema></configuration>')
+    monkeypatch.setattr(spool, "DEFAULT_CONFIG", conf)
+    path = tmp_path / "cdr-spool.csv"
+    uid = str(uuidlib.uuid4())
+    path.write_text(f"'0','{uid}','2026-03-10 12:00:00','{world.customer.id}','33123456789','acme100'\n")
+    result = cli.invoke(args=["billing", "import-spool", str(path)])
+    assert result.exit_code == 0, result.output
+    assert one(pg, "SELECT billsec, sip_user, status FROM billing.fs_cdr WHERE uuid = %s", uid) == (0, "acme100", "rated")
