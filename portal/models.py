@@ -232,8 +232,9 @@ class LedgerEntry(db.Model):
 class CallHold(db.Model):
     __tablename__ = "call_holds"
     call_uuid: Mapped[str] = mapped_column(Text, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="CASCADE"))
-    endpoint_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("endpoints.id", ondelete="CASCADE"))
+    # no foreign keys (migration 0013): holds are transient; delete triggers cascade
+    customer_id: Mapped[int] = mapped_column(BigInteger)
+    endpoint_id: Mapped[int] = mapped_column(BigInteger)
     amount: Mapped[Decimal] = mapped_column(Money)
     sell_rate: Mapped[Decimal] = mapped_column(Rate)
     max_duration: Mapped[Optional[int]] = mapped_column(Integer)

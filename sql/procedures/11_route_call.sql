@@ -17,21 +17,26 @@
 -- Cost per call: nine statements, one write (docs/performance-route.md has the plans).
 --   1. endpoint id: uq_endpoints_username (SIP), or ix_endpoints_ip_host (0012,
 --      btree: an enabled endpoint of exactly the source host) and only when there is
---      none ix_endpoints_ip (GiST inet_ops, >>=, longest masklen); then the endpoint
---      and its customer by primary key;
---   2. destination + permission: uq_destinations_prefix probed with every prefix of
---      the number (`prefix = ANY(prefixes)`, 11 probes for 11 digits), pk of
+--      none ix_endpoints_ip (GiST inet_ops, >>=, longest masklen); then the endpoint,
+--      its customer (primary keys), the settings row and
+--      billing_private.prefix_lengths (0014: the longest prefix in use);
+--   2. destination + permission: uq_destinations_prefix probed with the prefixes of
+--      the number no longer than the longest prefix in use (`prefix = ANY(prefixes)`,
+--      6 probes for an 11-digit number when prefixes have at most 6 digits), pk of
 --      permission_weights;
---   3. sell rate: billing_private.find_sell_rate (ix_rates_ratecard_id_prefix per
---      ratecard in priority order);
+--   3. sell rate: billing_private.find_sell_rate given the number cut to that length
+--      (ix_rates_ratecard_id_prefix per ratecard in priority order);
 --   4. routes: ix_provider_rates_prefix_covering (0011), one index-only scan for all
---      providers (about 60 rows), gateways + providers + gateway_stats (small, hashed),
---      uq_routing_rules_customer_id_prefix;
+--      providers (about 60 rows), joined to billing_private.route_gateways (0015:
+--      ~100 rows, enabled gateways of enabled providers, hashed), gateway_stats
+--      only for the quality and reliability strategies,
+--      uq_routing_rules_customer_id_prefix; top-10 sort;
 --   5. (route_call only) the customer row locked FOR NO KEY UPDATE;
 --   6. billing_private.route_holds: ix_call_holds_customer_id (rows = calls in
 --      progress), endpoint_month_spend pk only for endpoints with a spend limit;
---   7. settings (one row);
---   8. (route_call only) INSERT .. ON CONFLICT into call_holds.
+--   7. (route_call only) INSERT .. ON CONFLICT into call_holds (0013: no foreign
+--      keys, three indexes);
+--   8. the rows, from the array of at most 10 routes (RETURN QUERY).
 -- Longest prefix by btree `= ANY(all prefixes)` was measured against the `prefix`
 -- extension's prefix_range GiST and kept: 2.5-5x faster on the provider rates, within
 -- 15 % on the destination catalogue, and no extension to install.
@@ -115,20 +120,18 @@ AS $$
 #variable_conflict use_column
 DECLARE
     v_now          timestamptz := now();
-    v_ep           record;      -- the endpoint and its customer's columns
+    v_ep           record;      -- the endpoint, its customer's columns, settings
     v_balance      numeric;
     v_credit_limit numeric;
     v_max_calls    integer;
     v_allowed      boolean;
     v_number       text;
+    v_probe        text;        -- the number cut to the longest prefix in use
     v_prefixes     text[];
     v_weight_id    bigint;
     v_rate         billing.rates;
     v_candidates   integer;
     v_routes       billing_private.route_candidate[];
-    v_route        billing_private.route_candidate;
-    v_max_seconds  integer;
-    v_grace        integer;
     v_calls        integer;
     v_held         numeric;
     v_ep_calls     integer;
@@ -137,9 +140,8 @@ DECLARE
     v_spend_room   numeric;
     v_month_spend  numeric;
     v_max          integer;
-    v_seq          integer := 0;
     v_endpoint_id  bigint;
-    v_seed         bigint;
+    v_seed         bigint := (random() * 2147483647)::bigint;  -- `equal`: drawn per call
 BEGIN
     ok := false;
 
@@ -184,12 +186,17 @@ BEGIN
         reason := 'unknown_source'; hangup_cause := 'CALL_REJECTED';
         RETURN NEXT; RETURN;
     END IF;
+    -- The endpoint, its customer, the settings and the longest prefix in use (0014)
+    -- in one statement.
     SELECT e.id, e.customer_id, e.enabled, e.permission_id, e.max_calls, e.strip_digits,
            e.add_prefix, e.spend_limit_month, c.enabled AS customer_enabled, c.balance, c.credit_limit,
-           c.max_calls AS customer_max_calls, c.allow_negative_margin, c.lcr_strategy
+           c.max_calls AS customer_max_calls, c.allow_negative_margin, c.lcr_strategy,
+           s.max_call_seconds, s.hold_grace_seconds, coalesce(pl.longest, 20) AS longest_prefix
       INTO v_ep
       FROM billing.endpoints e
       JOIN billing.customers c ON c.id = e.customer_id
+      LEFT JOIN billing.settings s ON s.id
+      LEFT JOIN billing_private.prefix_lengths pl ON pl.id
      WHERE e.id = v_endpoint_id;
     customer_id := v_ep.customer_id;
     endpoint_id := v_ep.id;
@@ -205,12 +212,15 @@ BEGIN
     END IF;
 
     -- 4. unknown_destination, on the canonical number: '+' dropped, then the
-    -- endpoint's strip_digits and add_prefix.
+    -- endpoint's strip_digits and add_prefix. Every longest-prefix lookup below probes
+    -- only the prefixes no longer than the longest prefix in use (the prefixes of
+    -- v_probe): the same answers as all prefixes of the number, fewer index probes.
     v_number := v_ep.add_prefix
              || substr(CASE WHEN left(p_destination, 1) = '+' THEN substr(p_destination, 2) ELSE p_destination END,
                        v_ep.strip_digits + 1);
     destination := v_number;
-    v_prefixes := billing_private.prefixes(v_number);
+    v_probe := left(v_number, v_ep.longest_prefix);
+    v_prefixes := billing_private.prefixes(v_probe);
     SELECT d.weight_id,
            EXISTS (SELECT FROM billing.permission_weights pw
                     WHERE pw.permission_id = v_ep.permission_id AND pw.weight_id = d.weight_id)
@@ -230,8 +240,8 @@ BEGIN
         RETURN NEXT; RETURN;
     END IF;
 
-    -- 6. no_rate
-    SELECT * INTO v_rate FROM billing_private.find_sell_rate(v_ep.customer_id, v_number, v_now);
+    -- 6. no_rate (the rating rule's own function, given the cut number)
+    SELECT * INTO v_rate FROM billing_private.find_sell_rate(v_ep.customer_id, v_probe, v_now);
     IF v_rate.id IS NULL THEN
         reason := 'no_rate'; hangup_cause := 'NO_ROUTE_DESTINATION';
         RETURN NEXT; RETURN;
@@ -242,48 +252,56 @@ BEGIN
     -- Rank the routes now, before the lock: for each enabled provider its longest
     -- valid rate (same rule as find_provider_rate, all providers in one index-only
     -- scan), restricted by the customer's longest routing rule, expanded into enabled
-    -- gateways. Negative-margin routes are dropped unless allowed; v_candidates counts
-    -- them to tell negative_margin from no_route. `equal` orders providers by a hash
-    -- of (provider, a random seed drawn per call): a uniform random order of
-    -- providers that keeps each provider's gateways together. Tie-breakers after the
-    -- strategy: provider priority, cost, provider id, gateway priority, gateway id.
-    v_seed := (random() * 2147483647)::bigint;
-
+    -- gateways. Only the first 10 are kept (a top-N sort, not a sort of every route).
+    -- The strategy's key is one numeric column: cost rate (cost), -ACD (quality),
+    -- -ASR (reliability; no statistics = NULL = last), a hash of (provider, a random
+    -- seed drawn per call) (equal: a uniform random order of providers that keeps each
+    -- provider's gateways together), NULL (priority). Tie-breakers after it: provider
+    -- priority, cost, provider id, gateway priority, gateway id. Negative-margin routes
+    -- sort before everything else as `refused` and are dropped unless allowed; they
+    -- tell negative_margin from no_route.
     SELECT count(*)::integer,
-           (array_agg(ROW(gw.provider_id, gw.name, gw.add_prefix || substr(v_number, gw.strip_digits + 1), pc.rate)::billing_private.route_candidate
-                      ORDER BY CASE WHEN v_ep.lcr_strategy = 'cost' THEN pc.rate END,
-                               CASE WHEN v_ep.lcr_strategy = 'quality' THEN gw.acd END DESC NULLS LAST,
-                               CASE WHEN v_ep.lcr_strategy = 'reliability' THEN gw.asr END DESC NULLS LAST,
-                               CASE WHEN v_ep.lcr_strategy = 'equal' THEN hashint8extended(gw.provider_id, v_seed) END,
-                               gw.provider_priority, pc.rate, gw.provider_id, gw.priority, gw.id)
-               FILTER (WHERE v_ep.allow_negative_margin OR pc.rate <= v_rate.rate))[1:10]
+           array_agg(ROW(t.provider_id, t.name, t.add_prefix || substr(v_number, t.strip_digits + 1), t.rate)::billing_private.route_candidate
+                     ORDER BY t.key, t.provider_priority, t.rate, t.provider_id, t.priority, t.id)
+               FILTER (WHERE NOT t.refused)
       INTO v_candidates, v_routes
-      FROM (SELECT DISTINCT ON (pr.provider_id) pr.provider_id, pr.rate
-              FROM billing.provider_rates pr
-             WHERE pr.prefix = ANY (v_prefixes)
-               AND NOT pr.blocked
-               AND (pr.valid_from IS NULL OR pr.valid_from <= v_now)
-               AND (pr.valid_to IS NULL OR v_now < pr.valid_to)
-             ORDER BY pr.provider_id, length(pr.prefix) DESC) pc
-      -- enabled gateways of enabled providers, joined once to the (few) providers
-      -- that have a rate rather than looking a provider up per gateway
-      JOIN (SELECT g.id, g.provider_id, g.name, g.priority, g.strip_digits, g.add_prefix,
-                   p.priority AS provider_priority, gs.asr, gs.acd
-              FROM billing.gateways g
-              JOIN billing.providers p ON p.id = g.provider_id
-              LEFT JOIN billing.gateway_stats gs ON gs.gateway_id = g.id
-             WHERE p.enabled AND g.enabled) gw ON gw.provider_id = pc.provider_id
-       -- a gateway that would strip the whole number cannot dial it
-     WHERE (gw.strip_digits < length(v_number) OR gw.add_prefix <> '')
-       AND (NOT EXISTS (SELECT FROM billing.routing_rules rr
-                         WHERE rr.customer_id = v_ep.customer_id AND rr.prefix = ANY (v_prefixes))
-            OR gw.provider_id IN (SELECT rp.provider_id
-                                    FROM billing.routing_rule_providers rp
-                                   WHERE rp.routing_rule_id = (SELECT rr.id FROM billing.routing_rules rr
-                                                                WHERE rr.customer_id = v_ep.customer_id
-                                                                  AND rr.prefix = ANY (v_prefixes)
-                                                                ORDER BY length(rr.prefix) DESC
-                                                                LIMIT 1)));
+      FROM (SELECT gw.provider_id, gw.name, gw.add_prefix, gw.strip_digits,
+                   pc.rate, gw.provider_priority, gw.priority, gw.gateway_id AS id,
+                   NOT (v_ep.allow_negative_margin OR pc.rate <= v_rate.rate) AS refused,
+                   CASE v_ep.lcr_strategy
+                        WHEN 'cost' THEN pc.rate
+                        WHEN 'quality' THEN -gs.acd
+                        WHEN 'reliability' THEN -gs.asr
+                        WHEN 'equal' THEN hashint8extended(gw.provider_id, v_seed)::numeric
+                   END AS key
+              FROM (SELECT DISTINCT ON (pr.provider_id) pr.provider_id, pr.rate
+                      FROM billing.provider_rates pr
+                     WHERE pr.prefix = ANY (v_prefixes)
+                       AND NOT pr.blocked
+                       AND (pr.valid_from IS NULL OR pr.valid_from <= v_now)
+                       AND (pr.valid_to IS NULL OR v_now < pr.valid_to)
+                     ORDER BY pr.provider_id, length(pr.prefix) DESC) pc
+              -- enabled gateways of enabled providers with the provider's priority:
+              -- one small table kept by triggers (0015)
+              JOIN billing_private.route_gateways gw ON gw.provider_id = pc.provider_id
+              -- the statistics, read only for the strategies that use them
+              LEFT JOIN (SELECT s.gateway_id, s.asr, s.acd
+                           FROM billing.gateway_stats s
+                          WHERE v_ep.lcr_strategy IN ('quality', 'reliability')) gs
+                     ON gs.gateway_id = gw.gateway_id
+               -- a gateway that would strip the whole number cannot dial it
+             WHERE (gw.strip_digits < length(v_number) OR gw.add_prefix <> '')
+               AND (NOT EXISTS (SELECT FROM billing.routing_rules rr
+                                 WHERE rr.customer_id = v_ep.customer_id AND rr.prefix = ANY (v_prefixes))
+                    OR gw.provider_id IN (SELECT rp.provider_id
+                                            FROM billing.routing_rule_providers rp
+                                           WHERE rp.routing_rule_id = (SELECT rr.id FROM billing.routing_rules rr
+                                                                        WHERE rr.customer_id = v_ep.customer_id
+                                                                          AND rr.prefix = ANY (v_prefixes)
+                                                                        ORDER BY length(rr.prefix) DESC
+                                                                        LIMIT 1)))
+             ORDER BY refused, key, gw.provider_priority, pc.rate, gw.provider_id, gw.priority, gw.gateway_id
+             LIMIT 10) t;
 
     -- 7-9: limits and funds. route_call serialises per customer here and re-reads
     -- the row under the lock; the preview reads without locking.
@@ -318,17 +336,15 @@ BEGIN
     END IF;
 
     -- 9. insufficient_funds: the longest call that fits, capped by the setting.
-    SELECT s.max_call_seconds, s.hold_grace_seconds INTO v_max_seconds, v_grace
-      FROM billing.settings s WHERE s.id;
     v_max := billing_private.max_duration(v_room, v_rate.rate, v_rate.connect_fee, v_rate.min_duration,
-                                          v_rate.increment_first, v_rate.increment_next, v_max_seconds);
+                                          v_rate.increment_first, v_rate.increment_next, v_ep.max_call_seconds);
     IF v_max <= 0 THEN
         reason := 'insufficient_funds'; hangup_cause := 'CALL_REJECTED';
         RETURN NEXT; RETURN;
     END IF;
 
     -- 10-11. negative_margin when routes exist but none is allowed; no_route otherwise.
-    IF v_routes IS NULL OR cardinality(v_routes) = 0 THEN
+    IF v_routes IS NULL THEN
         IF v_candidates > 0 THEN
             reason := 'negative_margin';
         ELSE
@@ -350,7 +366,7 @@ BEGIN
         VALUES (p_call_uuid, v_ep.customer_id, v_ep.id,
                 billing_private.charge(v_max, v_rate.rate, v_rate.connect_fee, v_rate.min_duration,
                                        v_rate.increment_first, v_rate.increment_next),
-                v_rate.rate, v_max, v_number, v_now, v_now + make_interval(secs => v_max + v_grace))
+                v_rate.rate, v_max, v_number, v_now, v_now + make_interval(secs => v_max + v_ep.hold_grace_seconds))
         ON CONFLICT (call_uuid) DO UPDATE
            SET customer_id = EXCLUDED.customer_id, endpoint_id = EXCLUDED.endpoint_id,
                amount = EXCLUDED.amount, sell_rate = EXCLUDED.sell_rate,
@@ -358,19 +374,12 @@ BEGIN
                created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at;
     END IF;
 
-    ok := true;
-    reason := NULL;
-    hangup_cause := NULL;
-    max_duration := v_max;
-    FOREACH v_route IN ARRAY v_routes LOOP
-        v_seq := v_seq + 1;
-        route_seq := v_seq;
-        gateway := v_route.gateway;
-        dial_string := 'sofia/gateway/' || v_route.gateway || '/' || v_route.dial_number;
-        provider_id := v_route.provider_id;
-        cost_rate := v_route.cost_rate;
-        RETURN NEXT;
-    END LOOP;
+    RETURN QUERY
+        SELECT true, NULL::text, NULL::text, v_ep.customer_id, v_ep.id, v_number, v_rate.prefix::text,
+               v_rate.rate::numeric, v_max, r.seq::integer, r.gateway,
+               'sofia/gateway/' || r.gateway || '/' || r.dial_number, r.provider_id, r.cost_rate
+          FROM unnest(v_routes) WITH ORDINALITY AS r(provider_id, gateway, dial_number, cost_rate, seq)
+         ORDER BY r.seq;
 END $$;
 
 -- FreeSWITCH's entry point. SECURITY DEFINER: the switch's role has no table

@@ -125,3 +125,12 @@ def test_free_rate_gets_the_cap(world, pg):
         cur.execute("UPDATE billing.provider_rates SET rate = 0 WHERE prefix = '33'")
     assert route(pg, "33123456789", ip="192.0.2.90")[0]["max_duration"] == 3600
     assert holds(pg, c.id)[0]["amount"] == 0
+
+
+def test_deleting_an_endpoint_deletes_its_holds(world, pg):
+    """call_holds has no foreign keys (0013): a trigger does what ON DELETE CASCADE did."""
+    assert route(pg, "33123456789", ip=None, sip_user="acme100", uuid="sip-call")[0]["ok"]
+    assert route(pg, "33123456789", uuid="ip-call")[0]["ok"]
+    with pg.cursor() as cur:
+        cur.execute("DELETE FROM billing.endpoints WHERE id = %s", (world.sip_endpoint.id,))
+    assert [h["call_uuid"] for h in holds(pg, world.customer.id)] == ["ip-call"]
