@@ -124,7 +124,7 @@ $$;
 -- then endpoint_month_spend, then gateway_stats.
 -- Cost: one advisory lock, uq_fs_cdr_uuid probe, rate_cdr (see above), one insert into
 -- the cdr partition, one ledger insert (+ customer update by its trigger), pk lookups
--- and upserts for hold, month spend, gateway stats.
+-- and updates for hold, month spend, gateway stats (an upsert only for the first row).
 CREATE OR REPLACE FUNCTION billing_private.tg_fs_cdr__bill()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -163,7 +163,17 @@ BEGIN
 
         DELETE FROM billing.call_holds h WHERE h.call_uuid = NEW.uuid;
 
+        -- Month spend and gateway statistics: a plain UPDATE of the existing row (the
+        -- common case), the upsert only when there is none yet (first call of the month
+        -- or of the gateway; it also settles a race with another first call). A plain
+        -- UPDATE skips the speculative insertion and the pk lookup of endpoints/gateways
+        -- an upsert pays even when it ends in DO UPDATE; the result is the same.
         IF v.status = 'rated' AND v.sell_amount <> 0 AND NEW.billing_endpoint_id IS NOT NULL THEN
+            UPDATE billing.endpoint_month_spend ms SET amount = ms.amount + v.sell_amount
+             WHERE ms.endpoint_id = NEW.billing_endpoint_id AND ms.month = date_trunc('month', NEW.start_stamp)::date;
+        END IF;
+        -- same condition again, so FOUND here is the UPDATE's
+        IF v.status = 'rated' AND v.sell_amount <> 0 AND NEW.billing_endpoint_id IS NOT NULL AND NOT FOUND THEN
             INSERT INTO billing.endpoint_month_spend AS ms (endpoint_id, month, amount)
             SELECT e.id, date_trunc('month', NEW.start_stamp)::date, v.sell_amount
               FROM billing.endpoints e
@@ -172,6 +182,20 @@ BEGIN
         END IF;
 
         IF NOT v_rejected AND coalesce(NEW.billing_gateway, '') <> '' AND coalesce(NEW.billsec, 0) >= 0 THEN
+            UPDATE billing.gateway_stats gs SET
+                calls    = round(gs.calls * billing_private.stats_decay(gs.updated_at) + 1, 6),
+                answered = round(gs.answered * billing_private.stats_decay(gs.updated_at) + v_answered, 6),
+                billsec  = round(gs.billsec * billing_private.stats_decay(gs.updated_at) + greatest(NEW.billsec, 0) * v_answered, 6),
+                asr      = round((gs.answered * billing_private.stats_decay(gs.updated_at) + v_answered)
+                                 / (gs.calls * billing_private.stats_decay(gs.updated_at) + 1), 6),
+                acd      = round((gs.billsec * billing_private.stats_decay(gs.updated_at) + greatest(NEW.billsec, 0) * v_answered)
+                                 / nullif(gs.answered * billing_private.stats_decay(gs.updated_at) + v_answered, 0), 6),
+                updated_at = greatest(gs.updated_at, now())
+              FROM billing.gateways g
+             WHERE g.name = NEW.billing_gateway AND gs.gateway_id = g.id;
+        END IF;
+        -- same condition again, so FOUND here is the UPDATE's
+        IF NOT v_rejected AND coalesce(NEW.billing_gateway, '') <> '' AND coalesce(NEW.billsec, 0) >= 0 AND NOT FOUND THEN
             INSERT INTO billing.gateway_stats AS gs (gateway_id, calls, answered, billsec, asr, acd, updated_at)
             SELECT g.id, 1, v_answered, greatest(NEW.billsec, 0) * v_answered, v_answered,
                    CASE WHEN v_answered = 1 THEN NEW.billsec END, now()

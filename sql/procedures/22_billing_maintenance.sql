@@ -23,7 +23,7 @@ END $$;
 -- gateways. Gateways without traffic in the window keep counters decayed to ~0 and
 -- asr/acd NULL ("unknown", routing treats them as neutral).
 -- Returns the number of gateway_stats rows written.
--- Cost: ix_cdr_start_stamp range scan of one day, grouped by gateway name.
+-- Cost: ix_cdr_start_stamp_id range scan of one day, grouped by gateway name.
 CREATE OR REPLACE FUNCTION billing_private.refresh_gateway_stats()
 RETURNS integer
 LANGUAGE plpgsql VOLATILE AS $$

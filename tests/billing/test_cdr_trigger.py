@@ -264,3 +264,18 @@ def test_hold_is_released_for_an_unrated_call_too(pg, world):
     insert_cdr(pg, row)
     assert rated(pg, row["uuid"])["unrated_reason"] == "missing_provider"
     assert scalar(pg, "SELECT count(*) FROM billing.call_holds") == 0
+
+
+def test_balance_guard_refuses_updates_from_plpgsql_too(pg, world):
+    # 0021 moved the guard's test into its WHEN clause (pg_trigger_depth() = 0): an UPDATE
+    # issued by PL/pgSQL code that is not the ledger trigger is still refused; the CDR's
+    # debit (through the ledger trigger) still passes.
+    insert_cdr(pg, cdr_row(world, billsec=60))
+    assert balance(pg, world.customer.id) == ledger_sum(pg, world.customer.id) == Decimal("9.980000")
+    with pg.cursor() as cur:
+        cur.execute("SAVEPOINT s")
+        with pytest.raises(psycopg2.errors.RestrictViolation, match="only through billing.ledger"):
+            cur.execute("DO $$ BEGIN UPDATE billing.customers SET balance = balance + 1 WHERE id = %s; END $$"
+                        % int(world.customer.id))
+        cur.execute("ROLLBACK TO SAVEPOINT s")
+    assert balance(pg, world.customer.id) == Decimal("9.980000")
