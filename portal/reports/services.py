@@ -1,7 +1,7 @@
 """Reports over billing.cdr: calls, minutes, revenue, cost, margin, ASR, ACD grouped
 by day, customer, provider or destination, for a date range (UTC days, inclusive).
 
-Each report is one aggregate over the range (ix_cdr_start_stamp picks the monthly
+Each report is one aggregate over the range (ix_cdr_start_stamp_id picks the monthly
 partitions); names are joined after aggregation. Destinations: calls are grouped by
 their rated sell prefix first (a few thousand groups at most), then each prefix is
 named after its longest matching catalogue destination, then grouped by that name —

@@ -320,7 +320,7 @@ def cdr_page(customer_id: int, flt: CdrFilter, *, before: str | None = None, aft
              per_page: int = 50):
     """Keyset page of CDRs, newest first. `before`/`after` are cursors of the last/first
     row of the neighbouring page. Returns (rows, older_cursor, newer_cursor); a cursor
-    is None when there is nothing in that direction. Cost: ix_cdr_customer_id_start_stamp.
+    is None when there is nothing in that direction. Cost: ix_cdr_customer_id_start_stamp_id (migration 0060).
     """
     where, params = flt.sql()
     params.update(c=customer_id, n=per_page + 1)

@@ -5,7 +5,7 @@
 -- crashed or lost its database connection mid-call). route_call sets expires_at to
 -- the call's max_duration plus settings.hold_grace_seconds after set-up, so a hold past
 -- expires_at belongs to a call that cannot still be running.
--- Returns the number of holds released. Cost: ix_call_holds_expires_at range scan.
+-- Returns the number of holds released. Cost: a scan of call_holds (calls in progress only; migration 0013 dropped its expires_at index).
 CREATE OR REPLACE FUNCTION billing_private.sweep_stale_holds()
 RETURNS integer
 LANGUAGE plpgsql VOLATILE AS $$
