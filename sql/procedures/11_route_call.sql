@@ -142,6 +142,12 @@ DECLARE
     v_max          integer;
     v_endpoint_id  bigint;
     v_seed         bigint := (random() * 2147483647)::bigint;  -- `equal`: drawn per call
+    -- Scalars for the ranking query: a record field used in a query is fetched (and
+    -- its tuple deformed) each time a row evaluates it; a scalar is read once.
+    v_customer_id  bigint;
+    v_sell_rate_u  bigint;
+    v_allow_negative boolean;
+    v_strategy     integer;     -- 1 cost, 2 quality, 3 reliability, 4 equal, 5 priority
 BEGIN
     ok := false;
 
@@ -248,59 +254,71 @@ BEGIN
     END IF;
     sell_prefix := v_rate.prefix;
     sell_rate := v_rate.rate;
+    v_customer_id := v_ep.customer_id;
+    v_sell_rate_u := (v_rate.rate * 1000000)::bigint;
+    v_allow_negative := v_ep.allow_negative_margin;
+    v_strategy := CASE v_ep.lcr_strategy WHEN 'cost' THEN 1 WHEN 'quality' THEN 2 WHEN 'reliability' THEN 3
+                                         WHEN 'equal' THEN 4 ELSE 5 END;
 
     -- Rank the routes now, before the lock: for each enabled provider its longest
     -- valid rate (same rule as find_provider_rate, all providers in one index-only
-    -- scan), restricted by the customer's longest routing rule, expanded into enabled
-    -- gateways. Only the first 10 are kept (a top-N sort, not a sort of every route).
-    -- The strategy's key is one numeric column: cost rate (cost), -ACD (quality),
-    -- -ASR (reliability; no statistics = NULL = last), a hash of (provider, a random
-    -- seed drawn per call) (equal: a uniform random order of providers that keeps each
-    -- provider's gateways together), NULL (priority). Tie-breakers after it: provider
-    -- priority, cost, provider id, gateway priority, gateway id. Negative-margin routes
-    -- sort before everything else as `refused` and are dropped unless allowed; they
-    -- tell negative_margin from no_route.
+    -- scan; of two rates of one prefix the later valid_from), restricted by the
+    -- customer's longest routing rule, expanded into enabled gateways. Only the first
+    -- 10 are kept (a top-N sort, not a sort of every route).
+    -- The strategy's key is one bigint column: the cost rate in millionths (cost),
+    -- -ACD or -ASR in millionths (quality, reliability; no statistics = last), a hash
+    -- of (provider, a random seed drawn per call) (equal: a uniform random order of
+    -- providers that keeps each provider's gateways together), 0 (priority).
+    -- Tie-breakers after it: provider priority, cost, provider id, gateway priority,
+    -- gateway id. Negative-margin routes sort before everything else as `refused` and
+    -- are dropped unless allowed; they tell negative_margin from no_route.
+    -- Rates (numeric(14,6)) and statistics (kept to 6 decimals by CDR billing) are
+    -- exact in millionths, so the integer keys order exactly as the numbers do; the
+    -- sort compares integers and, with the keys first in the row and never NULL,
+    -- reads them at fixed offsets (numeric keys and keys behind text columns cost
+    -- the sort ~40 % more: docs/performance-route.md).
     SELECT count(*)::integer,
            array_agg(ROW(t.provider_id, t.name, t.add_prefix || substr(v_number, t.strip_digits + 1), t.rate)::billing_private.route_candidate
-                     ORDER BY t.key, t.provider_priority, t.rate, t.provider_id, t.priority, t.id)
+                     ORDER BY t.key, t.provider_priority, t.rate_u, t.provider_id, t.priority, t.id)
                FILTER (WHERE NOT t.refused)
       INTO v_candidates, v_routes
-      FROM (SELECT gw.provider_id, gw.name, gw.add_prefix, gw.strip_digits,
-                   pc.rate, gw.provider_priority, gw.priority, gw.gateway_id AS id,
-                   NOT (v_ep.allow_negative_margin OR pc.rate <= v_rate.rate) AS refused,
-                   CASE v_ep.lcr_strategy
-                        WHEN 'cost' THEN pc.rate
-                        WHEN 'quality' THEN -gs.acd
-                        WHEN 'reliability' THEN -gs.asr
-                        WHEN 'equal' THEN hashint8extended(gw.provider_id, v_seed)::numeric
-                   END AS key
-              FROM (SELECT DISTINCT ON (pr.provider_id) pr.provider_id, pr.rate
+      FROM (SELECT NOT (v_allow_negative OR pc.rate_u <= v_sell_rate_u) AS refused,
+                   coalesce(CASE v_strategy
+                                 WHEN 1 THEN pc.rate_u
+                                 WHEN 2 THEN -(gs.acd * 1000000)::bigint
+                                 WHEN 3 THEN -(gs.asr * 1000000)::bigint
+                                 WHEN 4 THEN hashint8extended(gw.provider_id, v_seed)
+                                 ELSE 0
+                            END, 9223372036854775807) AS key,
+                   gw.provider_priority, pc.rate_u, gw.provider_id, gw.priority, gw.gateway_id AS id,
+                   pc.rate, gw.name, gw.add_prefix, gw.strip_digits
+              FROM (SELECT DISTINCT ON (pr.provider_id) pr.provider_id, pr.rate, (pr.rate * 1000000)::bigint AS rate_u
                       FROM billing.provider_rates pr
                      WHERE pr.prefix = ANY (v_prefixes)
                        AND NOT pr.blocked
                        AND (pr.valid_from IS NULL OR pr.valid_from <= v_now)
                        AND (pr.valid_to IS NULL OR v_now < pr.valid_to)
-                     ORDER BY pr.provider_id, length(pr.prefix) DESC) pc
+                     ORDER BY pr.provider_id, length(pr.prefix) DESC, pr.valid_from DESC NULLS LAST) pc
               -- enabled gateways of enabled providers with the provider's priority:
               -- one small table kept by triggers (0015)
               JOIN billing_private.route_gateways gw ON gw.provider_id = pc.provider_id
               -- the statistics, read only for the strategies that use them
               LEFT JOIN (SELECT s.gateway_id, s.asr, s.acd
                            FROM billing.gateway_stats s
-                          WHERE v_ep.lcr_strategy IN ('quality', 'reliability')) gs
+                          WHERE v_strategy IN (2, 3)) gs
                      ON gs.gateway_id = gw.gateway_id
                -- a gateway that would strip the whole number cannot dial it
              WHERE (gw.strip_digits < length(v_number) OR gw.add_prefix <> '')
                AND (NOT EXISTS (SELECT FROM billing.routing_rules rr
-                                 WHERE rr.customer_id = v_ep.customer_id AND rr.prefix = ANY (v_prefixes))
+                                 WHERE rr.customer_id = v_customer_id AND rr.prefix = ANY (v_prefixes))
                     OR gw.provider_id IN (SELECT rp.provider_id
                                             FROM billing.routing_rule_providers rp
                                            WHERE rp.routing_rule_id = (SELECT rr.id FROM billing.routing_rules rr
-                                                                        WHERE rr.customer_id = v_ep.customer_id
+                                                                        WHERE rr.customer_id = v_customer_id
                                                                           AND rr.prefix = ANY (v_prefixes)
                                                                         ORDER BY length(rr.prefix) DESC
                                                                         LIMIT 1)))
-             ORDER BY refused, key, gw.provider_priority, pc.rate, gw.provider_id, gw.priority, gw.gateway_id
+             ORDER BY refused, key, gw.provider_priority, pc.rate_u, gw.provider_id, gw.priority, gw.gateway_id
              LIMIT 10) t;
 
     -- 7-9: limits and funds. route_call serialises per customer here and re-reads
