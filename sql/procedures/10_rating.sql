@@ -87,6 +87,12 @@ END $$;
 -- The customer's sell rate for a canonical number at a moment: ratecards in priority
 -- order (1 first); in the first ratecard that has a valid rate, the longest prefix
 -- wins. Valid: valid_from <= p_at < valid_to (NULL = open) and not blocked.
+-- Two valid rates of one prefix (overlapping validity, e.g. a new price imported
+-- before the old one was closed): the latest valid_from wins (a NULL valid_from, open
+-- since always, is the oldest), then the highest id (the last one entered). The same
+-- rule as billing_private.rerate (21_rerate.sql), so the trigger and a re-rate agree.
+-- Callers may pass the number cut to billing_private.prefix_lengths.longest (0014):
+-- no rate has a longer prefix, so the answer is the same with fewer index probes.
 -- Cost: customer_ratecards by pk, then ix_rates_ratecard_id_prefix with
 -- prefix = ANY(all prefixes of the number) per ratecard.
 CREATE OR REPLACE FUNCTION billing_private.find_sell_rate(
@@ -103,14 +109,15 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
                AND NOT r.blocked
                AND (r.valid_from IS NULL OR r.valid_from <= p_at)
                AND (r.valid_to IS NULL OR p_at < r.valid_to)
-             ORDER BY length(r.prefix) DESC
+             ORDER BY length(r.prefix) DESC, r.valid_from DESC NULLS LAST, r.id DESC
              LIMIT 1) r
      WHERE cr.customer_id = p_customer_id
      ORDER BY cr.priority
      LIMIT 1
 $$;
 
--- A provider's cost rate for a number at a moment: the longest valid prefix.
+-- A provider's cost rate for a number at a moment: the longest valid prefix; between
+-- valid rates of that prefix, the latest valid_from, then the highest id (as above).
 CREATE OR REPLACE FUNCTION billing_private.find_provider_rate(
     p_provider_id bigint, p_number text, p_at timestamptz)
 RETURNS SETOF billing.provider_rates
@@ -122,6 +129,6 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
        AND NOT r.blocked
        AND (r.valid_from IS NULL OR r.valid_from <= p_at)
        AND (r.valid_to IS NULL OR p_at < r.valid_to)
-     ORDER BY length(r.prefix) DESC
+     ORDER BY length(r.prefix) DESC, r.valid_from DESC NULLS LAST, r.id DESC
      LIMIT 1
 $$;

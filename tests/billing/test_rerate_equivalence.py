@@ -41,11 +41,17 @@ def test_rerate_agrees_with_the_trigger(pg, seed, hash_joins):
         return {"valid_from": start} if kind < 0.8 else {"valid_from": start, "valid_to": start + timedelta(hours=rng.randint(1, 72))}
 
     def add_rates(make):
-        # One rate per prefix: with two overlapping validity windows for one prefix,
-        # find_sell_rate's pick is not defined (ORDER BY length only) -- see
-        # docs/billing.md, "Overlapping rates".
+        # Some prefixes get a second, overlapping rate (distinct valid_from: unique per
+        # card/provider and prefix): both lookups break the tie by the latest
+        # valid_from, then the highest id (docs/billing.md, "Overlapping rates").
         for p in dict.fromkeys(prefix() for _ in range(25)):   # ordered: reproducible data
-            make(p, window())
+            first = window()
+            make(p, first)
+            if rng.random() < 0.3:
+                second = {"valid_from": T0 + timedelta(hours=rng.randint(-60, 60), minutes=1)}
+                if rng.random() < 0.5:
+                    second["valid_to"] = second["valid_from"] + timedelta(hours=rng.randint(1, 72))
+                make(p, second)
 
     cards = [factories.ratecard() for _ in range(3)]
     for card in cards:

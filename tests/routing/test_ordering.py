@@ -188,6 +188,18 @@ def test_validity_windows(world, pg):
     assert gateways(route(pg, "33123456789")) == ["carrier_a_gw1"]
 
 
+def test_overlapping_sell_rates_latest_valid_from_then_highest_id(world, pg):
+    """Two valid rates of one prefix in one card (a new price entered before the old one
+    was closed): the latest valid_from wins whatever the order they were entered in --
+    the rule of find_sell_rate, shared with CDR rating and re-rating (docs/billing.md)."""
+    now = datetime.now(timezone.utc)
+    factories.sell_rate(world.card, "336", "0.0700", "30/6", valid_from=now - timedelta(hours=1))
+    factories.sell_rate(world.card, "336", "0.0900", "30/6", valid_from=now - timedelta(days=2))
+    factories.sell_rate(world.card, "336", "0.0950", "30/6", valid_from=now + timedelta(days=1))   # not yet
+    row = route(pg, "33612345678")[0]
+    assert (row["sell_prefix"], row["sell_rate"]) == ("336", Decimal("0.070000"))
+
+
 def test_blocked_rate_is_skipped_for_the_next_longest(world, pg):
     """Blocked rows do not match (DESIGN: valid = in window and not blocked), so a
     shorter prefix of the same card applies. To bar a destination use permissions."""
