@@ -59,6 +59,12 @@ def sweep_stale_holds() -> str:
     return _call_private("sweep_stale_holds", "holds released")
 
 
+@job("fold_gateway_stats", "Add the gateway samples of new CDRs to the ASR/ACD of quality and reliability routing",
+     "every minute", trigger="interval", minutes=1)
+def fold_gateway_stats() -> str:
+    return _call_private("fold_gateway_stats", "gateways updated")
+
+
 @job("refresh_gateway_stats", "Recompute per-gateway ASR/ACD for quality and reliability routing",
      "every 10 minutes", trigger="interval", minutes=10)
 def refresh_gateway_stats() -> str:

@@ -128,10 +128,11 @@ $$;
 -- SECURITY DEFINER with a pinned search_path: billing_freeswitch may only INSERT into
 -- fs_cdr; the booking (ledger, cdr, holds, stats) runs as the owner.
 -- Lock order (same as route_call's): customer row (through the ledger), then the hold,
--- then endpoint_month_spend, then gateway_stats.
+-- then endpoint_month_spend.
 -- Cost: one advisory lock, uq_fs_cdr_uuid probe, rate_cdr (see above), one insert into
 -- the cdr partition, one ledger insert (+ customer update by its trigger), pk lookups
--- and updates for hold, month spend, gateway stats (an upsert only for the first row).
+-- and updates for hold and month spend (an upsert only for the first row), one
+-- gateway sample (unlogged, no index).
 CREATE OR REPLACE FUNCTION billing_private.tg_fs_cdr__bill()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -191,35 +192,12 @@ BEGIN
             ON CONFLICT (endpoint_id, month) DO UPDATE SET amount = ms.amount + EXCLUDED.amount;
         END IF;
 
+        -- Gateway statistics: one sample, folded into billing.gateway_stats by
+        -- billing_private.fold_gateway_stats() (0025: the running update cost ~20 % of
+        -- a CDR and serialised the CDRs of one gateway on its row).
         IF NOT v_rejected AND coalesce(NEW.billing_gateway, '') <> '' AND coalesce(NEW.billsec, 0) >= 0 THEN
-            UPDATE billing.gateway_stats gs SET
-                calls    = round(gs.calls * billing_private.stats_decay(gs.updated_at) + 1, 6),
-                answered = round(gs.answered * billing_private.stats_decay(gs.updated_at) + v_answered, 6),
-                billsec  = round(gs.billsec * billing_private.stats_decay(gs.updated_at) + greatest(NEW.billsec, 0) * v_answered, 6),
-                asr      = round((gs.answered * billing_private.stats_decay(gs.updated_at) + v_answered)
-                                 / (gs.calls * billing_private.stats_decay(gs.updated_at) + 1), 6),
-                acd      = round((gs.billsec * billing_private.stats_decay(gs.updated_at) + greatest(NEW.billsec, 0) * v_answered)
-                                 / nullif(gs.answered * billing_private.stats_decay(gs.updated_at) + v_answered, 0), 6),
-                updated_at = greatest(gs.updated_at, now())
-              FROM billing.gateways g
-             WHERE g.name = NEW.billing_gateway AND gs.gateway_id = g.id;
-        END IF;
-        -- same condition again, so FOUND here is the UPDATE's
-        IF NOT v_rejected AND coalesce(NEW.billing_gateway, '') <> '' AND coalesce(NEW.billsec, 0) >= 0 AND NOT FOUND THEN
-            INSERT INTO billing.gateway_stats AS gs (gateway_id, calls, answered, billsec, asr, acd, updated_at)
-            SELECT g.id, 1, v_answered, greatest(NEW.billsec, 0) * v_answered, v_answered,
-                   CASE WHEN v_answered = 1 THEN NEW.billsec END, now()
-              FROM billing.gateways g
-             WHERE g.name = NEW.billing_gateway
-            ON CONFLICT (gateway_id) DO UPDATE SET
-                calls    = round(gs.calls * billing_private.stats_decay(gs.updated_at) + 1, 6),
-                answered = round(gs.answered * billing_private.stats_decay(gs.updated_at) + EXCLUDED.answered, 6),
-                billsec  = round(gs.billsec * billing_private.stats_decay(gs.updated_at) + EXCLUDED.billsec, 6),
-                asr      = round((gs.answered * billing_private.stats_decay(gs.updated_at) + EXCLUDED.answered)
-                                 / (gs.calls * billing_private.stats_decay(gs.updated_at) + 1), 6),
-                acd      = round((gs.billsec * billing_private.stats_decay(gs.updated_at) + EXCLUDED.billsec)
-                                 / nullif(gs.answered * billing_private.stats_decay(gs.updated_at) + EXCLUDED.answered, 0), 6),
-                updated_at = greatest(gs.updated_at, now());
+            INSERT INTO billing_private.gateway_samples (gateway, answered, billsec)
+            VALUES (NEW.billing_gateway, v_answered = 1, greatest(NEW.billsec, 0) * v_answered);
         END IF;
     EXCEPTION WHEN OTHERS THEN
         -- Everything booked inside the block is rolled back; keep the row, unrated.

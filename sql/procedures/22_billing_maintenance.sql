@@ -17,11 +17,58 @@ BEGIN
     RETURN v_released;
 END $$;
 
+-- fold_gateway_stats(): add the gateway samples written by CDR billing since the last
+-- fold (billing_private.gateway_samples, 0025) to billing.gateway_stats. The counters
+-- are exponentially decayed sums (half-life one hour, billing_private.stats_decay):
+-- the stored ones decay from their updated_at to now, each sample from its
+-- recorded_at to now, then they add up -- the same sums as adding every CDR as it
+-- came. ASR = answered / calls, ACD = billsec / answered (NULL before the first
+-- answered call), to 6 decimals. The samples are taken by DELETE ... RETURNING, so
+-- each is folded exactly once, even by two folds at once; a CDR still uncommitted is
+-- left for the next fold. Samples of a gateway that no longer exists are dropped.
+-- Returns the number of gateways updated. Cost: a scan of the samples of the last
+-- interval (one per CDR since the last fold), one upsert per gateway.
+CREATE OR REPLACE FUNCTION billing_private.fold_gateway_stats()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_rows integer;
+BEGIN
+    WITH taken AS (
+        DELETE FROM billing_private.gateway_samples RETURNING gateway, answered, billsec, recorded_at),
+    folded AS (
+        SELECT g.id AS gateway_id,
+               sum(billing_private.stats_decay(t.recorded_at)) AS calls,
+               coalesce(sum(billing_private.stats_decay(t.recorded_at)) FILTER (WHERE t.answered), 0) AS answered,
+               coalesce(sum(billing_private.stats_decay(t.recorded_at) * t.billsec) FILTER (WHERE t.answered), 0)
+                   AS billsec
+          FROM taken t
+          JOIN billing.gateways g ON g.name = t.gateway
+         GROUP BY g.id)
+    INSERT INTO billing.gateway_stats AS gs (gateway_id, calls, answered, billsec, asr, acd, updated_at)
+    SELECT f.gateway_id, round(f.calls, 6), round(f.answered, 6), round(f.billsec, 6),
+           round(f.answered / f.calls, 6), round(f.billsec / nullif(f.answered, 0), 6), now()
+      FROM folded f
+    ON CONFLICT (gateway_id) DO UPDATE SET
+        calls    = round(gs.calls * billing_private.stats_decay(gs.updated_at) + EXCLUDED.calls, 6),
+        answered = round(gs.answered * billing_private.stats_decay(gs.updated_at) + EXCLUDED.answered, 6),
+        billsec  = round(gs.billsec * billing_private.stats_decay(gs.updated_at) + EXCLUDED.billsec, 6),
+        asr      = round((gs.answered * billing_private.stats_decay(gs.updated_at) + EXCLUDED.answered)
+                         / nullif(gs.calls * billing_private.stats_decay(gs.updated_at) + EXCLUDED.calls, 0), 6),
+        acd      = round((gs.billsec * billing_private.stats_decay(gs.updated_at) + EXCLUDED.billsec)
+                         / nullif(gs.answered * billing_private.stats_decay(gs.updated_at) + EXCLUDED.answered, 0), 6),
+        updated_at = greatest(gs.updated_at, now());
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
+END $$;
+
 -- refresh_gateway_stats(): recompute every gateway's decayed counters from the rated
--- CDRs of the last 24 hours (same half-life of one hour as the trigger's running
--- update, see billing_private.stats_decay), repairing any drift and decaying idle
+-- CDRs of the last 24 hours (same half-life of one hour as fold_gateway_stats, see
+-- billing_private.stats_decay), repairing any drift and decaying idle
 -- gateways. Gateways without traffic in the window keep counters decayed to ~0 and
 -- asr/acd NULL ("unknown", routing treats them as neutral).
+-- It also drops the samples waiting for fold_gateway_stats(), which the recompute
+-- already counts.
 -- Returns the number of gateway_stats rows written.
 -- Cost: ix_cdr_start_stamp_id range scan of one day, grouped by gateway name.
 CREATE OR REPLACE FUNCTION billing_private.refresh_gateway_stats()
@@ -30,7 +77,12 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_rows integer;
 BEGIN
-    WITH recent AS (
+    -- The pending samples are dropped in the same statement (same snapshot): the CDRs
+    -- they belong to are among the rated CDRs counted here; the samples of CDRs that
+    -- commit later are not visible to it, stay, and are folded next time.
+    WITH dropped AS (
+        DELETE FROM billing_private.gateway_samples),
+    recent AS (
         SELECT c.gateway,
                sum(billing_private.stats_decay(coalesce(c.end_stamp, c.start_stamp))) AS calls,
                sum(billing_private.stats_decay(coalesce(c.end_stamp, c.start_stamp)))

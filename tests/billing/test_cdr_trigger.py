@@ -104,17 +104,54 @@ def test_rejected_call_is_a_free_rated_cdr(pg, world):
     assert (cdr["status"], cdr["sell_amount"], cdr["customer_id"]) == ("rated", 0, None)
 
 
+STATS = "SELECT calls, answered, billsec, asr, acd FROM billing.gateway_stats WHERE gateway_id = %s"
+
+
 def test_gateway_stats_asr_acd(pg, world):
     insert_cdr(pg, cdr_row(world, billsec=60))
     insert_cdr(pg, cdr_row(world, billsec=0))
     insert_cdr(pg, cdr_row(world, billsec=120))
-    calls, answered, asr, acd = one(pg, "SELECT calls, answered, asr, acd FROM billing.gateway_stats "
-                                        "WHERE gateway_id = %s", world.gateway.id)
+    # the CDRs leave samples; the statistics move when the fold job adds them (0025)
+    assert scalar(pg, "SELECT count(*) FROM billing_private.gateway_samples") == 3
+    assert one(pg, STATS, world.gateway.id) is None
+    assert scalar(pg, "SELECT billing_private.fold_gateway_stats()") == 1
+    calls, answered, billsec, asr, acd = one(pg, STATS, world.gateway.id)
     # same transaction: now() is constant, so no decay between the three calls
-    assert (calls, answered) == (3, 2)
+    assert (calls, answered, billsec) == (3, 2, 180)
     assert asr == Decimal("0.666667")
     assert acd == Decimal("90")
+    # each sample is folded once
+    assert scalar(pg, "SELECT count(*) FROM billing_private.gateway_samples") == 0
+    assert scalar(pg, "SELECT billing_private.fold_gateway_stats()") == 0
+    assert one(pg, STATS, world.gateway.id)[:2] == (3, 2)
+    # a later fold adds to the stored counters
+    insert_cdr(pg, cdr_row(world, billsec=30))
+    assert scalar(pg, "SELECT billing_private.fold_gateway_stats()") == 1
+    assert one(pg, STATS, world.gateway.id) == (4, 3, 210, Decimal("0.75"), Decimal("70"))
     assert scalar(pg, "SELECT billing_private.refresh_gateway_stats()") >= 1
+
+
+def test_gateway_samples_skip_refused_calls_and_unknown_gateways(pg, world):
+    insert_cdr(pg, cdr_row(None, billsec=0, billing_reject_reason="unknown_source"))
+    insert_cdr(pg, cdr_row(world, billsec=0, billing_gateway="no_such_gateway"))
+    assert scalar(pg, "SELECT count(*) FROM billing_private.gateway_samples") == 1   # the unknown name
+    assert scalar(pg, "SELECT billing_private.fold_gateway_stats()") == 0          # dropped by the fold
+    assert scalar(pg, "SELECT count(*) FROM billing_private.gateway_samples") == 0
+
+
+def test_unanswered_calls_only_leave_acd_unknown(pg, world):
+    insert_cdr(pg, cdr_row(world, billsec=0))
+    assert scalar(pg, "SELECT billing_private.fold_gateway_stats()") == 1
+    assert one(pg, STATS, world.gateway.id) == (1, 0, 0, Decimal("0"), None)
+
+
+def test_refresh_drops_the_samples_it_counts(pg, world):
+    insert_cdr(pg, cdr_row(world, billsec=60))
+    assert scalar(pg, "SELECT billing_private.refresh_gateway_stats()") >= 1
+    assert scalar(pg, "SELECT count(*) FROM billing_private.gateway_samples") == 0
+    calls = one(pg, STATS, world.gateway.id)[0]
+    assert scalar(pg, "SELECT billing_private.fold_gateway_stats()") == 0
+    assert one(pg, STATS, world.gateway.id)[0] == calls    # not counted twice
 
 
 def test_low_balance_event_once_per_crossing(pg, world):
