@@ -1,5 +1,5 @@
 # The two commands of the README. Both do all set-up on a fresh Debian machine.
-.PHONY: run test bench-route bench-cdr bench-portal
+.PHONY: run test bench-route bench-cdr bench-portal bench-callgrind
 
 run:   ## start the portal with demo data on http://127.0.0.1:5000
 	./scripts/run.sh
@@ -15,3 +15,6 @@ bench-cdr:
 
 bench-portal:
 	.venv/bin/python bench/portal.py
+
+bench-callgrind:  ## instructions per route_call and per CDR (needs valgrind; run bench-route first)
+	.venv/bin/python bench/callgrind.py
