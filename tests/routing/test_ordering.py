@@ -200,6 +200,19 @@ def test_overlapping_sell_rates_latest_valid_from_then_highest_id(world, pg):
     assert (row["sell_prefix"], row["sell_rate"]) == ("336", Decimal("0.070000"))
 
 
+def test_overlapping_provider_rates_latest_valid_from_sets_the_cost(world, pg):
+    """The ranking takes a provider's rate by the same rule as find_provider_rate: of two
+    valid rates of one prefix, the latest valid_from (the open-ended one is the oldest)."""
+    now = datetime.now(timezone.utc)
+    carrier_b = world.providers["carrier_b"]
+    factories.provider_rate(carrier_b, "336", "0.0550", valid_from=now - timedelta(hours=1))
+    factories.provider_rate(carrier_b, "336", "0.0010", valid_from=now - timedelta(days=2))
+    factories.provider_rate(carrier_b, "336", "0.0005", valid_from=now + timedelta(days=1))   # not yet
+    rows = route(pg, "33612345678")
+    assert [(r["gateway"], r["cost_rate"]) for r in rows] == [
+        ("carrier_a_gw1", Decimal("0.050000")), ("carrier_b_gw1", Decimal("0.055000"))]
+
+
 def test_blocked_rate_is_skipped_for_the_next_longest(world, pg):
     """Blocked rows do not match (DESIGN: valid = in window and not blocked), so a
     shorter prefix of the same card applies. To bar a destination use permissions."""
