@@ -7,6 +7,7 @@ from flask import Response, abort, flash, jsonify, redirect, render_template, re
 
 from . import bp
 from .. import audit
+from ..choices import options
 from ..cdrs import services
 from ..cdrs.forms import CdrFilterForm
 from ..extensions import db
@@ -22,8 +23,8 @@ ENDPOINT_CHOICES_MAX = 200
 
 def _form() -> CdrFilterForm:
     form = CdrFilterForm(request.args)
-    form.customer_id.choices = [("", "Any")] + [(str(i), n) for i, n in db.session.execute(
-        db.select(Customer.id, Customer.name).order_by(Customer.name))]
+    form.customer_id.choices = options([("", "Any")] + [(str(i), n) for i, n in db.session.execute(
+        db.select(Customer.id, Customer.name).order_by(Customer.name))])
     # Endpoints: those of the chosen customer; all of them only while there are few.
     endpoints = db.select(Endpoint.id, Endpoint.name).order_by(Endpoint.name)
     customer = request.args.get("customer_id", "")
@@ -36,14 +37,14 @@ def _form() -> CdrFilterForm:
     if not customer.isdigit() and len(rows) > ENDPOINT_CHOICES_MAX:
         rows = db.session.execute(db.select(Endpoint.id, Endpoint.name).where(
             Endpoint.id == int(chosen))).all() if chosen.isdigit() else []
-        form.endpoint_id.choices = [("", "Any (choose a customer to list its endpoints)")]
+        first = ("", "Any (choose a customer to list its endpoints)")
     else:
-        form.endpoint_id.choices = [("", "Any")]
-    form.endpoint_id.choices += [(str(i), n) for i, n in rows]
-    form.provider_id.choices = [("", "Any")] + [(str(i), n) for i, n in db.session.execute(
-        db.select(Provider.id, Provider.name).order_by(Provider.name))]
-    form.gateway.choices = [("", "Any")] + [(n, n) for (n,) in db.session.execute(
-        db.select(Gateway.name).order_by(Gateway.name))]
+        first = ("", "Any")
+    form.endpoint_id.choices = options([first] + [(str(i), n) for i, n in rows])
+    form.provider_id.choices = options([("", "Any")] + [(str(i), n) for i, n in db.session.execute(
+        db.select(Provider.id, Provider.name).order_by(Provider.name))])
+    form.gateway.choices = options([("", "Any")] + [(n, n) for (n,) in db.session.execute(
+        db.select(Gateway.name).order_by(Gateway.name))])
     return form
 
 

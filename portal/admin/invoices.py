@@ -8,6 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from .. import audit
+from ..choices import options
 from ..extensions import db
 from ..invoices import InvoiceError
 from ..invoices.forms import CreditNoteForm, GenerateForm
@@ -25,7 +26,7 @@ STATUSES = [("draft", "Draft"), ("issued", "Issued")]
 
 def _generate_form() -> GenerateForm:
     form = GenerateForm()
-    form.customer_id.choices = [(c.id, c.name) for c in db.session.scalars(select(Customer).order_by(Customer.name))]
+    form.customer_id.choices = options((c.id, c.name) for c in db.session.scalars(select(Customer).order_by(Customer.name)))
     if not form.is_submitted():
         last = Period.previous_month(local_today())
         form.period_start.data, form.period_last.data = last.start, last.last_day

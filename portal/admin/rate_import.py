@@ -9,6 +9,7 @@ from flask_login import current_user
 
 from . import bp
 from .. import audit
+from ..choices import options as select_options   # `options` is the import's own dict here
 from ..extensions import db
 from ..models import Provider, RateImport, Ratecard, Weight
 from ..rateimport import services
@@ -47,7 +48,7 @@ def _dbapi_connection():
 @bp.route("/rate-imports")
 def rate_imports():
     export_form = ExportForm(request.args)
-    export_form.source.choices = _targets()
+    export_form.source.choices = select_options(_targets())
     if request.args.get("source"):
         if export_form.validate():
             kind, owner_id = _parse_target(export_form.source.data)
@@ -60,7 +61,7 @@ def rate_imports():
 @bp.route("/rate-imports/new", methods=["GET", "POST"])
 def rate_import_new():
     form = UploadForm()
-    form.target.choices = _targets()
+    form.target.choices = select_options(_targets())
     if request.method == "GET" and request.args.get("target"):
         form.target.data = request.args["target"]
     if not form.target.choices:
@@ -102,8 +103,8 @@ def rate_import_mapping(job_id: int):
     header = head[0] if options.get("has_header") else [f"column {i + 1}" for i in range(width)]
     columns = [(str(i), f"{i + 1}: {header[i] if i < len(header) else ''}".strip()) for i in range(width)]
     form = add_mapping_fields(MappingForm, columns)()
-    form.weight_id.choices = [("", "— do not add destinations —")] + [
-        (str(w.id), w.name) for w in db.session.scalars(db.select(Weight).order_by(Weight.name))]
+    form.weight_id.choices = select_options([("", "— do not add destinations —")] + [
+        (str(w.id), w.name) for w in db.session.scalars(db.select(Weight).order_by(Weight.name))])
     if request.method == "GET":
         guessed = options.get("mapping") or (services.guess_mapping(header) if options.get("has_header") else
                                              {"prefix": 0, "rate": 1})

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 from flask import Response, render_template, request
 
 from . import bp
+from ..choices import options
 from ..extensions import db
 from ..models import Customer
 from ..reports import services
@@ -23,8 +24,8 @@ def _today() -> date:
 
 def _report_from_args():
     form = ReportForm(request.args)
-    form.customer_id.choices = [("", "All customers")] + [(str(i), n) for i, n in db.session.execute(
-        db.select(Customer.id, Customer.name).order_by(Customer.name))]
+    form.customer_id.choices = options([("", "All customers")] + [(str(i), n) for i, n in db.session.execute(
+        db.select(Customer.id, Customer.name).order_by(Customer.name))])
     valid = form.validate()
     date_to = form.date_to.data if valid and form.date_to.data else _today()
     date_from = form.date_from.data if valid and form.date_from.data else date_to - timedelta(days=29)

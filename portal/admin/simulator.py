@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import render_template, request
 
 from . import bp
+from ..choices import options
 from ..extensions import db
 from ..models import Customer, Endpoint
 from ..simulator import services
@@ -15,7 +16,7 @@ def simulator():
     form = SimulatorForm(request.args)
     endpoints = db.session.execute(
         db.select(Endpoint.id, Endpoint.name, Customer.name).join(Customer).order_by(Customer.name, Endpoint.name)).all()
-    form.endpoint_id.choices = [("", "— type a source below —")] + [(str(i), f"{c} / {n}") for i, n, c in endpoints]
+    form.endpoint_id.choices = options([("", "— type a source below —")] + [(str(i), f"{c} / {n}") for i, n, c in endpoints])
     conn = db.session.connection().connection.dbapi_connection
     result, error, available = None, None, services.available(conn)
     if available and request.args and form.validate():

@@ -2,6 +2,8 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional, Regexp, ValidationError
 
+from ..choices import options
+
 
 class CdrFilterForm(FlaskForm):
     """GET filter form of the CDR browser (no CSRF: it changes nothing)."""
@@ -18,8 +20,8 @@ class CdrFilterForm(FlaskForm):
     prefix = StringField("Destination prefix", validators=[Optional(), Regexp(r"^[0-9]{1,20}$", message="digits only")])
     hangup_cause = StringField("Hangup cause", validators=[Optional(), Length(max=64),
                                                            Regexp(r"^[A-Z_0-9]+$", message="a cause name like NORMAL_CLEARING")])
-    answered = SelectField("Answered", choices=[("", "Any"), ("yes", "Answered"), ("no", "Not answered")], default="")
-    status = SelectField("Rating", choices=[("", "Any"), ("rated", "Rated"), ("unrated", "Unrated")], default="")
+    answered = SelectField("Answered", choices=options([("", "Any"), ("yes", "Answered"), ("no", "Not answered")]), default="")
+    status = SelectField("Rating", choices=options([("", "Any"), ("rated", "Rated"), ("unrated", "Unrated")]), default="")
 
     def validate_date_to(self, field):
         if field.data and self.date_from.data and field.data < self.date_from.data:

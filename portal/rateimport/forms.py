@@ -3,6 +3,7 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, DateTimeLocalField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Optional, Regexp
 
+from ..choices import options
 from .services import FIELDS
 
 DELIMITERS = [("auto", "Detect"), (",", "Comma ,"), (";", "Semicolon ;"), ("\t", "Tab"), ("|", "Pipe |")]
@@ -12,7 +13,7 @@ class UploadForm(FlaskForm):
     target = SelectField("Import into", validators=[DataRequired()],
                          description="Sell rates go into a ratecard, cost rates into a provider.")
     deck = FileField("Rate deck (CSV)", validators=[FileRequired("choose a CSV file")])
-    delimiter = SelectField("Delimiter", choices=DELIMITERS, default="auto")
+    delimiter = SelectField("Delimiter", choices=options(DELIMITERS), default="auto")
     has_header = BooleanField("The first line is a header", default=True)
     submit = SubmitField("Upload")
 
@@ -34,7 +35,7 @@ def add_mapping_fields(form_class, columns: list[tuple[str, str]]):
     class Form(form_class):
         pass
 
-    choices = [("", "— not in the file —")] + columns
+    choices = options([("", "— not in the file —")] + columns)
     for name, label, required in FIELDS:
         setattr(Form, f"map_{name}", SelectField(label, choices=choices, default="",
                                                  validators=[DataRequired(f"choose the {label.lower()} column")] if required else [Optional()]))

@@ -3,13 +3,14 @@ from wtforms import DateField, SelectField
 from wtforms.validators import Optional, ValidationError
 
 from .services import DIMENSIONS, MAX_DAYS
+from ..choices import options
 
 
 class ReportForm(FlaskForm):
     class Meta:
         csrf = False
 
-    dimension = SelectField("Group by", choices=list(DIMENSIONS.items()), default="day")
+    dimension = SelectField("Group by", choices=options(DIMENSIONS.items()), default="day")
     date_from = DateField("From", validators=[Optional()])
     date_to = DateField("To", validators=[Optional()])
     customer_id = SelectField("Customer", coerce=str, default="")

@@ -12,11 +12,11 @@ from datetime import timezone
 from decimal import Decimal
 
 from flask_wtf import FlaskForm
-from wtforms.fields.choices import SelectChoice
 from wtforms import (BooleanField, DateTimeLocalField, EmailField, IntegerField, PasswordField, SelectField,
                      SelectMultipleField, StringField, SubmitField, TextAreaField, ValidationError)
 from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, NumberRange, Optional, Regexp
 
+from ...choices import options  # noqa: F401  (used here and by the admin views)
 from ...ledger import LedgerError, parse_amount
 from ...security import MIN_PASSWORD_LENGTH
 
@@ -115,11 +115,6 @@ class UtcDateTimeField(DateTimeLocalField):
         if self.raw_data:
             return self.raw_data[0]
         return self.data.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M") if self.data else ""
-
-
-def options(pairs) -> list[SelectChoice]:
-    """Choices of a select from (value, label) pairs."""
-    return [SelectChoice(value, label) for value, label in pairs]
 
 
 def optional_int(label, minimum=0, maximum=None, description=None):
