@@ -276,7 +276,7 @@ def backend_cpu_seconds(conn) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def vacuum_period(dsn, start, end):
+def vacuum_period(dsn):
     """VACUUM the CDR tables before a timed re-rate, as autovacuum would have done since
     the previous pass on a maintained server (autovacuum may be off on a benchmark
     machine): a re-rate updates every row, and the dead versions of the previous pass
@@ -294,7 +294,7 @@ def vacuum_period(dsn, start, end):
 
 
 def timed_rerate(dsn, start, end):
-    vacuum_period(dsn, start, end)
+    vacuum_period(dsn)
     conn = psycopg2.connect(dsn)
     cpu0 = backend_cpu_seconds(conn)
     t0 = time.monotonic()
