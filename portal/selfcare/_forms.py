@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, PasswordField, SelectField, StringField, SubmitField
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import EqualTo, InputRequired, Length, Optional, Regexp, ValidationError
 
+from ..choices import options
 from ..security import MIN_PASSWORD_LENGTH
 from . import _services as services
 
@@ -14,10 +14,6 @@ from . import _services as services
 class _GetForm(FlaskForm):
     class Meta:
         csrf = False
-
-
-def _choices(*pairs) -> list[SelectChoice]:
-    return [SelectChoice(value, label) for value, label in pairs]
 
 
 def _check_range(form):
@@ -30,11 +26,11 @@ def _check_range(form):
 class LedgerFilterForm(_GetForm):
     date_from = DateField("From", validators=[Optional()])
     date_to = DateField("To", validators=[Optional()])
-    kind = SelectField("Kind", choices=_choices(("", "All entries"), ("charges", "Call charges"),
-                                                ("payments", "Payments"), ("credit_notes", "Credit notes"),
-                                                ("adjustments", "Adjustments")),
+    kind = SelectField("Kind", choices=options([("", "All entries"), ("charges", "Call charges"),
+                                                 ("payments", "Payments"), ("credit_notes", "Credit notes"),
+                                                 ("adjustments", "Adjustments")]),
                        validators=[Optional()], default="")
-    view = SelectField("Show", choices=_choices(("entries", "Every entry"), ("days", "One line per day")),
+    view = SelectField("Show", choices=options([("entries", "Every entry"), ("days", "One line per day")]),
                        validators=[Optional()], default="entries")
 
     def validate(self, extra_validators=None):
@@ -47,7 +43,7 @@ class CdrFilterForm(_GetForm):
     endpoint_id = SelectField("Endpoint", coerce=str, validators=[Optional()], default="")
     prefix = StringField("Destination starts with", validators=[
         Optional(), Regexp(r"^\+?[0-9]{1,20}$", message="Digits only, e.g. 336.")])
-    answered = SelectField("Answered", choices=_choices(("", "All calls"), ("yes", "Answered"), ("no", "Not answered")),
+    answered = SelectField("Answered", choices=options([("", "All calls"), ("yes", "Answered"), ("no", "Not answered")]),
                            validators=[Optional()], default="")
 
     def validate(self, extra_validators=None):

@@ -3,7 +3,8 @@ from flask import abort, render_template, request, url_for
 
 from . import _services as services
 from . import bp, own_customer_id
-from ._forms import CdrFilterForm, _choices
+from ..choices import options
+from ._forms import CdrFilterForm
 from ._views import csv_response, per_page
 
 
@@ -12,7 +13,7 @@ def _filter(customer_id: int):
     when the form has errors). An endpoint id that is not the customer's answers 404."""
     endpoints = services.own_endpoints(customer_id)
     form = CdrFilterForm(request.args)
-    form.endpoint_id.choices = _choices(("", "All endpoints"), *((str(e["id"]), e["name"]) for e in endpoints))
+    form.endpoint_id.choices = options([("", "All endpoints")] + [(str(e["id"]), e["name"]) for e in endpoints])
     raw_endpoint = request.args.get("endpoint_id", "")
     if raw_endpoint and raw_endpoint not in {str(e["id"]) for e in endpoints}:
         abort(404)
