@@ -36,7 +36,7 @@ import psycopg2
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.cdr import fake_cdr, load_world  # noqa: E402
+from bench.cdr import fake_cdr, insert_statement, load_world  # noqa: E402
 
 PORT = 5499
 
@@ -112,18 +112,14 @@ def route_statements(n: int) -> list[str]:
     return lines
 
 
-def cdr_statements(n: int, world, salt: int) -> list[str]:
+def cdr_statements(cur, n: int, world) -> list[str]:
     rng = random.Random(7)
     base = datetime.now(timezone.utc).replace(microsecond=0)
     lines = []
     for _ in range(n):
         row = fake_cdr(rng, world, base - timedelta(seconds=rng.randint(0, 86400)))
-        row["uuid"] = f"{row['uuid'][:-6]}{salt:06d}"[-36:]   # fresh uuids for every run
-        cols = list(row)
-        values = ", ".join("NULL" if row[c] is None else
-                           (str(row[c]) if isinstance(row[c], int) else "'" + str(row[c]).replace("'", "''") + "'")
-                           for c in cols)
-        lines.append(f"INSERT INTO billing.fs_cdr ({','.join(cols)}) VALUES ({values});")
+        row["uuid"] = str(uuid.uuid4())   # fresh uuids for every run: none is a duplicate
+        lines.append(insert_statement(cur, row).decode() + ";")
     return lines
 
 
@@ -144,9 +140,11 @@ def count(workdir: Path, lines: list[str], tag: str) -> int:
     return int(match.group(1))
 
 
-def per_statement(workdir: Path, make, n: int, tag: str) -> int:
-    small, large = count(workdir, make(n, 1), f"{tag}_small"), count(workdir, make(4 * n, 2), f"{tag}_large")
-    return (large - small) // (3 * n)
+def per_statement(workdir: Path, small_lines: list[str], large_lines: list[str], tag: str) -> int:
+    """Instructions of one statement: (count(4N) - count(N)) / 3N."""
+    n = len(small_lines)
+    small, large = count(workdir, small_lines, f"{tag}_small"), count(workdir, large_lines, f"{tag}_large")
+    return (large - small) // (len(large_lines) - n)
 
 
 def main() -> None:
@@ -164,17 +162,19 @@ def main() -> None:
         build_cluster(args.source_dsn, args.workdir)
     what = args.what.split(",")
     if "route" in what:
-        print(f"route_call: {per_statement(args.workdir, lambda k, _s: route_statements(k), args.n, 'route'):,} "
-              "instructions per call", flush=True)
+        per_call = per_statement(args.workdir, route_statements(args.n), route_statements(4 * args.n), "route")
+        print(f"route_call: {per_call:,} instructions per call", flush=True)
     if "cdr" in what:
-        start_cluster(args.workdir)
+        start_cluster(args.workdir)   # for the world and for quoting; stopped before counting
         try:
             world = load_world(scratch_dsn(args.workdir))
+            conn = psycopg2.connect(scratch_dsn(args.workdir))
+            cur = conn.cursor()
+            small, large = cdr_statements(cur, args.n, world), cdr_statements(cur, 4 * args.n, world)
+            conn.close()
         finally:
             stop_cluster(args.workdir)
-        salt = random.randrange(10**5)
-        print(f"CDR insert: {per_statement(args.workdir, lambda k, s: cdr_statements(k, world, salt * 10 + s), args.n, 'cdr'):,} "
-              "instructions per CDR", flush=True)
+        print(f"CDR insert: {per_statement(args.workdir, small, large, 'cdr'):,} instructions per CDR", flush=True)
 
 
 if __name__ == "__main__":

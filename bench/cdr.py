@@ -150,6 +150,13 @@ def fake_cdr(rng: random.Random, world, start: datetime) -> dict:
     }
 
 
+def insert_statement(cur, row: dict) -> bytes:
+    """One raw CDR as mod_cdr_pg_csv sends it: a literal INSERT (cur only quotes)."""
+    cols = list(row)
+    return cur.mogrify(f"INSERT INTO billing.fs_cdr ({','.join(cols)}) VALUES ({','.join(['%s'] * len(cols))})",
+                       [row[c] for c in cols])
+
+
 # --------------------------------------------------------------------------- CDR inserts
 
 PREBUILT_PER_SECOND = 2500   # per client; more than one connection can insert
@@ -163,10 +170,7 @@ def _cdr_worker(dsn, world, seconds, seed, barrier, out):
     base = datetime.now(timezone.utc).replace(microsecond=0)
 
     def statement() -> bytes:
-        row = fake_cdr(rng, world, base - timedelta(seconds=rng.randint(0, 86400)))
-        cols = list(row)
-        return cur.mogrify(f"INSERT INTO billing.fs_cdr ({','.join(cols)}) VALUES ({','.join(['%s'] * len(cols))})",
-                           [row[c] for c in cols])
+        return insert_statement(cur, fake_cdr(rng, world, base - timedelta(seconds=rng.randint(0, 86400))))
 
     # The statements are written before the clock starts, so that the client's Python
     # (~40 us per CDR) does not take CPU from the server on the same two cores: the

@@ -31,7 +31,7 @@ import psycopg2
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.cdr import backend_cpu_seconds, fake_cdr, load_world  # noqa: E402
+from bench.cdr import backend_cpu_seconds, fake_cdr, insert_statement, load_world  # noqa: E402
 
 
 def apply(dsn: str, files: list[str]) -> None:
@@ -53,9 +53,7 @@ def batch(dsn: str, world, rows: int, warmup: int, seed: int) -> tuple[float, fl
     for _ in range(rows + warmup):
         row = fake_cdr(rng, world, base - timedelta(seconds=rng.randint(0, 86400)))
         row["uuid"] = str(uuid.uuid4())
-        cols = list(row)
-        sqls.append(cur.mogrify(f"INSERT INTO billing.fs_cdr ({','.join(cols)}) "
-                                f"VALUES ({','.join(['%s'] * len(cols))})", [row[c] for c in cols]))
+        sqls.append(insert_statement(cur, row))
     for sql in sqls[:warmup]:
         cur.execute(sql)
     cpu0, t0 = backend_cpu_seconds(conn), time.monotonic()
