@@ -42,6 +42,10 @@ class Settings(db.Model):
     invoice_footer: Mapped[str] = mapped_column(Text)
     company_logo: Mapped[str] = mapped_column(Text, server_default="img/logo.svg")
     updated_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+    # credit in quotas (CONTRACT 1b, migration 0026)
+    quota_seconds: Mapped[Optional[int]] = mapped_column(Integer, server_default="300")
+    reauth_margin_seconds: Mapped[int] = mapped_column(Integer, server_default="10")
+    ring_timeout_seconds: Mapped[int] = mapped_column(Integer, server_default="60")
 
     @classmethod
     def get(cls) -> "Settings":
@@ -241,6 +245,15 @@ class CallHold(db.Model):
     destination: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
     expires_at: Mapped[datetime] = mapped_column(TZ)
+    # what the hold covers (CONTRACT 1b): seconds since the answer (NULL: all of
+    # max_duration), priced with these terms
+    granted_seconds: Mapped[Optional[int]] = mapped_column(Integer)
+    connect_fee: Mapped[Decimal] = mapped_column(Money, server_default="0")
+    min_duration: Mapped[int] = mapped_column(Integer, server_default="0")
+    increment_first: Mapped[int] = mapped_column(Integer, server_default="1")
+    increment_next: Mapped[int] = mapped_column(Integer, server_default="1")
+    grants: Mapped[int] = mapped_column(Integer, server_default="1")
+    granted_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
 
 
 class FsCdr(db.Model):
@@ -277,6 +290,7 @@ class FsCdr(db.Model):
     status: Mapped[str] = mapped_column(Text, server_default="new")
     unrated_reason: Mapped[Optional[str]] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+    held_seconds: Mapped[Optional[int]] = mapped_column(Integer)   # the hold's grant when billed; NULL: none
 
 
 class Cdr(db.Model):
@@ -310,6 +324,12 @@ class Cdr(db.Model):
     status: Mapped[str] = mapped_column(Text)
     unrated_reason: Mapped[Optional[str]] = mapped_column(Text)
     rated_at: Mapped[datetime] = mapped_column(TZ)
+    # a call never costs more than its hold (CONTRACT 1b): what the hold granted, the
+    # seconds billed to nobody beyond it, and the flags for admin review
+    held_seconds: Mapped[Optional[int]] = mapped_column(Integer)
+    overrun_seconds: Mapped[int] = mapped_column(Integer, server_default="0")
+    no_hold: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    absurd_duration: Mapped[bool] = mapped_column(Boolean, server_default="false")
 
 
 class User(UserMixin, db.Model):

@@ -28,7 +28,8 @@ HEADER = (
     "# passwords in clear text and portal password hashes: keep it secret.\n"
 )
 
-SETTINGS_KEYS = ("sip_domain", "max_call_seconds", "hold_grace_seconds", "default_tax_rate", "low_balance_default",
+SETTINGS_KEYS = ("sip_domain", "max_call_seconds", "hold_grace_seconds", "quota_seconds", "reauth_margin_seconds",
+                 "ring_timeout_seconds", "default_tax_rate", "low_balance_default",
                  "company_name", "company_address", "company_vat_id", "company_email", "invoice_footer",
                  "company_logo")
 

@@ -26,6 +26,9 @@ SETTINGS = {
     "sip_domain": f.sip_domain,
     "max_call_seconds": f.integer(1, 604800),
     "hold_grace_seconds": f.integer(0, INT_MAX),
+    "quota_seconds": f.nullable(f.integer(2, 604800)),
+    "reauth_margin_seconds": f.integer(1, 3600),
+    "ring_timeout_seconds": f.integer(5, 600),
     "default_tax_rate": f.tax_rate,
     "low_balance_default": f.nullable(f.money),
     "company_name": f.text,
@@ -268,6 +271,10 @@ class Validator:
         children = top.children
         if "settings" in children:
             config.settings = self.mapping(children["settings"], "settings", SETTINGS, required=())
+            values = config.settings.values if config.settings else {}
+            quota, margin = values.get("quota_seconds"), values.get("reauth_margin_seconds")
+            if quota is not None and margin is not None and margin >= quota:
+                self.error("settings.reauth_margin_seconds", f"must be shorter than quota_seconds ({quota})")
         if "weights" in children:
             config.weights = self.entries(children["weights"], "weights", WEIGHT)
             self.unique(config.weights, "name")

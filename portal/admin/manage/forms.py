@@ -396,7 +396,15 @@ class SettingsForm(FlaskForm):
     sip_domain = StringField("SIP domain", filters=TEXT_FILTERS, validators=[
         DataRequired(), Regexp(r"^[A-Za-z0-9.-]{1,253}$", message="A domain name such as sip.example.net.")])
     hold_grace_seconds = IntegerField("Hold grace (s)", validators=[InputRequired(), NumberRange(0, 86400)],
-                                      description="How long after its max duration a call's hold is swept.")
+                                      description="How long after its grant runs out a call's hold is swept.")
+    quota_seconds = IntegerField("Credit quota (s)", validators=[Optional(), NumberRange(2, 604800)],
+                                 description="Seconds of credit a call holds at a time; the switch asks for more "
+                                             "before they run out. Empty = hold the whole call length at set-up.")
+    reauth_margin_seconds = IntegerField("Re-authorization margin (s)",
+                                         validators=[InputRequired(), NumberRange(1, 3600)],
+                                         description="How long before a grant runs out the switch asks for the next.")
+    ring_timeout_seconds = IntegerField("Ring timeout per route (s)", validators=[InputRequired(), NumberRange(5, 600)],
+                                        description="How long one carrier may ring before the next is tried.")
     default_tax_rate = AmountField("Default tax rate", validators=[InputRequired()], minimum=0, maximum=1,
                                    description="A fraction: 0.2 = 20 %.")
     low_balance_default = AmountField("Default low-balance alert",
@@ -418,6 +426,10 @@ class SettingsForm(FlaskForm):
 
         if field.data and not (Path(current_app.static_folder) / field.data).is_file():
             raise ValidationError(f"There is no file static/{field.data}.")
+
+    def validate_reauth_margin_seconds(self, field):
+        if self.quota_seconds.data is not None and field.data is not None and field.data >= self.quota_seconds.data:
+            raise ValidationError("The margin must be shorter than the quota.")
 
     def validate_default_tax_rate(self, field):
         if field.data is not None and field.data.as_tuple().exponent < -4:
