@@ -20,11 +20,20 @@ in the session time zone, as in FreeSWITCH's own INSERT).
 Re-importing is harmless: the billing trigger ignores a uuid it already has (the INSERT
 reports 0 rows), which is counted as a duplicate. Each line is inserted under its own
 savepoint, so a corrupt line is reported with its number and the others still load.
+
+Several imports at once (two switches' spools, or a retry started while the first still
+runs) book the same customers: each billed CDR locks its customer's row until commit.
+So lines go in small batches (BATCH), each inserted in customer order and committed on
+its own: every import takes customer locks in the same order and holds them briefly, so
+imports wait for each other instead of deadlocking. A transient error anyway (deadlock,
+serialization failure, lock or statement timeout: the billing trigger lets those abort
+the INSERT instead of parking the call as unrated) is retried, up to RETRIES times.
 """
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,7 +66,11 @@ SQL_LINE = re.compile(
     r"^\s*INSERT\s+INTO\s+([A-Za-z_][A-Za-z0-9_.\"]*)\s*\(([^()]*)\)\s*VALUES\s*\((.*)\)\s*;?\s*$",
     re.IGNORECASE | re.DOTALL)
 COLUMN_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-BATCH = 500
+BATCH = 100
+RETRIES = 5
+# SQLSTATEs that mean "try again": classes 40 (deadlock, serialization) and 57 (cancel,
+# shutdown), 55P03 (lock timeout), 53 (out of resources), 08 (connection).
+TRANSIENT_PREFIXES = ("40", "57", "53", "08", "55P03")
 
 
 class SpoolError(ValueError):
@@ -187,6 +200,43 @@ def _insert(row: dict) -> int:
     return result.rowcount
 
 
+def _transient(exc: DBAPIError) -> bool:
+    code = getattr(getattr(exc, "orig", None), "pgcode", None) or ""
+    return code.startswith(TRANSIENT_PREFIXES)
+
+
+def _customer_order(item: tuple[int, dict]):
+    line_no, row = item
+    customer = row.get("billing_customer_id")
+    return (customer is None, int(customer) if customer and str(customer).isdigit() else 0, row["uuid"], line_no)
+
+
+def _book(batch: list[tuple[int, dict]], result: ImportResult) -> None:
+    """Insert one batch in customer order, each line under a savepoint, and commit it."""
+    for line_no, row in sorted(batch, key=_customer_order):
+        for attempt in range(1, RETRIES + 1):
+            savepoint = db.session.begin_nested()
+            try:
+                inserted = _insert(row)
+                savepoint.commit()
+            except DBAPIError as exc:
+                savepoint.rollback()
+                if _transient(exc) and attempt < RETRIES:
+                    time.sleep(0.05 * attempt)
+                    continue
+                # a value PostgreSQL refuses, or a transient error that did not go away:
+                # report the line (it stays in the file for the next run), keep going
+                message = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+                result.errors.append((line_no, message))
+                break
+            if inserted:
+                result.inserted += 1
+            else:
+                result.duplicates += 1
+            break
+    db.session.commit()
+
+
 def import_spool(path: Path, fmt: str | None = None, columns: tuple[str, ...] | None = None) -> ImportResult:
     """Load a spool file; commits every BATCH lines so a long import keeps its progress."""
     path = Path(path)
@@ -200,6 +250,7 @@ def import_spool(path: Path, fmt: str | None = None, columns: tuple[str, ...] | 
         handle = path.open("rb")
     except OSError as exc:
         raise SpoolError(f"cannot open {path}: {exc}") from exc
+    batch: list[tuple[int, dict]] = []
     with handle:
         for line_no, raw in enumerate(handle, start=1):
             if not raw.strip():
@@ -219,20 +270,10 @@ def import_spool(path: Path, fmt: str | None = None, columns: tuple[str, ...] | 
             if not row.get("uuid"):
                 result.errors.append((line_no, "uuid is empty"))
                 continue
-            savepoint = db.session.begin_nested()
-            try:
-                inserted = _insert(row)
-                savepoint.commit()
-            except DBAPIError as exc:  # a value PostgreSQL refuses: report the line, keep going
-                savepoint.rollback()
-                message = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-                result.errors.append((line_no, message))
-                continue
-            if inserted:
-                result.inserted += 1
-            else:
-                result.duplicates += 1
-            if result.lines % BATCH == 0:
-                db.session.commit()
-    db.session.commit()
+            batch.append((line_no, row))
+            if len(batch) >= BATCH:
+                _book(batch, result)
+                batch = []
+    _book(batch, result)
+    result.errors.sort()
     return result
