@@ -8,6 +8,22 @@ ensure_venv "$ROOT/requirements-dev.txt"
 # zone tests).
 apt_install "${WEASYPRINT_DEBS[@]}" chromium tzdata
 
+# The real-switch tier (tests/switch): the shared FreeSWITCH 1.10.12 build, installed
+# once per machine with its own install.sh (Debian runtime packages and sipp), reused
+# afterwards. Without ../shared/freeswitch the tier is skipped, and says so.
+SHARED_FS="$(cd "$ROOT/.." && pwd)/shared/freeswitch"
+if [ -x "$SHARED_FS/install.sh" ]; then
+    if [ -z "${FREESWITCH_PREFIX:-}" ]; then
+        if [ "$(id -u)" -eq 0 ]; then FREESWITCH_PREFIX=/opt/freeswitch; else FREESWITCH_PREFIX="$VAR/freeswitch"; fi
+    fi
+    log "installing FreeSWITCH 1.10.12 for the real-switch tier into $FREESWITCH_PREFIX"
+    "$SHARED_FS/install.sh" "$FREESWITCH_PREFIX" >"$VAR/freeswitch-install.log" 2>&1 \
+        || { tail -20 "$VAR/freeswitch-install.log" >&2; log "FreeSWITCH install failed (log: $VAR/freeswitch-install.log)"; exit 1; }
+    export FREESWITCH_PREFIX
+else
+    log "real-switch tier skipped: $SHARED_FS not found (tests/switch will report it as skipped)"
+fi
+
 if [ -z "${DATABASE_URL:-}" ]; then
     export DATABASE_URL="$(find_postgres_server)/postgres"
 fi

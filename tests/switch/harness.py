@@ -1,0 +1,461 @@
+"""The real-switch tier's tools: a FreeSWITCH 1.10.12 process started with the project's
+own configuration (installed by freeswitch/configure, as docs/freeswitch.md says), sipp
+as customers and carriers, and a TCP proxy in front of PostgreSQL so a test can take the
+database away from the switch without touching the server others use.
+
+Nothing here knows about billing: tests/switch/conftest.py wires it to a test database.
+"""
+from __future__ import annotations
+
+import os
+import re
+import select
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from portal.switch.esl import EslClient, EslError
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED_BUILD = ROOT.parent / "shared" / "freeswitch"
+SIPP_DIR = ROOT / "freeswitch" / "test" / "sipp"
+TEST_SIPP_DIR = Path(__file__).resolve().parent / "sipp"
+
+
+def skip_reason() -> str | None:
+    """Why the tier cannot run here, or None."""
+    if not SHARED_BUILD.is_dir():
+        return f"real-switch tier skipped: {SHARED_BUILD} does not exist"
+    if prefix() is None:
+        return "real-switch tier skipped: FREESWITCH_PREFIX does not name an installed build (make test sets it)"
+    if not have_sipp():
+        return "real-switch tier skipped: sipp is not installed (make test installs it)"
+    return None
+
+
+def prefix() -> Path | None:
+    """Where scripts/test.sh installed the shared build (FREESWITCH_PREFIX), if anywhere."""
+    value = os.environ.get("FREESWITCH_PREFIX")
+    if value and (Path(value) / "bin" / "freeswitch").exists():
+        return Path(value)
+    return None
+
+
+# ------------------------------------------------------------------------------ ports
+
+_taken: set[int] = set()
+
+
+# Below Linux's ephemeral range (32768-60999 by default), so no outgoing connection
+# takes a port between the moment it is chosen and the moment its server binds it.
+PORT_RANGE = (20000, 32000)
+
+
+def free_port(span: int = 1) -> int:
+    """A port (or the first of `span` consecutive ports) free on 127.0.0.1 for UDP and TCP."""
+    import random
+
+    for _ in range(500):
+        base = random.randrange(PORT_RANGE[0], PORT_RANGE[1] - span)
+        if any(p in _taken for p in range(base, base + span)):
+            continue
+        if all(_bindable(p) for p in range(base, base + span)):
+            _taken.update(range(base, base + span))
+            return base
+    raise RuntimeError("no free port range on 127.0.0.1")
+
+
+def _bindable(port: int) -> bool:
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+def wait_for(predicate, timeout: float, step: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(step)
+
+
+# ------------------------------------------------------------------------------ database proxy
+
+class DbProxy:
+    """127.0.0.1:port -> the PostgreSQL server, with switches to take the database away.
+
+    * ``cut()``: every open connection is closed and new ones are refused (server down);
+    * ``blackhole()``: connections are accepted and bytes swallowed, nothing comes back
+      (a server that stopped answering);
+    * ``restore()``: back to forwarding.
+    """
+
+    def __init__(self, upstream_host: str, upstream_port: int):
+        self.upstream = (upstream_host, upstream_port)
+        self.port = free_port()
+        self.mode = "forward"
+        self._lock = threading.Lock()
+        self._conns: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+        self._stop = False
+        self._listen()
+        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self._thread.start()
+
+    def _listen(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # The old listener may linger until the accept thread's poll on it returns.
+        deadline = time.monotonic() + 2
+        while True:
+            try:
+                s.bind(("127.0.0.1", self.port))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    s.close()
+                    raise
+                time.sleep(0.05)
+        s.listen(128)
+        s.settimeout(0.1)
+        self._listener = s
+
+    def _accept_loop(self):
+        while not self._stop:
+            listener = self._listener
+            if listener is None:
+                time.sleep(0.05)
+                continue
+            try:
+                client, _ = listener.accept()
+            except (socket.timeout, OSError):
+                continue
+            with self._lock:
+                mode = self.mode
+                self._conns.append(client)
+            if mode == "blackhole":
+                threading.Thread(target=self._swallow, args=(client,), daemon=True).start()
+                continue
+            try:
+                upstream = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns.append(upstream)
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+
+    def _swallow(self, client):
+        try:
+            while client.recv(65536):
+                pass
+        except OSError:
+            pass
+
+    def _pump(self, a: socket.socket, b: socket.socket):
+        try:
+            while True:
+                readable, _, _ = select.select([a, b], [], [], 0.5)
+                for s in readable:
+                    data = s.recv(65536)
+                    if not data:
+                        raise OSError("closed")
+                    if self.mode == "forward":
+                        (b if s is a else a).sendall(data)
+        except (OSError, ValueError):
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def _drop_all(self):
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def cut(self):
+        """The server went away: connections closed, new ones refused."""
+        with self._lock:
+            self.mode = "cut"
+            listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        self._drop_all()
+
+    def blackhole(self):
+        """The server stopped answering: existing connections hang, new ones too."""
+        with self._lock:
+            self.mode = "blackhole"     # the pumps drop what they read from now on
+        if self._listener is None:
+            self._listen()
+
+    def restore(self):
+        with self._lock:
+            self.mode = "forward"
+        self._drop_all()
+        if self._listener is None:
+            self._listen()
+
+    def close(self):
+        self._stop = True
+        self.cut()
+
+
+# ------------------------------------------------------------------------------ FreeSWITCH
+
+@dataclass
+class Switch:
+    """One FreeSWITCH process with the project's configuration in `workdir`."""
+
+    prefix: Path
+    workdir: Path
+    settings: dict[str, str]
+    process: subprocess.Popen | None = None
+    esl_port: int = 0
+    esl_password: str = "ClueCon"
+
+    DIRS = ("conf", "log", "run", "db", "tmp", "cache", "sounds", "recordings", "storage", "certs",
+            "htdocs", "grammar", "scripts")
+
+    def configure(self):
+        """freeswitch/configure, exactly as the operator's guide runs it."""
+        args = [str(ROOT / "freeswitch" / "configure"), "--conf", str(self.workdir / "conf"),
+                "--scripts", str(self.workdir / "scripts")]
+        args += [f"{k}={v}" for k, v in self.settings.items()]
+        subprocess.run(args, check=True, capture_output=True, text=True)
+
+    @property
+    def log_file(self) -> Path:
+        return self.workdir / "log" / "freeswitch.log"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.workdir / "log" / "cdr-pg-csv"
+
+    def command(self) -> list[str]:
+        d = self.workdir
+        args = [str(self.prefix / "bin" / "freeswitch"), "-nf", "-nc", "-nonat",
+                "-base", str(d), "-mod", str(self.prefix / "lib" / "freeswitch" / "mod")]
+        for name in self.DIRS:
+            flag = {"scripts": "-scripts", "tmp": "-temp"}.get(name, "-" + name)
+            args += [flag, str(d / name)]
+        return args
+
+    def start(self, timeout: float = 30.0):
+        for name in self.DIRS:
+            (self.workdir / name).mkdir(parents=True, exist_ok=True)
+        self.configure()
+        self.esl_port = int(self.settings["billing_esl_port"])
+        self.esl_password = self.settings.get("billing_esl_password", "ClueCon")
+        out = open(self.workdir / "stdout.txt", "wb")
+        self.process = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, cwd=self.workdir)
+        try:
+            wait_for(self._profiles_running, timeout, step=0.2, what="FreeSWITCH and both SIP profiles")
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError("FreeSWITCH did not start:\n" + self.startup_report()) from None
+
+    def startup_report(self) -> str:
+        text = (self.workdir / "stdout.txt").read_text(errors="replace")[-3000:]
+        if self.log_file.exists():
+            text += "\n--- freeswitch.log (errors) ---\n" + "\n".join(
+                line for line in self.log_file.read_text(errors="replace").splitlines()
+                if "[ERR]" in line or "[CRIT]" in line)[-3000:]
+        return text
+
+    def _profiles_running(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError("FreeSWITCH exited during start-up:\n" + self.startup_report())
+        try:
+            ready = "is ready" in self.api("status")      # every module loaded, the ACL too
+            status = self.api("sofia status")
+        except EslError:
+            return False
+        return ready and status.count("RUNNING") >= 2
+
+    def api(self, command: str, timeout: float = 10.0) -> str:
+        with EslClient("127.0.0.1", self.esl_port, self.esl_password, timeout=timeout) as esl:
+            return esl.api(command)
+
+    def global_var(self, name: str) -> str | None:
+        """A global variable, None when unset (global_getvar then answers nothing, which
+        the event socket reports as "-ERR no reply")."""
+        value = self.api(f"global_getvar {name}").strip()
+        return None if value in ("", "-ERR no reply") else value
+
+    def log_since(self, offset: int) -> str:
+        with open(self.log_file, "rb") as f:
+            f.seek(offset)
+            return f.read().decode("utf-8", "replace")
+
+    def log_size(self) -> int:
+        return self.log_file.stat().st_size if self.log_file.exists() else 0
+
+    def stop(self):
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            try:
+                self.api("fsctl shutdown", timeout=3)
+            except EslError:
+                pass
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self.process = None
+
+
+# ------------------------------------------------------------------------------ sipp
+
+def scenario(name: str) -> Path:
+    """A scenario of the guide (freeswitch/test/sipp) or of the tests (tests/switch/sipp)."""
+    for folder in (SIPP_DIR, TEST_SIPP_DIR):
+        if (folder / name).exists():
+            return folder / name
+    raise FileNotFoundError(name)
+
+
+@dataclass
+class SippResult:
+    returncode: int
+    codes: list[int]              # final and provisional responses the UAC received, in order
+    seconds: float
+    messages: str
+    stdout: str
+
+    @property
+    def final(self) -> int | None:
+        finals = [c for c in self.codes if c >= 200]
+        return finals[0] if finals else None
+
+    def header(self, name: str) -> list[str]:
+        return re.findall(rf"^{re.escape(name)}:\s*(.*?)\s*$", self.messages, re.M | re.I)
+
+
+_STATUS = re.compile(r"^SIP/2\.0 (\d{3}) ", re.M)
+
+
+def _received_codes(trace: str) -> list[int]:
+    """Status codes of the responses received, from sipp's -trace_msg log."""
+    codes = []
+    for block in re.split(r"^-{5,}.*$", trace, flags=re.M):
+        if "message received" in block:
+            codes += [int(c) for c in _STATUS.findall(block)]
+    return codes
+
+
+def _received_messages(trace: str) -> str:
+    return "\n".join(block for block in re.split(r"^-{5,}.*$", trace, flags=re.M) if "message received" in block)
+
+
+@dataclass
+class Sipp:
+    """sipp as customers' PBXs and carriers, every instance on ports of its own."""
+
+    workdir: Path
+    running: list[subprocess.Popen] = field(default_factory=list)
+
+    def _ports(self) -> list[str]:
+        return ["-p", str(free_port()), "-mp", str(free_port(4)), "-cp", str(free_port())]
+
+    def uac(self, scenario_name: str, target: str, service: str, *, source_ip: str = "127.0.0.1",
+            extra: list[str] | None = None, timeout: float = 60.0, background: bool = False):
+        """One call from `source_ip` to `target` dialling `service`. Blocks until it ends
+        (or returns the Popen with background=True; finish it with uac_result)."""
+        stem = f"uac_{time.monotonic_ns()}"
+        trace = self.workdir / f"{stem}_messages.log"
+        args = ["sipp", "-sf", str(scenario(scenario_name)), "-s", service, "-i", source_ip,
+                *self._ports(), "-m", "1", "-l", "1", "-nostdin", "-trace_msg", "-message_file", str(trace),
+                "-trace_err", "-error_file", str(self.workdir / f"{stem}_errors.log"),
+                "-timeout", f"{int(timeout)}s", "-timeout_error", *(extra or []), target]
+        started = time.monotonic()
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                cwd=self.workdir)
+        proc.trace_path, proc.started = trace, started
+        if background:
+            return proc
+        return self.uac_result(proc, timeout)
+
+    def uac_result(self, proc, timeout: float = 60.0) -> SippResult:
+        try:
+            stdout, _ = proc.communicate(timeout=timeout + 10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, _ = proc.communicate()
+        seconds = time.monotonic() - proc.started
+        trace = proc.trace_path.read_text(errors="replace") if proc.trace_path.exists() else ""
+        return SippResult(proc.returncode, _received_codes(trace), seconds, _received_messages(trace), stdout)
+
+    def uas_reply(self, code: int, reason: str, port: int) -> int:
+        """A carrier refusing every call with `code` (sipp reads response codes when it
+        loads a scenario, so each code gets its own copy of uas_reply.xml)."""
+        text = scenario("uas_reply.xml").read_text().replace("[reply_code] [reply_text]", f"{code} {reason}")
+        path = self.workdir / f"uas_reply_{code}.xml"
+        path.write_text(text)
+        return self.uas(str(path), port)
+
+    def uas(self, scenario_name: str, port: int, *, keys: dict[str, str] | None = None,
+            extra: list[str] | None = None) -> int:
+        """A carrier listening on 127.0.0.1:port (runs until stop_all); returns its pid."""
+        path = Path(scenario_name) if Path(scenario_name).is_absolute() else scenario(scenario_name)
+        args = ["sipp", "-sf", str(path), "-i", "127.0.0.1", "-p", str(port),
+                "-mp", str(free_port(4)), "-cp", str(free_port()), "-nostdin", "-bg"]
+        for k, v in (keys or {}).items():
+            args += ["-key", k, v]
+        args += extra or []
+        # -bg forks and prints the daemon's pid.
+        out = subprocess.run(args, capture_output=True, text=True, cwd=self.workdir, timeout=10)
+        pids = re.findall(r"PID=\[(\d+)\]", out.stdout + out.stderr)
+        if not pids:
+            raise RuntimeError(f"sipp UAS did not start: {out.stdout}{out.stderr}")
+        pid = int(pids[0])
+        self.running.append(pid)
+        wait_for(lambda: not _bindable_udp(port), 5, what=f"sipp UAS on port {port}")
+        return pid
+
+    def stop_all(self):
+        for pid in self.running:
+            try:
+                os.kill(pid, 15)
+            except ProcessLookupError:
+                pass
+        self.running.clear()
+
+
+def _bindable_udp(port: int) -> bool:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def have_sipp() -> bool:
+    return shutil.which("sipp") is not None
