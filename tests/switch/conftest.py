@@ -187,15 +187,26 @@ class Tier:
     def wait_no_holds(self, customer: str, timeout: float = 10.0):
         harness.wait_for(lambda: self.holds(customer) == 0, timeout, step=0.1, what=f"{customer}'s holds released")
 
-    def import_spool(self) -> str | None:
-        """`billing import-spool` of the switch's spooled CDRs, as the operator runs it
-        after an outage (docs/freeswitch.md); the file is then moved away."""
+    def import_spool(self) -> list[tuple[Path, str]]:
+        """The operator's procedure after an outage (docs/freeswitch.md, "When the database
+        was down"): mod_cdr_pg_csv keeps its spool file open, so FreeSWITCH is asked to
+        rotate it (fsctl send_sighup, rotate-on-hup) and the rotated files are imported
+        with `billing import-spool`, then moved away."""
         spool = self.switch.spool_dir / "cdr-spool.sql"
-        if not spool.exists():
-            return None
-        done = spool.with_name(f"imported-{time.time_ns()}.sql")
-        spool.rename(done)
-        return flask(self.database_url, "billing", "import-spool", str(done)).stdout
+        if not spool.exists() or spool.stat().st_size == 0:
+            return []
+        self.switch.api("fsctl send_sighup")
+        rotated = harness.wait_for(lambda: sorted(self.switch.spool_dir.glob("cdr-spool.sql.*")), 10,
+                                   what="the rotated spool file")
+        outputs = []
+        done = self.switch.spool_dir / "imported"
+        done.mkdir(exist_ok=True)
+        for path in rotated:
+            output = flask(self.database_url, "billing", "import-spool", "--format", "sql", str(path)).stdout
+            assert " 0 error(s)" in output, output
+            path.rename(done / path.name)
+            outputs.append((done / path.name, output))
+        return outputs
 
     def global_var(self, name: str, value: str | None):
         assert value is None or "=" not in value, "global_setvar cannot set a value holding '='"
@@ -252,7 +263,8 @@ def tier(template_db, tmp_path_factory):
         sipp.stop_all()
         switch.stop()
         proxy.close()
-        drop_database(name)
+        if not os.environ.get("KEEP_SWITCH_DB"):
+            drop_database(name)
 
 
 def _write(path: Path, text: str) -> Path:

@@ -91,7 +91,6 @@ def test_database_that_stops_answering_fails_closed_in_time(tier, database_back)
 
 def test_cdr_of_a_call_ending_while_the_database_is_down_is_spooled_then_billed_once(tier, database_back):
     tier.import_spool()
-    spool = tier.switch.spool_dir / "cdr-spool.sql"
     last = tier.last_cdr_id()
     before = tier.balance("acme")
     assert tier.holds("acme") == 0
@@ -100,11 +99,14 @@ def test_cdr_of_a_call_ending_while_the_database_is_down_is_spooled_then_billed_
     time.sleep(0.5)
     database_back.cut()
     assert tier.sipp.uac_result(call).final == 200
-    harness.wait_for(spool.exists, 10, what="the spooled CDR")
+    spool = tier.switch.spool_dir / "cdr-spool.sql"
+    harness.wait_for(lambda: spool.exists() and spool.stat().st_size > 0, 10, what="the spooled CDR")
     database_back.restore()
     assert tier.last_cdr_id() == last
-    for _ in range(2):                                     # the second import bills nothing more
-        flask(tier.database_url, "billing", "import-spool", str(spool))
+    [(imported, output)] = tier.import_spool()
+    assert "1 inserted" in output
+    again = flask(tier.database_url, "billing", "import-spool", "--format", "sql", str(imported)).stdout
+    assert "0 inserted, 1 duplicate(s)" in again             # a second import bills nothing more
     rows = tier.sql("SELECT uuid, billsec, status FROM billing.fs_cdr WHERE id > %s", (last,))
     assert len(rows) == 1 and rows[0][2] == "rated" and rows[0][1] >= 2
     charged = tier.one("SELECT sell_amount FROM billing.cdr WHERE uuid = %s", (rows[0][0],))[0]
