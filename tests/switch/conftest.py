@@ -35,6 +35,8 @@ BUSY_IP = "127.0.0.4"          # max_calls 1
 THRIFTY_IP = "127.0.0.5"       # endpoint spend limit 0.01 a month
 GONE_IP = "127.0.0.6"          # endpoint moved away by the test after the ACL was loaded
 TIMED_IP = "127.0.0.7"         # 0.03: three seconds at 0.60/min
+QUOTA_IP = "127.0.0.8"         # 0.10: ten seconds, two and a half quotas of 4 s
+TOPUP_IP = "127.0.0.9"         # 0.06: six seconds, then topped up during the call
 
 
 def provisioning(ports: dict[str, int]) -> str:
@@ -120,6 +122,14 @@ def provisioning(ports: dict[str, int]) -> str:
             balance: "0.03"
             ratecards: [{{name: retail, priority: 1}}]
             endpoints: [{{name: timed-pbx, auth: ip, ip: {TIMED_IP}/32, permission: standard}}]
+          - name: quota
+            balance: "0.10"
+            ratecards: [{{name: retail, priority: 1}}]
+            endpoints: [{{name: quota-pbx, auth: ip, ip: {QUOTA_IP}/32, permission: standard}}]
+          - name: topup
+            balance: "0.06"
+            ratecards: [{{name: retail, priority: 1}}]
+            endpoints: [{{name: topup-pbx, auth: ip, ip: {TOPUP_IP}/32, permission: standard}}]
         """)
 
 
