@@ -234,6 +234,7 @@ class Switch:
     process: subprocess.Popen | None = None
     esl_port: int = 0
     esl_password: str = "ClueCon"
+    extra_args: list[str] = field(default_factory=list)
 
     DIRS = ("conf", "log", "run", "db", "tmp", "cache", "sounds", "recordings", "storage", "certs",
             "htdocs", "grammar", "scripts")
@@ -260,7 +261,7 @@ class Switch:
         for name in self.DIRS:
             flag = {"scripts": "-scripts", "tmp": "-temp"}.get(name, "-" + name)
             args += [flag, str(d / name)]
-        return args
+        return args + self.extra_args
 
     def start(self, timeout: float = 30.0):
         for name in self.DIRS:
@@ -444,6 +445,91 @@ class Sipp:
             except ProcessLookupError:
                 pass
         self.running.clear()
+
+
+@dataclass
+class LoadResult:
+    offered: int
+    answered: int
+    refused: int                  # 503 with Retry-After (the switch's admission)
+    failed: int                   # anything else
+    setup_ms: list[float]         # INVITE -> 200 of the answered calls
+    seconds: float
+
+    def percentile(self, p: float) -> float | None:
+        if not self.setup_ms:
+            return None
+        ordered = sorted(self.setup_ms)
+        return ordered[min(len(ordered) - 1, max(0, int(round(p / 100 * len(ordered) + 0.5)) - 1))]
+
+
+def load(workdir: Path, target: str, service: str, rate: float, seconds: float, talk_ms: int = 1000,
+         source_ip: str = "127.0.0.1", limit: int = 5000) -> LoadResult:
+    """sipp offering `rate` calls per second for `seconds` (tests/switch/sipp/uac_load.xml)."""
+    run = workdir / f"load_{time.monotonic_ns()}"
+    run.mkdir(parents=True)
+    total = max(1, int(rate * seconds))
+    path = scenario("uac_load.xml")
+    args = ["sipp", "-sf", str(path), "-s", service, "-i", source_ip, "-p", str(free_port()),
+            "-mp", str(free_port(4)), "-cp", str(free_port()), "-r", str(rate), "-m", str(total),
+            "-l", str(limit), "-d", str(talk_ms), "-nostdin", "-trace_rtt", "-rtt_freq", "1",
+            "-trace_counts", "-trace_err", "-timeout", f"{int(seconds + talk_ms / 1000 + 60)}s", target]
+    started = time.monotonic()
+    proc = subprocess.run(args, cwd=run, capture_output=True, text=True, timeout=seconds + talk_ms / 1000 + 90)
+    elapsed = time.monotonic() - started
+    counts = {}
+    for counts_file in run.glob("*_counts.csv"):
+        lines = [line for line in counts_file.read_text().splitlines() if line.strip()]
+        header, last = lines[0].split(";"), lines[-1].split(";")
+        counts = dict(zip(header, last))
+    def count(suffix: str) -> int:
+        return sum(int(v) for k, v in counts.items() if k.endswith(suffix) and v.strip().isdigit())
+    refused = count("_503_Recv")
+    answered = sum(int(v) for k, v in counts.items() if k.endswith("_200_Recv") and v.strip().isdigit()
+                   and k.split("_")[0] == min((kk.split("_")[0] for kk in counts if kk.endswith("_200_Recv")),
+                                              key=int))
+    setup = []
+    for rtt_file in run.glob("*_rtt.csv"):
+        for line in rtt_file.read_text().splitlines()[1:]:
+            parts = line.split(";")
+            if len(parts) >= 2:
+                try:
+                    setup.append(float(parts[1]))
+                except ValueError:
+                    pass
+    failed = max(total - answered - refused, 0)
+    if not counts:
+        raise RuntimeError(f"sipp load produced no counts: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return LoadResult(total, answered, refused, failed, setup, elapsed)
+
+
+class ConnectionWatch:
+    """The most connections the switch holds to a database (application_name
+    freeswitch_route / freeswitch_cdr, billing_vars.xml), sampled every 200 ms."""
+
+    def __init__(self, database_url: str, database: str):
+        import psycopg2
+
+        self._connect = lambda: psycopg2.connect(database_url)
+        self.database, self.peak, self._stop = database, 0, False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        conn = self._connect()
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            while not self._stop:
+                cur.execute("""SELECT count(*) FROM pg_stat_activity
+                                WHERE datname = %s AND application_name LIKE 'freeswitch_%%'""", (self.database,))
+                self.peak = max(self.peak, cur.fetchone()[0])
+                time.sleep(0.2)
+        conn.close()
+
+    def stop(self) -> int:
+        self._stop = True
+        self._thread.join(5)
+        return self.peak
 
 
 def _bindable_udp(port: int) -> bool:
