@@ -109,8 +109,32 @@ def test_import_csv_spool_with_duplicates_and_a_corrupt_line(cli, pg, world, tmp
     assert rated(pg, u1)["sell_amount"] == Decimal("0.040000")
     # billed once each: 0.04 (u1) + 0.04 (u2, delivered live) + 0.02 (l3)
     assert balance(pg, world.customer.id) == Decimal("9.900000")
+    # the next run resumes after what was billed; reading it all again bills nothing twice
     again = cli.invoke(args=["billing", "import-spool", str(path), *columns])
+    assert "0 line(s): 0 inserted" in again.output and "6 line(s) billed by an earlier run skipped" in again.output
+    again = cli.invoke(args=["billing", "import-spool", "--from-start", str(path), *columns])
     assert "2 inserted" not in again.output and "4 duplicate(s) ignored" in again.output
+    assert balance(pg, world.customer.id) == Decimal("9.900000")
+
+
+def test_import_resumes_where_freeswitch_keeps_writing(cli, pg, world, tmp_path):
+    """FreeSWITCH keeps cdr-spool.sql open and appends: each run bills the complete lines
+    after the previous run's, a line still being written waits, and a new file under the
+    same name is read from the top."""
+    cols = ",".join(spool.DEFAULT_COLUMNS)
+    lines = [f"INSERT INTO billing.fs_cdr ({cols}) VALUES ({_fs_line(world, 61)[1]});" for _ in range(4)]
+    path = tmp_path / "cdr-spool.sql"
+    path.write_text(lines[0] + "\n" + lines[1] + "\n" + lines[2][:40])          # the third is half written
+    first = cli.invoke(args=["billing", "import-spool", str(path)])
+    assert "2 line(s): 2 inserted" in first.output, first.output
+    with path.open("a") as f:
+        f.write(lines[2][40:] + "\n" + lines[3] + "\n")
+    second = cli.invoke(args=["billing", "import-spool", str(path)])
+    assert "2 line(s): 2 inserted" in second.output and "2 line(s) billed by an earlier run skipped" in second.output
+    assert balance(pg, world.customer.id) == Decimal("9.840000")          # four calls at 0.04
+    path.write_text(lines[3] + "\n")                                      # rotated by hand: another file
+    third = cli.invoke(args=["billing", "import-spool", str(path)])
+    assert "1 line(s): 0 inserted, 1 duplicate(s) ignored" in third.output, third.output
 
 
 def test_import_sql_spool_never_executes_the_text(cli, pg, world, tmp_path):

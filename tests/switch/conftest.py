@@ -197,26 +197,18 @@ class Tier:
     def wait_no_holds(self, customer: str, timeout: float = 10.0):
         harness.wait_for(lambda: self.holds(customer) == 0, timeout, step=0.1, what=f"{customer}'s holds released")
 
-    def import_spool(self) -> list[tuple[Path, str]]:
-        """The operator's procedure after an outage (docs/freeswitch.md, "When the database
-        was down"): mod_cdr_pg_csv keeps its spool file open, so FreeSWITCH is asked to
-        rotate it (fsctl send_sighup, rotate-on-hup) and the rotated files are imported
-        with `billing import-spool`, then moved away."""
+    def import_spool(self) -> str:
+        """docs/freeswitch.md, "When the database was down" (tier: spool), as written:
+        `billing import-spool` of the file FreeSWITCH keeps open, resuming after what an
+        earlier run billed."""
         spool = self.switch.spool_dir / "cdr-spool.sql"
         if not spool.exists() or spool.stat().st_size == 0:
-            return []
-        self.switch.api("fsctl send_sighup")
-        rotated = harness.wait_for(lambda: sorted(self.switch.spool_dir.glob("cdr-spool.sql.*")), 10,
-                                   what="the rotated spool file")
-        outputs = []
-        done = self.switch.spool_dir / "imported"
-        done.mkdir(exist_ok=True)
-        for path in rotated:
-            output = flask(self.database_url, "billing", "import-spool", "--format", "sql", str(path)).stdout
-            assert " 0 error(s)" in output, output
-            path.rename(done / path.name)
-            outputs.append((done / path.name, output))
-        return outputs
+            return ""
+        output = self.switch.shell("spool", {"DATABASE_URL": self.database_url,
+                                             "SECRET_KEY": os.environ.get("SECRET_KEY", "switch-tier")},
+                                   replace={"/var/log/freeswitch": str(self.switch.workdir / "log")})
+        assert "error(s)" in output and " 0 error(s)" in output, output
+        return output
 
     def global_var(self, name: str, value: str | None):
         assert value is None or "=" not in value, "global_setvar cannot set a value holding '='"

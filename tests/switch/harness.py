@@ -13,6 +13,7 @@ import select
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,19 @@ ROOT = Path(__file__).resolve().parents[2]
 SHARED_BUILD = ROOT.parent / "shared" / "freeswitch"
 SIPP_DIR = ROOT / "freeswitch" / "test" / "sipp"
 TEST_SIPP_DIR = Path(__file__).resolve().parent / "sipp"
+
+
+GUIDE = ROOT / "docs" / "freeswitch.md"
+
+
+def guide_block(name: str) -> str:
+    """The shell block docs/freeswitch.md marks `<!-- tier: NAME -->`: the tier runs the
+    guide's own commands, so the guide cannot drift from what works."""
+    text = GUIDE.read_text()
+    match = re.search(r"<!-- tier: " + re.escape(name) + r" -->\s*```sh\n(.*?)```", text, re.S)
+    if not match:
+        raise LookupError(f"docs/freeswitch.md has no block marked tier: {name}")
+    return "\n".join(line.strip() if line.startswith("  ") else line for line in match.group(1).splitlines())
 
 
 def skip_reason() -> str | None:
@@ -239,12 +253,44 @@ class Switch:
     DIRS = ("conf", "log", "run", "db", "tmp", "cache", "sounds", "recordings", "storage", "certs",
             "htdocs", "grammar", "scripts")
 
+    # The values the guide's configure block takes from the environment.
+    GUIDE_SETTINGS = {"DB_HOST": "billing_db_host", "DB_PORT": "billing_db_port", "DB_NAME": "billing_db_name",
+                      "DB_PASSWORD": "billing_db_password", "SIP_DOMAIN": "billing_sip_domain",
+                      "SIP_IP": "billing_sip_ip"}
+
     def configure(self):
-        """freeswitch/configure, exactly as the operator's guide runs it."""
-        args = [str(ROOT / "freeswitch" / "configure"), "--conf", str(self.workdir / "conf"),
-                "--scripts", str(self.workdir / "scripts")]
-        args += [f"{k}={v}" for k, v in self.settings.items()]
-        subprocess.run(args, check=True, capture_output=True, text=True)
+        """docs/freeswitch.md step 3, as written (tier: configure), then configure again with
+        what only a test needs (ports, ESL, log level), as the guide says to change settings."""
+        env = dict(os.environ, FS_CONF=str(self.workdir / "conf"), FS_SCRIPTS=str(self.workdir / "scripts"))
+        env.update({var: self.settings[name] for var, name in self.GUIDE_SETTINGS.items() if name in self.settings})
+        subprocess.run(["bash", "-euc", guide_block("configure")], cwd=ROOT, env=env, check=True,
+                       capture_output=True, text=True)
+        rest = [f"{k}={v}" for k, v in self.settings.items() if k not in self.GUIDE_SETTINGS.values()]
+        if rest:
+            subprocess.run([str(ROOT / "freeswitch" / "configure"), "--conf", str(self.workdir / "conf"), *rest],
+                           check=True, capture_output=True, text=True)
+
+    def fs_cli(self, block: str) -> list[str]:
+        """Runs the `fs_cli -x "..."` lines of a guide block over the event socket."""
+        return [self.api(command) for command in re.findall(r'fs_cli -x "([^"]+)"', guide_block(block))]
+
+    def shell(self, block: str, env: dict[str, str], replace: dict[str, str] | None = None) -> str:
+        """Runs a guide block with bash, fs_cli and flask as on an operator's switch host."""
+        shims = self.workdir / "shims"
+        shims.mkdir(exist_ok=True)
+        (shims / "fs_cli").write_text(f"#!/bin/sh\nexec {self.prefix / 'bin' / 'fs_cli'} -H 127.0.0.1 "
+                                      f"-P {self.esl_port} -p {self.esl_password} \"$@\"\n")
+        (shims / "flask").write_text(f"#!/bin/sh\ncd {ROOT} && exec {sys.executable} -m flask \"$@\"\n")
+        for shim in shims.iterdir():
+            shim.chmod(0o755)
+        text = guide_block(block)
+        for old, new in (replace or {}).items():
+            text = text.replace(old, new)
+        run_env = dict(os.environ, **env, PATH=f"{shims}:{os.environ['PATH']}")
+        done = subprocess.run(["bash", "-euc", text], env=run_env, capture_output=True, text=True, timeout=120)
+        if done.returncode:
+            raise RuntimeError(f"guide block {block} failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
 
     @property
     def log_file(self) -> Path:

@@ -198,7 +198,7 @@ def test_gateway_added_by_provisioning_is_used_after_rescan(tier):
 """)
     flask(tier.database_url, "provision", "load", str(path))
     assert "gw_new" not in tier.switch.api("sofia status gateway")
-    tier.switch.api("sofia profile carriers rescan")         # docs/freeswitch.md, "When something changes"
+    tier.switch.fs_cli("carrier-added")                     # docs/freeswitch.md, "First call"
     harness.wait_for(lambda: "carriers::gw_new" in tier.switch.api("sofia status gateway"), 10, what="gw_new")
     last = tier.last_cdr_id()
     assert tier.call("3355123456").final == 200
