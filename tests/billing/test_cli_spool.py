@@ -210,3 +210,70 @@ def test_csv_columns_default_to_the_shipped_freeswitch_config(cli, pg, world, tm
     result = cli.invoke(args=["billing", "import-spool", str(path)])
     assert result.exit_code == 0, result.output
     assert one(pg, "SELECT billsec, sip_user, status FROM billing.fs_cdr WHERE uuid = %s", uid) == (0, "acme100", "rated")
+
+
+def test_two_concurrent_imports_of_the_same_customers_bill_everything(fresh_db, tmp_path):
+    """Seen: two `billing import-spool` runs at once, customers in opposite order: 250
+    ratable CDRs stored as unrated ('internal_error: 40P01 deadlock detected') and both
+    runs still busy after 300 s with 1,500 of 6,000 lines done. Now they lock customers in
+    one order, in small transactions, and retry what is transient."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import psycopg2
+
+    from tests.billing.conftest import build_world_sql
+    from tests.conftest import ROOT
+
+    conn = psycopg2.connect(fresh_db)
+    ids = build_world_sql(conn, balance_="1000.00")
+    customers = [ids.customer_id]
+    with conn.cursor() as cur:
+        for i in range(2, 21):
+            cur.execute("INSERT INTO billing.customers (name) VALUES (%s) RETURNING id", (f"cust{i}",))
+            customers.append(cur.fetchone()[0])
+            cur.execute("INSERT INTO billing.customer_ratecards VALUES (%s, %s, 1)", (customers[-1], ids.ratecard_id))
+            cur.execute("INSERT INTO billing.ledger (customer_id, kind, amount) VALUES (%s, 'initial', 1000)",
+                        (customers[-1],))
+    conn.commit()
+    cols = spool.DEFAULT_COLUMNS
+    per_file = 3000
+
+    def spool_file(name, order):
+        lines = []
+        for n in range(per_file):
+            customer = order[n * len(order) // per_file]
+            row = {"uuid": str(uuidlib.uuid4()), "caller_id_number": "1000", "destination_number": "33123456789",
+                   "start_stamp": "2026-03-10 12:00:00", "answer_stamp": "2026-03-10 12:00:05",
+                   "end_stamp": "2026-03-10 12:01:05", "duration": 65, "billsec": 60,
+                   "hangup_cause": "NORMAL_CLEARING", "sip_hangup_disposition": "send_bye",
+                   "billing_customer_id": customer, "billing_endpoint_id": ids.endpoint_id,
+                   "billing_destination": "33123456789", "billing_sell_prefix": "33", "billing_sell_rate": "0.02",
+                   "billing_route_seq": 1, "billing_gateway": ids.gateway, "billing_provider_id": ids.provider_id,
+                   "billing_cost_rate": "0.005"}
+            values = ",".join(_csv_value(row[c]) for c in cols)
+            lines.append(f"INSERT INTO billing.fs_cdr ({','.join(cols)}) VALUES ({values});")
+        path = tmp_path / name
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    files = [spool_file("a-cdr-spool.sql", customers), spool_file("b-cdr-spool.sql", customers[::-1])]
+    env = dict(os.environ, DATABASE_URL=fresh_db, SECRET_KEY="spool-race")
+    started = time.monotonic()
+    runs = [subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "billing", "import-spool", str(f)],
+                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for f in files]
+    outputs = [r.communicate(timeout=240)[0] for r in runs]
+    seconds = time.monotonic() - started
+    assert [r.returncode for r in runs] == [0, 0], outputs
+    assert all(f"{per_file} line(s): {per_file} inserted, 0 duplicate(s) ignored, 0 error(s)" in o for o in outputs)
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*), count(*) FILTER (WHERE status = 'unrated') FROM billing.fs_cdr")
+        assert cur.fetchone() == (2 * per_file, 0)
+        cur.execute("SELECT sum(balance) FROM billing.customers")
+        assert cur.fetchone()[0] == Decimal(20 * 1000) - Decimal("0.02") * 2 * per_file
+    conn.close()
+    assert seconds < 120, seconds            # was still running after 300 s
+    print(f"two concurrent imports of {per_file} lines: {seconds:.1f} s")
