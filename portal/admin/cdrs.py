@@ -9,7 +9,7 @@ from . import bp
 from .. import audit
 from ..choices import options
 from ..cdrs import services
-from ..cdrs.forms import CdrFilterForm
+from ._forms import CdrFilterForm
 from ..extensions import db
 from ..models import Customer, Endpoint, Gateway, Provider
 

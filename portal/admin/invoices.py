@@ -11,7 +11,7 @@ from .. import audit
 from ..choices import options
 from ..extensions import db
 from ..invoices import InvoiceError
-from ..invoices.forms import CreditNoteForm, GenerateForm
+from ._forms import CreditNoteForm, GenerateForm
 from ..invoices.pdf import pdf_response
 from ..invoices.services import (Period, build_draft, credited_so_far, delete_draft, issue, issue_credit_note,
                                  ledger_entries, local_today, minutes, percent)

@@ -13,7 +13,7 @@ from ..choices import options as select_options   # `options` is the import's ow
 from ..extensions import db
 from ..models import Provider, RateImport, Ratecard, Weight
 from ..rateimport import services
-from ..rateimport.forms import ExportForm, MappingForm, UploadForm, add_mapping_fields
+from ._forms import ExportForm, MappingForm, UploadForm, add_mapping_fields
 
 
 def _targets() -> list[tuple[str, str]]:

@@ -11,7 +11,7 @@ from ..choices import options
 from ..extensions import db
 from ..models import Customer
 from ..reports import services
-from ..reports.forms import ReportForm
+from ._forms import ReportForm
 
 
 def _connection():
