@@ -3,20 +3,16 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Response, abort, flash, jsonify, redirect, render_template, request, stream_with_context, url_for
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 
 from . import bp
-from .. import audit
-from ..choices import options
+from .. import audit, csvstream
 from ..cdrs import services
-from ._forms import CdrFilterForm
+from ..choices import options
+from ..dbapi import connection as _connection
 from ..extensions import db
 from ..models import Customer, Endpoint, Gateway, Provider
-
-
-def _connection():
-    return db.session.connection().connection.dbapi_connection
-
+from ._forms import CdrFilterForm
 
 ENDPOINT_CHOICES_MAX = 200
 
@@ -97,14 +93,7 @@ def cdrs_export():
     if not form.validate():
         abort(400, "Fix the filter first: " + "; ".join(f"{f}: {e[0]}" for f, e in form.errors.items()))
     flt = _filter(form)
-    filename = f"cdrs-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.csv"
-    def rows():
-        # The connection is taken here, inside the re-pushed contexts: the view's own
-        # session is closed (and its connection back in the pool) before streaming starts.
-        yield from services.export_csv(_connection(), flt)
-
-    return Response(stream_with_context(rows()), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return csvstream.export_response(f"cdrs-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.csv", services.export(flt))
 
 
 @bp.route("/cdrs/raw/<int:fs_cdr_id>/rerate", methods=["POST"])

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import (Response, abort, current_app, flash, jsonify, redirect, render_template, request,
-                   stream_with_context, url_for)
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from . import bp
-from .. import audit
+from .. import audit, csvstream
 from ..choices import options as select_options   # `options` is the import's own dict here
+from ..dbapi import connection as _dbapi_connection
 from ..extensions import db
 from ..models import Provider, RateImport, Ratecard, Weight
 from ..rateimport import services
@@ -39,10 +39,6 @@ def _job(job_id: int) -> RateImport:
     if job is None:
         abort(404)
     return job
-
-
-def _dbapi_connection():
-    return db.session.connection().connection.dbapi_connection
 
 
 @bp.route("/rate-imports")
@@ -183,11 +179,5 @@ def rate_export(kind: str, owner_id: int):
     owner = db.session.get(Ratecard if kind == "ratecard" else Provider, owner_id)
     if owner is None:
         abort(404)
-    filename = f"{kind}-{owner.name}-rates-{datetime.now(timezone.utc):%Y%m%d}.csv"
-
-    def rows():
-        # Connection taken inside the streaming contexts (see admin/cdrs.py cdrs_export).
-        yield from services.export_rows(_dbapi_connection(), kind, owner_id)
-
-    return Response(stream_with_context(rows()), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return csvstream.export_response(f"{kind}-{owner.name}-rates-{datetime.now(timezone.utc):%Y%m%d}.csv",
+                                     services.export(kind, owner_id))

@@ -12,13 +12,12 @@ ASR % 2 places, ACD seconds 1 place, half-up); money sums are exact.
 """
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
 from ..cdrs.services import metrics
+from ..csvstream import lines
 
 DIMENSIONS = {"day": "Day", "customer": "Customer", "provider": "Provider", "destination": "Destination"}
 MAX_DAYS = 366
@@ -133,13 +132,17 @@ COLUMNS = [("calls", "Calls"), ("answered", "Answered"), ("minutes", "Minutes"),
            ("cost", "Cost"), ("margin", "Margin"), ("asr", "ASR %"), ("acd", "ACD s")]
 
 
+def csv_header(report: Report) -> list[str]:
+    return [DIMENSIONS[report.dimension].lower()] + [k for k, _ in COLUMNS]
+
+
+def csv_rows(report: Report) -> list[list]:
+    """The table's rows, then a TOTAL row."""
+    return [[row["label"]] + [row[k] for k, _ in COLUMNS] for row in report.rows + [{"label": "TOTAL", **report.total}]]
+
+
 def to_csv(report: Report) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([DIMENSIONS[report.dimension].lower()] + [k for k, _ in COLUMNS])
-    for row in report.rows + [{"label": "TOTAL", **report.total}]:
-        writer.writerow([row["label"]] + ["" if row[k] is None else row[k] for k, _ in COLUMNS])
-    return buffer.getvalue()
+    return "".join(lines(csv_header(report), [csv_rows(report)]))
 
 
 def chart_data(report: Report, limit: int = 15) -> dict:
