@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import func, select, text
 
-from .. import ledger
+from ..ledger import services as ledger
 from ..extensions import db
 from ..models import Customer, Invoice, InvoiceLine, LedgerEntry, Settings
 from . import InvoiceError

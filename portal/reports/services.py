@@ -157,38 +157,3 @@ def chart_data(report: Report, limit: int = 15) -> dict:
     return {"type": "bar", "labels": labels, "horizontal": True, "datasets": [
         {"label": "Revenue", "data": [str(r["revenue"]) for r in rows]},
         {"label": "Margin", "data": [str(r["margin"]) for r in rows]}]}
-
-
-# ----------------------------------------------------------------------------- dashboard
-
-def live_calls(conn, limit: int = 20) -> dict:
-    """Calls in progress = holds placed by route_call and not yet released."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT count(*), coalesce(sum(amount), 0) FROM billing.call_holds WHERE expires_at > now()")
-        count, held = cur.fetchone()
-        cur.execute("""
-            SELECT h.call_uuid, h.created_at, h.destination, h.sell_rate, h.amount, h.max_duration,
-                   cu.name AS customer, cu.currency, e.name AS endpoint
-              FROM billing.call_holds h
-              JOIN billing.customers cu ON cu.id = h.customer_id
-              JOIN billing.endpoints e ON e.id = h.endpoint_id
-             WHERE h.expires_at > now()
-             ORDER BY h.created_at DESC LIMIT %s""", (limit,))
-        names = [d[0] for d in cur.description]
-        rows = [dict(zip(names, r)) for r in cur.fetchall()]
-    return {"count": count, "held": held, "rows": rows}
-
-
-def low_balance_customers(conn, limit: int = 10) -> list[dict]:
-    """Enabled customers whose available funds (balance + credit limit) are below their
-    alert threshold (or the default threshold of the settings)."""
-    with conn.cursor() as cur:
-        cur.execute("""
-            SELECT cu.id, cu.name, cu.currency, cu.balance, cu.credit_limit, cu.balance + cu.credit_limit AS available,
-                   coalesce(cu.low_balance_alert, s.low_balance_default) AS threshold
-              FROM billing.customers cu CROSS JOIN billing.settings s
-             WHERE cu.enabled AND coalesce(cu.low_balance_alert, s.low_balance_default) IS NOT NULL
-               AND cu.balance + cu.credit_limit < coalesce(cu.low_balance_alert, s.low_balance_default)
-             ORDER BY cu.balance + cu.credit_limit, cu.name LIMIT %s""", (limit,))
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r)) for r in cur.fetchall()]

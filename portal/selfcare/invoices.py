@@ -6,9 +6,10 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..invoices.pdf import pdf_response
-from ..admin.manage.common import paginate
 from ..models import Invoice
+from ..paging import paginate
 from . import bp, own_customer_id
+from ._views import page_arg, per_page
 
 
 def _own_issued():
@@ -17,7 +18,7 @@ def _own_issued():
 
 @bp.route("/invoices")
 def invoices():
-    listing = paginate(_own_issued().order_by(Invoice.issued_at.desc(), Invoice.id.desc()))
+    listing = paginate(_own_issued().order_by(Invoice.issued_at.desc(), Invoice.id.desc()), page_arg(), per_page())
     return render_template("selfcare/invoices.html", **vars(listing))
 
 
