@@ -10,7 +10,7 @@ from wtforms import BooleanField, DateField, DateTimeLocalField, SelectField, St
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from ..choices import options
-from ..invoices import InvoiceError
+from ..forms import parsed
 from ..invoices.services import parse_credit_amount
 from ..rateimport.services import FIELDS
 from ..reports.services import DIMENSIONS, MAX_DAYS
@@ -133,7 +133,4 @@ class CreditNoteForm(FlaskForm):
     submit = SubmitField("Issue credit note")
 
     def validate_amount(self, field):
-        try:
-            parse_credit_amount(field.data)
-        except InvoiceError as exc:
-            raise ValidationError(str(exc)) from None
+        parsed(parse_credit_amount, field.data)

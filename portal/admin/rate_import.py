@@ -13,6 +13,7 @@ from ..dbapi import connection as _dbapi_connection
 from ..extensions import db
 from ..models import Provider, RateImport, Ratecard, Weight
 from ..rateimport import services
+from .manage.common import get_or_404
 from ._forms import ExportForm, MappingForm, UploadForm, add_mapping_fields
 
 
@@ -32,13 +33,6 @@ def _parse_target(value: str) -> tuple[str, int]:
     if db.session.get(model, int(ident)) is None:
         abort(404)
     return kind, int(ident)
-
-
-def _job(job_id: int) -> RateImport:
-    job = db.session.get(RateImport, job_id)
-    if job is None:
-        abort(404)
-    return job
 
 
 @bp.route("/rate-imports")
@@ -83,7 +77,7 @@ def rate_import_new():
 
 @bp.route("/rate-imports/<int:job_id>/mapping", methods=["GET", "POST"])
 def rate_import_mapping(job_id: int):
-    job = _job(job_id)
+    job = get_or_404(RateImport, job_id)
     if job.status in ("running", "done"):
         return redirect(url_for("admin.rate_import", job_id=job.id))
     options = dict(job.options)
@@ -140,13 +134,13 @@ def rate_import_mapping(job_id: int):
 
 @bp.route("/rate-imports/<int:job_id>")
 def rate_import(job_id: int):
-    job = _job(job_id)
+    job = get_or_404(RateImport, job_id)
     return render_template("admin/rate_import.html", job=job, field_labels={n: label for n, label, _ in services.FIELDS})
 
 
 @bp.route("/rate-imports/<int:job_id>/status")
 def rate_import_status(job_id: int):
-    job = _job(job_id)
+    job = get_or_404(RateImport, job_id)
     db.session.refresh(job)
     total = job.total_lines or 0
     percent = min(100, int(100 * job.processed_lines / total)) if total else None
@@ -156,7 +150,7 @@ def rate_import_status(job_id: int):
 
 @bp.route("/rate-imports/<int:job_id>/run", methods=["POST"])
 def rate_import_run(job_id: int):
-    job = _job(job_id)
+    job = get_or_404(RateImport, job_id)
     if job.status != "previewed":
         flash("Preview the deck first; only a deck without errors can be imported.", "warning")
         return redirect(url_for("admin.rate_import", job_id=job.id))

@@ -9,7 +9,7 @@ from wtforms.validators import EqualTo, InputRequired, Length, Optional, Regexp,
 from ..choices import options
 from ..customers.services import parse_threshold
 from ..endpoints.services import SIP_PASSWORD_MAX, sip_password_problem
-from ..errors import Refused
+from ..forms import parsed
 from ..security import MIN_PASSWORD_LENGTH
 
 
@@ -84,10 +84,7 @@ class AlertSettingsForm(FlaskForm):
     submit = SubmitField("Save settings")
 
     def validate_low_balance_alert(self, field):
-        try:
-            parse_threshold(field.data)
-        except Refused as exc:
-            raise ValidationError(str(exc)) from None
+        parsed(parse_threshold, field.data)
 
 
 class PasswordForm(FlaskForm):
