@@ -10,6 +10,7 @@ from .. import audit, csvstream
 from ..cdrs import services
 from ..choices import options
 from ..dbapi import connection as _connection
+from ..endpoints.services import names as endpoint_names
 from ..extensions import db
 from ..models import Customer, Endpoint, Gateway, Provider
 from ._forms import CdrFilterForm
@@ -22,14 +23,11 @@ def _form() -> CdrFilterForm:
     form.customer_id.choices = options([("", "Any")] + [(str(i), n) for i, n in db.session.execute(
         db.select(Customer.id, Customer.name).order_by(Customer.name))])
     # Endpoints: those of the chosen customer; all of them only while there are few.
-    endpoints = db.select(Endpoint.id, Endpoint.name).order_by(Endpoint.name)
     customer = request.args.get("customer_id", "")
     chosen = request.args.get("endpoint_id", "")
-    if customer.isdigit():
-        endpoints = endpoints.where(Endpoint.customer_id == int(customer))
-    else:
-        endpoints = endpoints.limit(ENDPOINT_CHOICES_MAX + 1)
-    rows = db.session.execute(endpoints).all()
+    rows = [(e["id"], e["name"]) for e in endpoint_names(
+        _connection(), customer_id=int(customer) if customer.isdigit() else None,
+        limit=None if customer.isdigit() else ENDPOINT_CHOICES_MAX + 1)]
     if not customer.isdigit() and len(rows) > ENDPOINT_CHOICES_MAX:
         rows = db.session.execute(db.select(Endpoint.id, Endpoint.name).where(
             Endpoint.id == int(chosen))).all() if chosen.isdigit() else []
