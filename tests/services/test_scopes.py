@@ -201,3 +201,18 @@ def test_rates_apply_to_the_customer_asked_for(world, pg):
     export = rates.export(world.a.customer.id, "united")
     assert [r[0] for b in export.batches(pg) for r in b] == ["44"]
     assert re.fullmatch(r"[0-9]+/[0-9]+", [r for b in export.batches(pg) for r in b][0][5])
+
+
+# ----------------------------------------------------------------------------- invoices
+
+def test_issued_documents_under_both_scopes(world):
+    from portal.invoices import services as invoices
+
+    staff = db.session.scalars(invoices.issued(customer_id=None)).all()
+    own = db.session.scalars(invoices.issued(customer_id=world.a.customer.id)).all()
+    assert {i.customer_id for i in staff} == {world.a.customer.id, world.b.customer.id}
+    assert [i.customer_id for i in own] == [world.a.customer.id]
+    b_document = next(i for i in staff if i.customer_id == world.b.customer.id)
+    assert invoices.issued_document(b_document.id, customer_id=None) is b_document
+    with pytest.raises(NotFound):
+        invoices.issued_document(b_document.id, customer_id=world.a.customer.id)
