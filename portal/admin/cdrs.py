@@ -3,20 +3,17 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Response, abort, flash, jsonify, redirect, render_template, request, stream_with_context, url_for
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 
 from . import bp
-from .. import audit
-from ..choices import options
+from .. import audit, csvstream
 from ..cdrs import services
-from ..cdrs.forms import CdrFilterForm
+from ..choices import options
+from ..dbapi import connection as _connection
+from ..endpoints.services import names as endpoint_names
 from ..extensions import db
 from ..models import Customer, Endpoint, Gateway, Provider
-
-
-def _connection():
-    return db.session.connection().connection.dbapi_connection
-
+from ._forms import CdrFilterForm
 
 ENDPOINT_CHOICES_MAX = 200
 
@@ -26,14 +23,11 @@ def _form() -> CdrFilterForm:
     form.customer_id.choices = options([("", "Any")] + [(str(i), n) for i, n in db.session.execute(
         db.select(Customer.id, Customer.name).order_by(Customer.name))])
     # Endpoints: those of the chosen customer; all of them only while there are few.
-    endpoints = db.select(Endpoint.id, Endpoint.name).order_by(Endpoint.name)
     customer = request.args.get("customer_id", "")
     chosen = request.args.get("endpoint_id", "")
-    if customer.isdigit():
-        endpoints = endpoints.where(Endpoint.customer_id == int(customer))
-    else:
-        endpoints = endpoints.limit(ENDPOINT_CHOICES_MAX + 1)
-    rows = db.session.execute(endpoints).all()
+    rows = [(e["id"], e["name"]) for e in endpoint_names(
+        _connection(), customer_id=int(customer) if customer.isdigit() else None,
+        limit=None if customer.isdigit() else ENDPOINT_CHOICES_MAX + 1)]
     if not customer.isdigit() and len(rows) > ENDPOINT_CHOICES_MAX:
         rows = db.session.execute(db.select(Endpoint.id, Endpoint.name).where(
             Endpoint.id == int(chosen))).all() if chosen.isdigit() else []
@@ -97,14 +91,7 @@ def cdrs_export():
     if not form.validate():
         abort(400, "Fix the filter first: " + "; ".join(f"{f}: {e[0]}" for f, e in form.errors.items()))
     flt = _filter(form)
-    filename = f"cdrs-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.csv"
-    def rows():
-        # The connection is taken here, inside the re-pushed contexts: the view's own
-        # session is closed (and its connection back in the pool) before streaming starts.
-        yield from services.export_csv(_connection(), flt)
-
-    return Response(stream_with_context(rows()), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return csvstream.export_response(f"cdrs-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.csv", services.export(flt))
 
 
 @bp.route("/cdrs/raw/<int:fs_cdr_id>/rerate", methods=["POST"])

@@ -7,12 +7,16 @@ from decimal import Decimal
 from flask import flash, redirect, render_template, url_for
 from sqlalchemy import func, select
 
+from .. import dbapi
+from ..customers.services import calls_in_progress, funds
 from ..extensions import db
 from ..formatting import money
+from ..ledger.services import entries
 from ..models import CallHold, Customer, Endpoint, Ratecard, RoutingRule, Settings, User
+from ..paging import Page
 from . import bp
 from .manage import services
-from .manage.common import arg_text, deleted, get_or_404, paginate, render_form_page, searched, sorted_by, toggled
+from .manage.common import arg_int, arg_text, deleted, get_or_404, paginate, render_form_page, searched, sorted_by, toggled
 from .manage.forms import CustomerForm, LedgerForm, form_data
 
 
@@ -98,18 +102,21 @@ def customer_edit(customer_id: int):
                              (customer.name, url_for("admin.customer", customer_id=customer.id))])
 
 
+LEDGER_PAGE_SIZE = 25
+
+
 def _detail(customer: Customer, ledger_form: LedgerForm):
-    holds = list(db.session.scalars(select(CallHold).where(CallHold.customer_id == customer.id)
-                                    .order_by(CallHold.created_at)))
-    held = sum((h.amount for h in holds), start=Decimal(0))
+    conn = dbapi.connection()
+    page = max(arg_int("page", 1), 1)
+    rows, total = entries(conn, customer.id, page=page, per_page=LEDGER_PAGE_SIZE, with_author=True)
     context = dict(
-        customer=customer, holds=holds, held=held, available=services.available_funds(customer, held),
+        customer=customer, funds=funds(conn, customer.id), holds=calls_in_progress(conn, customer_id=customer.id),
         endpoints=db.session.scalars(select(Endpoint).where(Endpoint.customer_id == customer.id)
                                      .order_by(Endpoint.name)).all(),
         users=db.session.scalars(select(User).where(User.customer_id == customer.id).order_by(User.email)).all(),
         rules=db.session.scalars(select(RoutingRule).where(RoutingRule.customer_id == customer.id)
                                  .order_by(RoutingRule.prefix)).all(),
-        ledger=paginate(services.ledger_with_running_balance(customer.id), per_page=25),
+        ledger=Page(rows, page, LEDGER_PAGE_SIZE, total),
         form=ledger_form,
     )
     return render_template("admin/customer_detail.html", **context), 400 if ledger_form.errors else 200

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta, timezone
 from flask import render_template
 
 from . import bp
+from .. import dbapi
 from ..cdrs import services as cdr_services
-from ..extensions import db
+from ..customers import services as customers
 from ..models import Settings
 from ..reports import services
 
@@ -16,7 +17,7 @@ from ..reports import services
 @bp.route("/")
 @bp.route("/dashboard")
 def dashboard():
-    conn = db.session.connection().connection.dbapi_connection
+    conn = dbapi.connection()
     today = datetime.now(timezone.utc).date()
     month_start = today.replace(day=1)
     stats = {
@@ -24,10 +25,16 @@ def dashboard():
         "month": cdr_services.totals(conn, cdr_services.CdrFilter(date_from=month_start, date_to=today)),
     }
     trend = services.run(conn, "day", today - timedelta(days=13), today)
-    return render_template("admin/dashboard.html", stats=stats, live=services.live_calls(conn),
+    return render_template("admin/dashboard.html", stats=stats, live=_live_calls(conn),
                            unrated=cdr_services.unrated_count(conn),
-                           low_balance=services.low_balance_customers(conn),
+                           low_balance=customers.low_balance(conn),
                            chart=json.dumps(services.chart_data(trend)), currency=_currency())
+
+
+def _live_calls(conn) -> dict:
+    """Calls in progress now: holds not yet past their expiry (stale ones are the sweeper's)."""
+    return {**customers.holds_summary(conn, include_stale=False),
+            "rows": customers.calls_in_progress(conn, limit=20, include_stale=False)}
 
 
 def _currency() -> str:

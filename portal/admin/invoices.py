@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -11,14 +11,14 @@ from .. import audit
 from ..choices import options
 from ..extensions import db
 from ..invoices import InvoiceError
-from ..invoices.forms import CreditNoteForm, GenerateForm
+from ._forms import CreditNoteForm, GenerateForm
 from ..invoices.pdf import pdf_response
 from ..invoices.services import (Period, build_draft, credited_so_far, delete_draft, issue, issue_credit_note,
                                  ledger_entries, local_today, minutes, percent)
 from ..mail.messages import queue_invoice_issued
 from ..models import Customer, Invoice, MailMessage
 from . import bp
-from .manage.common import paginate, searched
+from .manage.common import get_or_404, paginate, searched
 
 KINDS = [("invoice", "Invoice"), ("statement", "Statement"), ("credit_note", "Credit note")]
 STATUSES = [("draft", "Draft"), ("issued", "Issued")]
@@ -38,13 +38,6 @@ def _flash_errors(form) -> None:
     for field, errors in form.errors.items():
         for error in errors:
             flash(f"{getattr(form, field).label.text}: {error}", "danger")
-
-
-def _get_invoice(invoice_id: int) -> Invoice:
-    invoice = db.session.get(Invoice, invoice_id)
-    if invoice is None:
-        abort(404)
-    return invoice
 
 
 @bp.route("/invoices")
@@ -84,7 +77,7 @@ def invoices_generate():
 
 @bp.route("/invoices/<int:invoice_id>")
 def invoices_detail(invoice_id: int):
-    invoice = _get_invoice(invoice_id)
+    invoice = get_or_404(Invoice, invoice_id)
     credit_notes = db.session.scalars(select(Invoice).where(Invoice.corrects_invoice_id == invoice.id)
                                       .order_by(Invoice.id)).all()
     mails = db.session.scalars(select(MailMessage).where(MailMessage.invoice_id == invoice.id)
@@ -100,12 +93,12 @@ def invoices_detail(invoice_id: int):
 
 @bp.route("/invoices/<int:invoice_id>/pdf")
 def invoices_pdf(invoice_id: int):
-    return pdf_response(_get_invoice(invoice_id))
+    return pdf_response(get_or_404(Invoice, invoice_id))
 
 
 @bp.route("/invoices/<int:invoice_id>/issue", methods=["POST"])
 def invoices_issue(invoice_id: int):
-    invoice = _get_invoice(invoice_id)
+    invoice = get_or_404(Invoice, invoice_id)
     try:
         issue(invoice, actor=current_user.email)
     except InvoiceError as exc:
@@ -121,7 +114,7 @@ def invoices_issue(invoice_id: int):
 
 @bp.route("/invoices/<int:invoice_id>/delete", methods=["POST"])
 def invoices_delete(invoice_id: int):
-    invoice = _get_invoice(invoice_id)
+    invoice = get_or_404(Invoice, invoice_id)
     try:
         delete_draft(invoice)
     except InvoiceError as exc:
@@ -136,7 +129,7 @@ def invoices_delete(invoice_id: int):
 
 @bp.route("/invoices/<int:invoice_id>/credit-note", methods=["POST"])
 def invoices_credit_note(invoice_id: int):
-    invoice = _get_invoice(invoice_id)
+    invoice = get_or_404(Invoice, invoice_id)
     form = CreditNoteForm()
     if not form.validate_on_submit():
         _flash_errors(form)
@@ -157,7 +150,7 @@ def invoices_credit_note(invoice_id: int):
 
 @bp.route("/invoices/<int:invoice_id>/resend", methods=["POST"])
 def invoices_resend(invoice_id: int):
-    invoice = _get_invoice(invoice_id)
+    invoice = get_or_404(Invoice, invoice_id)
     if not invoice.is_issued or not invoice.customer_email:
         flash("Only an issued document of a customer with an e-mail address can be sent.", "danger")
     else:

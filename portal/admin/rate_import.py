@@ -3,17 +3,18 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import (Response, abort, current_app, flash, jsonify, redirect, render_template, request,
-                   stream_with_context, url_for)
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from . import bp
-from .. import audit
+from .. import audit, csvstream
 from ..choices import options as select_options   # `options` is the import's own dict here
+from ..dbapi import connection as _dbapi_connection
 from ..extensions import db
 from ..models import Provider, RateImport, Ratecard, Weight
 from ..rateimport import services
-from ..rateimport.forms import ExportForm, MappingForm, UploadForm, add_mapping_fields
+from .manage.common import get_or_404
+from ._forms import ExportForm, MappingForm, UploadForm, add_mapping_fields
 
 
 def _targets() -> list[tuple[str, str]]:
@@ -32,17 +33,6 @@ def _parse_target(value: str) -> tuple[str, int]:
     if db.session.get(model, int(ident)) is None:
         abort(404)
     return kind, int(ident)
-
-
-def _job(job_id: int) -> RateImport:
-    job = db.session.get(RateImport, job_id)
-    if job is None:
-        abort(404)
-    return job
-
-
-def _dbapi_connection():
-    return db.session.connection().connection.dbapi_connection
 
 
 @bp.route("/rate-imports")
@@ -87,7 +77,7 @@ def rate_import_new():
 
 @bp.route("/rate-imports/<int:job_id>/mapping", methods=["GET", "POST"])
 def rate_import_mapping(job_id: int):
-    job = _job(job_id)
+    job = get_or_404(RateImport, job_id)
     if job.status in ("running", "done"):
         return redirect(url_for("admin.rate_import", job_id=job.id))
     options = dict(job.options)
@@ -144,13 +134,13 @@ def rate_import_mapping(job_id: int):
 
 @bp.route("/rate-imports/<int:job_id>")
 def rate_import(job_id: int):
-    job = _job(job_id)
+    job = get_or_404(RateImport, job_id)
     return render_template("admin/rate_import.html", job=job, field_labels={n: label for n, label, _ in services.FIELDS})
 
 
 @bp.route("/rate-imports/<int:job_id>/status")
 def rate_import_status(job_id: int):
-    job = _job(job_id)
+    job = get_or_404(RateImport, job_id)
     db.session.refresh(job)
     total = job.total_lines or 0
     percent = min(100, int(100 * job.processed_lines / total)) if total else None
@@ -160,7 +150,7 @@ def rate_import_status(job_id: int):
 
 @bp.route("/rate-imports/<int:job_id>/run", methods=["POST"])
 def rate_import_run(job_id: int):
-    job = _job(job_id)
+    job = get_or_404(RateImport, job_id)
     if job.status != "previewed":
         flash("Preview the deck first; only a deck without errors can be imported.", "warning")
         return redirect(url_for("admin.rate_import", job_id=job.id))
@@ -183,11 +173,5 @@ def rate_export(kind: str, owner_id: int):
     owner = db.session.get(Ratecard if kind == "ratecard" else Provider, owner_id)
     if owner is None:
         abort(404)
-    filename = f"{kind}-{owner.name}-rates-{datetime.now(timezone.utc):%Y%m%d}.csv"
-
-    def rows():
-        # Connection taken inside the streaming contexts (see admin/cdrs.py cdrs_export).
-        yield from services.export_rows(_dbapi_connection(), kind, owner_id)
-
-    return Response(stream_with_context(rows()), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return csvstream.export_response(f"{kind}-{owner.name}-rates-{datetime.now(timezone.utc):%Y%m%d}.csv",
+                                     services.export(kind, owner_id))

@@ -4,18 +4,16 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, timedelta, timezone
 
-from flask import Response, render_template, request
+from flask import render_template, request
 
 from . import bp
+from .. import csvstream
 from ..choices import options
+from ..dbapi import connection as _connection
 from ..extensions import db
 from ..models import Customer
 from ..reports import services
-from ..reports.forms import ReportForm
-
-
-def _connection():
-    return db.session.connection().connection.dbapi_connection
+from ._forms import ReportForm
 
 
 def _today() -> date:
@@ -51,6 +49,5 @@ def reports():
 @bp.route("/reports.csv")
 def reports_csv():
     _, report = _report_from_args()
-    filename = f"report-{report.dimension}-{report.date_from}-{report.date_to}.csv"
-    return Response(services.to_csv(report), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return csvstream.response(f"report-{report.dimension}-{report.date_from}-{report.date_to}.csv",
+                              services.csv_header(report), lambda: [services.csv_rows(report)])

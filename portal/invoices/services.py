@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import func, select, text
 
-from .. import ledger
+from ..errors import NotFound
 from ..extensions import db
+from ..ledger import services as ledger
 from ..models import Customer, Invoice, InvoiceLine, LedgerEntry, Settings
 from . import InvoiceError
 from .numbering import SERIES, next_number
@@ -176,6 +177,27 @@ def totals(lines_amounts: list[Decimal], tax_rate: Decimal) -> tuple[Decimal, De
     net = sum(lines_amounts, Decimal("0.00"))
     tax = round_money(net * tax_rate)
     return net, tax, net + tax
+
+
+# ------------------------------------------------------------------------- reading
+
+def issued(*, customer_id: int | None):
+    """Issued documents (invoices, statements, credit notes), newest first, as a select
+    to page; `customer_id` scopes to one customer (None: staff). Drafts are never shown
+    to customers."""
+    query = select(Invoice).where(Invoice.status == "issued")
+    if customer_id is not None:
+        query = query.where(Invoice.customer_id == customer_id)
+    return query.order_by(Invoice.issued_at.desc(), Invoice.id.desc())
+
+
+def issued_document(invoice_id: int, *, customer_id: int | None) -> Invoice:
+    """One issued document within the scope; a draft, another customer's document or a
+    missing id is NotFound."""
+    invoice = db.session.scalar(issued(customer_id=customer_id).where(Invoice.id == invoice_id))
+    if invoice is None:
+        raise NotFound("no such document")
+    return invoice
 
 
 # ------------------------------------------------------------------------- building

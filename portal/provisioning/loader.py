@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError
 
 from .. import audit
 from ..extensions import db
-from ..ledger import LedgerError, post_entry
+from ..ledger.services import LedgerError, post_entry
 from ..models import (Customer, CustomerRatecard, Endpoint, Gateway, Permission, PermissionWeight,
                       Provider, Ratecard, RoutingRule, RoutingRuleProvider, Settings, User, Weight)
 from ..security import hash_password, verify_password

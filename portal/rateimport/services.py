@@ -16,11 +16,11 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 import psycopg2
 
-from ..csvstream import stream_csv
+from ..csvstream import Export
 
 FIELDS = [
     ("prefix", "Prefix", True),
@@ -546,18 +546,22 @@ def start_background(dsn: str, job_id: int) -> threading.Thread:
 EXPORT_COLUMNS = ["prefix", "rate", "connect_fee", "min_duration", "increment", "valid_from", "valid_to", "blocked"]
 
 
-def export_rows(conn, target: str, owner_id: int, at: datetime | None = None, batch: int = 2000) -> Iterable[str]:
-    """CSV text of the owner's rates valid at `at` (now), streamed with a server-side cursor."""
+def export(target: str, owner_id: int, at: datetime | None = None) -> Export:
+    """The owner's rates valid at `at` (now) as a CSV export that imports back unchanged."""
     table, owner = {"ratecard": ("rates", "ratecard_id"), "provider": ("provider_rates", "provider_id")}[target]
     # table/owner come from the fixed dict above, never from the caller.
-    sql = f"""
+    return Export(EXPORT_COLUMNS, f"""
         SELECT prefix, rate, connect_fee, min_duration, increment_first || '/' || increment_next,
                to_char(valid_from AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS"+00"'),
-               to_char(valid_to AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS"+00"'), blocked
+               to_char(valid_to AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS"+00"'),
+               CASE WHEN blocked THEN 'yes' ELSE 'no' END
           FROM billing.{table}
          WHERE {owner} = %(owner)s
            AND (valid_from IS NULL OR valid_from <= coalesce(%(at)s, now()))
            AND (valid_to IS NULL OR valid_to > coalesce(%(at)s, now()))
-         ORDER BY prefix"""
-    return stream_csv(conn, sql, {"owner": owner_id, "at": at}, EXPORT_COLUMNS, batch,
-                      row=lambda r: [*r[:5], r[5] or "", r[6] or "", "yes" if r[7] else "no"])
+         ORDER BY prefix""", {"owner": owner_id, "at": at})
+
+
+def export_rows(conn, target: str, owner_id: int, at: datetime | None = None, batch: int = 2000) -> Iterator[str]:
+    """The CSV text of export(), streamed with a server-side cursor."""
+    return export(target, owner_id, at).text(conn, batch)

@@ -12,13 +12,12 @@ ASR % 2 places, ACD seconds 1 place, half-up); money sums are exact.
 """
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
 from ..cdrs.services import metrics
+from ..csvstream import lines
 
 DIMENSIONS = {"day": "Day", "customer": "Customer", "provider": "Provider", "destination": "Destination"}
 MAX_DAYS = 366
@@ -133,13 +132,17 @@ COLUMNS = [("calls", "Calls"), ("answered", "Answered"), ("minutes", "Minutes"),
            ("cost", "Cost"), ("margin", "Margin"), ("asr", "ASR %"), ("acd", "ACD s")]
 
 
+def csv_header(report: Report) -> list[str]:
+    return [DIMENSIONS[report.dimension].lower()] + [k for k, _ in COLUMNS]
+
+
+def csv_rows(report: Report) -> list[list]:
+    """The table's rows, then a TOTAL row."""
+    return [[row["label"]] + [row[k] for k, _ in COLUMNS] for row in report.rows + [{"label": "TOTAL", **report.total}]]
+
+
 def to_csv(report: Report) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([DIMENSIONS[report.dimension].lower()] + [k for k, _ in COLUMNS])
-    for row in report.rows + [{"label": "TOTAL", **report.total}]:
-        writer.writerow([row["label"]] + ["" if row[k] is None else row[k] for k, _ in COLUMNS])
-    return buffer.getvalue()
+    return "".join(lines(csv_header(report), [csv_rows(report)]))
 
 
 def chart_data(report: Report, limit: int = 15) -> dict:
@@ -154,38 +157,3 @@ def chart_data(report: Report, limit: int = 15) -> dict:
     return {"type": "bar", "labels": labels, "horizontal": True, "datasets": [
         {"label": "Revenue", "data": [str(r["revenue"]) for r in rows]},
         {"label": "Margin", "data": [str(r["margin"]) for r in rows]}]}
-
-
-# ----------------------------------------------------------------------------- dashboard
-
-def live_calls(conn, limit: int = 20) -> dict:
-    """Calls in progress = holds placed by route_call and not yet released."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT count(*), coalesce(sum(amount), 0) FROM billing.call_holds WHERE expires_at > now()")
-        count, held = cur.fetchone()
-        cur.execute("""
-            SELECT h.call_uuid, h.created_at, h.destination, h.sell_rate, h.amount, h.max_duration,
-                   cu.name AS customer, cu.currency, e.name AS endpoint
-              FROM billing.call_holds h
-              JOIN billing.customers cu ON cu.id = h.customer_id
-              JOIN billing.endpoints e ON e.id = h.endpoint_id
-             WHERE h.expires_at > now()
-             ORDER BY h.created_at DESC LIMIT %s""", (limit,))
-        names = [d[0] for d in cur.description]
-        rows = [dict(zip(names, r)) for r in cur.fetchall()]
-    return {"count": count, "held": held, "rows": rows}
-
-
-def low_balance_customers(conn, limit: int = 10) -> list[dict]:
-    """Enabled customers whose available funds (balance + credit limit) are below their
-    alert threshold (or the default threshold of the settings)."""
-    with conn.cursor() as cur:
-        cur.execute("""
-            SELECT cu.id, cu.name, cu.currency, cu.balance, cu.credit_limit, cu.balance + cu.credit_limit AS available,
-                   coalesce(cu.low_balance_alert, s.low_balance_default) AS threshold
-              FROM billing.customers cu CROSS JOIN billing.settings s
-             WHERE cu.enabled AND coalesce(cu.low_balance_alert, s.low_balance_default) IS NOT NULL
-               AND cu.balance + cu.credit_limit < coalesce(cu.low_balance_alert, s.low_balance_default)
-             ORDER BY cu.balance + cu.credit_limit, cu.name LIMIT %s""", (limit,))
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r)) for r in cur.fetchall()]

@@ -7,8 +7,10 @@ from wtforms import BooleanField, DateField, PasswordField, SelectField, StringF
 from wtforms.validators import EqualTo, InputRequired, Length, Optional, Regexp, ValidationError
 
 from ..choices import options
+from ..customers.services import parse_threshold
+from ..endpoints.services import SIP_PASSWORD_MAX, sip_password_problem
+from ..forms import parsed
 from ..security import MIN_PASSWORD_LENGTH
-from . import _services as services
 
 
 class _GetForm(FlaskForm):
@@ -55,7 +57,7 @@ class RateSearchForm(_GetForm):
 
 
 class SipPasswordForm(FlaskForm):
-    password = PasswordField("New SIP password", validators=[InputRequired(), Length(max=services.SIP_PASSWORD_MAX)],
+    password = PasswordField("New SIP password", validators=[InputRequired(), Length(max=SIP_PASSWORD_MAX)],
                              render_kw={"autocomplete": "new-password"})
     confirm = PasswordField("Repeat the new password", validators=[
         InputRequired(), EqualTo("password", message="The two passwords differ.")],
@@ -67,7 +69,7 @@ class SipPasswordForm(FlaskForm):
         self._username = username
 
     def validate_password(self, field):
-        problem = services.sip_password_problem(field.data or "", self._username)
+        problem = sip_password_problem(field.data or "", self._username)
         if problem:
             raise ValidationError(problem)
 
@@ -82,10 +84,7 @@ class AlertSettingsForm(FlaskForm):
     submit = SubmitField("Save settings")
 
     def validate_low_balance_alert(self, field):
-        try:
-            services.parse_threshold(field.data)
-        except services.SelfcareError as exc:
-            raise ValidationError(str(exc)) from None
+        parsed(parse_threshold, field.data)
 
 
 class PasswordForm(FlaskForm):

@@ -2,9 +2,10 @@
 from flask import render_template, request, url_for
 from flask_login import current_user
 
+from ..auth.services import change_password
+from ..customers import services
 from ..extensions import db
 from ..models import Customer
-from . import _services as services
 from . import bp, own_customer_id
 from ._forms import AlertSettingsForm, PasswordForm
 from ._views import submit
@@ -27,7 +28,7 @@ def settings():
 @bp.route("/settings/password", methods=["GET", "POST"])
 def settings_password():
     form = PasswordForm()
-    done = submit(form, lambda: services.change_portal_password(
+    done = submit(form, lambda: change_password(
         current_user.id, form.current_password.data, form.new_password.data),
         "Your password is changed.", url_for(".settings"))
     return done or render_template("selfcare/password.html", form=form)

@@ -6,10 +6,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
+from portal.endpoints import services
+from portal.errors import NotFound, Refused
 from portal.extensions import db
 from portal.models import AuditLog, User
 from portal.security import verify_password
-from portal.selfcare import _services as services
 from tests.conftest import CUSTOMER_PASSWORD, login
 
 from .conftest import A_EMAIL
@@ -70,15 +71,15 @@ def test_change_sip_password_refused(client_a, world, data, error):
 
 def test_same_sip_password_is_refused(world):
     world.a.sip.password = STRONG
-    with pytest.raises(services.SelfcareError, match="current password"):
-        services.change_sip_password(world.a.customer.id, world.a.sip.id, STRONG, actor="t")
+    with pytest.raises(Refused, match="current password"):
+        services.change_sip_password(world.a.sip.id, STRONG, customer_id=world.a.customer.id, actor="t")
 
 
 def test_service_refuses_other_customers_endpoint(world):
-    with pytest.raises(services.NotFound):
-        services.change_sip_password(world.a.customer.id, world.b.sip.id, STRONG, actor="t")
-    with pytest.raises(services.NotFound):
-        services.sip_endpoint(world.a.customer.id, world.a.ip.id)
+    with pytest.raises(NotFound):
+        services.change_sip_password(world.b.sip.id, STRONG, customer_id=world.a.customer.id, actor="t")
+    with pytest.raises(NotFound):
+        services.sip_account(world.a.ip.id, customer_id=world.a.customer.id)
 
 
 # ----------------------------------------------------------------------------- settings

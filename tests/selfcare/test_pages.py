@@ -8,8 +8,12 @@ from decimal import Decimal
 
 import pytest
 
+from portal.cdrs import services as cdrs
+from portal.customers import services as customers
 from portal.extensions import db
-from portal.selfcare import _services as services
+from portal.ledger import services as ledger_services
+from portal.ledger.services import LedgerFilter
+from portal.rates import services as rates
 from tests import factories
 
 from .conftest import assert_no_b, insert_cdr, ledger
@@ -24,15 +28,15 @@ def _text(response) -> str:
 
 # ----------------------------------------------------------------------------- overview
 
-def test_funds_are_exact(world):
-    funds = services.funds(world.a.customer.id)
+def test_funds_are_exact(world, pg):
+    funds = customers.funds(pg, world.a.customer.id)
     assert funds.balance == D("125.460000")          # 100 - 0.04 + 25.50
     assert funds.credit_limit == D("0")
     assert funds.holds == D("1.234567")
     assert funds.calls_in_progress == 1
     assert funds.available == D("124.225433")
     assert funds.below_alert                          # threshold 150
-    b = services.funds(world.b.customer.id)
+    b = customers.funds(pg, world.b.customer.id)
     assert (b.balance, b.credit_limit, b.holds, b.available) == (D("38.6"), D("50"), D("3"), D("85.6"))
 
 
@@ -85,8 +89,8 @@ def history(world):
     return c
 
 
-def test_ledger_running_balance_is_exact(history):
-    rows, total = services.ledger_page(history.id)
+def test_ledger_running_balance_is_exact(history, pg):
+    rows, total = ledger_services.entries(pg, history.id)
     assert total == 5
     assert [(r["kind"], r["amount"], r["balance_after"]) for r in rows] == [
         ("credit_note", D("3"), D("71.25")),
@@ -97,26 +101,27 @@ def test_ledger_running_balance_is_exact(history):
     ]
 
 
-def test_ledger_running_balance_across_pages_and_filters(history):
-    page2, total = services.ledger_page(history.id, page=2, per_page=2)
+def test_ledger_running_balance_across_pages_and_filters(history, pg):
+    page2, total = ledger_services.entries(pg, history.id, page=2, per_page=2)
     assert total == 5 and [r["balance_after"] for r in page2] == [D("48.25"), D("48.5")]
-    charges, total = services.ledger_page(history.id, group="charges")
+    charges, total = ledger_services.entries(pg, history.id, LedgerFilter(group="charges"))
     assert total == 2 and [r["balance_after"] for r in charges] == [D("48.25"), D("48.5")]
-    ranged, total = services.ledger_page(history.id, date_from=datetime(2026, 1, 2).date(),
-                                         date_to=datetime(2026, 1, 3).date())
+    ranged, total = ledger_services.entries(pg, history.id, LedgerFilter(date_from=datetime(2026, 1, 2).date(),
+                                                                         date_to=datetime(2026, 1, 3).date()))
     assert [r["balance_after"] for r in ranged] == [D("68.25"), D("48.25"), D("48.5")]
 
 
-def test_ledger_period_summary(history):
-    period = services.ledger_period(history.id, date_from=datetime(2026, 1, 2).date(), date_to=datetime(2026, 1, 3).date())
+def test_ledger_period_summary(history, pg):
+    period = ledger_services.period(pg, history.id, LedgerFilter(date_from=datetime(2026, 1, 2).date(),
+                                                                 date_to=datetime(2026, 1, 3).date()))
     assert (period["opening"], period["credits"], period["debits"], period["closing"]) == (
         D("50"), D("20"), D("-1.75"), D("68.25"))
-    whole = services.ledger_period(history.id)
+    whole = ledger_services.period(pg, history.id)
     assert (whole["opening"], whole["closing"]) == (D("0"), D("71.25"))
 
 
-def test_ledger_per_day(history):
-    days, total = services.ledger_days(history.id)
+def test_ledger_per_day(history, pg):
+    days, total = ledger_services.days(pg, history.id)
     assert total == 4
     assert [(str(d["day"]), d["calls"], d["charges"], d["credits"], d["net"], d["closing"]) for d in days] == [
         ("2026-01-05", 0, D("0"), D("3"), D("3"), D("71.25")),
@@ -124,7 +129,8 @@ def test_ledger_per_day(history):
         ("2026-01-02", 2, D("-1.75"), D("0"), D("-1.75"), D("48.25")),
         ("2026-01-01", 0, D("0"), D("50"), D("50"), D("50")),
     ]
-    ranged, total = services.ledger_days(history.id, date_to=datetime(2026, 1, 2).date(), per_page=1, page=2)
+    ranged, total = ledger_services.days(pg, history.id, LedgerFilter(date_to=datetime(2026, 1, 2).date()),
+                                         per_page=1, page=2)
     assert total == 2 and ranged[0]["closing"] == D("50")
 
 
@@ -148,18 +154,18 @@ def test_ledger_page_rejects_bad_input(client_a, world):
 
 # ----------------------------------------------------------------------------- CDRs
 
-def test_cdr_totals_and_filters(world):
+def test_cdr_totals_and_filters(world, pg):
     a = world.a.customer.id
-    this_month = services.CdrFilter(date_from=world.month_start.date())
-    t = services.cdr_totals(a, this_month)
-    assert (t["calls"], t["answered"], t["billsec"], t["billed_seconds"], t["amount"]) == (2, 1, 65, 120, D("0.04"))
-    t = services.cdr_totals(a, services.CdrFilter())
-    assert (t["calls"], t["amount"]) == (3, D("0.06"))
-    assert services.cdr_totals(a, services.CdrFilter(endpoint_id=world.a.ip.id))["calls"] == 2
-    assert services.cdr_totals(a, services.CdrFilter(prefix="44"))["calls"] == 1
-    assert services.cdr_totals(a, services.CdrFilter(answered=False))["calls"] == 1
-    assert services.cdr_totals(a, services.CdrFilter(answered=True, prefix="33"))["amount"] == D("0.06")
-    assert services.cdr_totals(a, services.CdrFilter(endpoint_id=world.b.sip.id))["calls"] == 0
+    this_month = cdrs.CdrFilter(date_from=world.month_start.date(), zone=None)
+    t = cdrs.totals(pg, this_month, customer_id=a)
+    assert (t["calls"], t["answered"], t["billsec"], t["billed_seconds"], t["revenue"]) == (2, 1, 65, 120, D("0.04"))
+    t = cdrs.totals(pg, cdrs.CdrFilter(), customer_id=a)
+    assert (t["calls"], t["revenue"]) == (3, D("0.06"))
+    assert cdrs.totals(pg, cdrs.CdrFilter(endpoint_id=world.a.ip.id), customer_id=a)["calls"] == 2
+    assert cdrs.totals(pg, cdrs.CdrFilter(prefix="44"), customer_id=a)["calls"] == 1
+    assert cdrs.totals(pg, cdrs.CdrFilter(answered=False), customer_id=a)["calls"] == 1
+    assert cdrs.totals(pg, cdrs.CdrFilter(answered=True, prefix="33"), customer_id=a)["revenue"] == D("0.06")
+    assert cdrs.totals(pg, cdrs.CdrFilter(endpoint_id=world.b.sip.id), customer_id=a)["calls"] == 0
 
 
 def test_cdr_page_defaults_to_this_month(client_a, world):
@@ -207,10 +213,10 @@ def test_cdr_keyset_pagination_walks_every_row_once(app, client_a, world, monkey
 
 # ----------------------------------------------------------------------------- rates
 
-def test_rates_show_the_rate_that_applies(world):
+def test_rates_show_the_rate_that_applies(world, pg):
     card2 = world.a.cards[1]
     factories.sell_rate(card2, "882", "1.000000", blocked=True)
-    rows, total = services.rates_page(world.a.customer.id)
+    rows, total = rates.applied(pg, world.a.customer.id)
     got = {r["prefix"]: (r["destination"], r["applied_prefix"], r["rate"], r["ratecard"], r["priority"]) for r in rows}
     assert total == 5 and list(got) == ["33", "336", "3361", "44", "882"]  # 34 expired, 999 is B's
     assert got["33"] == ("France", "33", D("0.020000"), "alpha-retail", 1)
@@ -226,14 +232,14 @@ def test_rates_show_the_rate_that_applies(world):
         assert (applied, rate) == (tuple(expected) if expected else (None, None))
 
 
-def test_rates_search_and_pages(world):
+def test_rates_search_and_pages(world, pg):
     a = world.a.customer.id
-    assert [r["prefix"] for r in services.rates_page(a, "33")[0]] == ["33", "336", "3361"]
-    assert [r["prefix"] for r in services.rates_page(a, "+44")[0]] == ["44"]
-    assert [r["prefix"] for r in services.rates_page(a, "mobile")[0]] == ["336", "3361"]
-    assert services.rates_page(a, "%")[1] == 0 and services.rates_page(a, "_")[1] == 0
-    assert services.rates_page(a, "Bravoland")[1] == 0
-    page2, total = services.rates_page(a, page=2, per_page=3)
+    assert [r["prefix"] for r in rates.applied(pg, a, "33")[0]] == ["33", "336", "3361"]
+    assert [r["prefix"] for r in rates.applied(pg, a, "+44")[0]] == ["44"]
+    assert [r["prefix"] for r in rates.applied(pg, a, "mobile")[0]] == ["336", "3361"]
+    assert rates.applied(pg, a, "%")[1] == 0 and rates.applied(pg, a, "_")[1] == 0
+    assert rates.applied(pg, a, "Bravoland")[1] == 0
+    page2, total = rates.applied(pg, a, page=2, per_page=3)
     assert total == 4 and [r["prefix"] for r in page2] == ["44"]
 
 

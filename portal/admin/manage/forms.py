@@ -17,7 +17,7 @@ from wtforms import (BooleanField, DateTimeLocalField, EmailField, IntegerField,
 from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, NumberRange, Optional, Regexp
 
 from ...choices import options  # noqa: F401  (used here and by the admin views)
-from ...ledger import LedgerError, parse_amount
+from ...ledger.services import LedgerError, parse_amount
 from ...security import MIN_PASSWORD_LENGTH
 
 NAME_RE = r"^[A-Za-z0-9_.-]{1,64}$"

@@ -6,7 +6,6 @@ and every refusal of the database (unique name taken, row still in use) comes ba
 """
 from __future__ import annotations
 
-import secrets
 from decimal import Decimal
 
 from sqlalchemy import delete as sql_delete
@@ -15,8 +14,9 @@ from sqlalchemy.exc import IntegrityError
 
 from ... import audit
 from ...extensions import db
-from ...ledger import LedgerError, post_entry
-from ...models import (CallHold, Customer, CustomerRatecard, Endpoint, LedgerEntry, Permission, Provider,
+from ...endpoints.services import suggest_sip_password
+from ...ledger.services import LedgerError, post_entry
+from ...models import (Customer, CustomerRatecard, Endpoint, LedgerEntry, Permission, Provider,
                       RoutingRule, Settings, User, Weight)
 from ...security import hash_password
 
@@ -193,31 +193,7 @@ def post_ledger(customer: Customer, kind: str, amount: Decimal, reference: str |
     return entry
 
 
-def holds_total(customer_id: int) -> Decimal:
-    return db.session.scalar(
-        select(func.coalesce(func.sum(CallHold.amount), 0)).where(CallHold.customer_id == customer_id))
-
-
-def available_funds(customer: Customer, holds: Decimal | None = None) -> Decimal:
-    """Balance + credit limit − holds of calls in progress (the rule route_call applies)."""
-    if holds is None:
-        holds = holds_total(customer.id)
-    return Decimal(customer.balance) + Decimal(customer.credit_limit) - Decimal(holds)
-
-
-def ledger_with_running_balance(customer_id: int):
-    """Newest first; `running` is the balance right after each entry."""
-    running = func.sum(LedgerEntry.amount).over(order_by=(LedgerEntry.created_at, LedgerEntry.id))
-    return (select(LedgerEntry, running.label("running"))
-            .where(LedgerEntry.customer_id == customer_id)
-            .order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc()))
-
-
 # ------------------------------------------------------------------ endpoints
-
-def new_sip_password() -> str:
-    return secrets.token_urlsafe(12)
-
 
 def save_endpoint(endpoint: Endpoint, data: dict, new_password: str | None) -> str | None:
     """Create or update an endpoint. Returns the SIP password when one was generated."""
@@ -229,7 +205,7 @@ def save_endpoint(endpoint: Endpoint, data: dict, new_password: str | None) -> s
         if new_password:
             data["password"] = new_password
         elif not endpoint.password:
-            generated = data["password"] = new_sip_password()
+            generated = data["password"] = suggest_sip_password()
     save(endpoint, data, "endpoint")
     return generated
 
@@ -237,7 +213,7 @@ def save_endpoint(endpoint: Endpoint, data: dict, new_password: str | None) -> s
 def rotate_sip_password(endpoint: Endpoint) -> str:
     if endpoint.auth != "sip":
         raise AdminError("Only SIP endpoints have a password.")
-    password = new_sip_password()
+    password = suggest_sip_password()
     endpoint.password = password
     audit.record("rotate_password", "endpoint", endpoint.id)
     commit()
