@@ -11,6 +11,7 @@ ratios against it are what to compare between machines.
 from __future__ import annotations
 
 import os
+import secrets
 import statistics
 import sys
 import time
@@ -95,7 +96,7 @@ def main():
     t = time.perf_counter()
     url = setup()
     print(f"setup: {ROWS} calls and ledger rows per customer, 2 customers, {time.perf_counter() - t:.0f} s")
-    app = create_app(Config, DATABASE_URL=url, SECRET_KEY="bench")
+    app = create_app(Config, DATABASE_URL=url, SECRET_KEY=secrets.token_hex(32))
     with app.app_context():
         from datetime import timedelta
         from sqlalchemy import text

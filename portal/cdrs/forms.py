@@ -3,6 +3,7 @@ from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional, Regexp, ValidationError
 
 from ..choices import options
+from ..validators import sane_date
 
 
 class CdrFilterForm(FlaskForm):
@@ -11,8 +12,8 @@ class CdrFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    date_from = DateField("From", validators=[Optional()])
-    date_to = DateField("To", validators=[Optional()])
+    date_from = DateField("From", validators=[Optional(), sane_date])
+    date_to = DateField("To", validators=[Optional(), sane_date])
     customer_id = SelectField("Customer", coerce=str, default="")
     endpoint_id = SelectField("Endpoint", coerce=str, default="")
     provider_id = SelectField("Provider", coerce=str, default="")

@@ -7,12 +7,13 @@ from wtforms.validators import DataRequired, Length, ValidationError
 
 from . import InvoiceError
 from .services import parse_credit_amount
+from ..validators import sane_date
 
 
 class GenerateForm(FlaskForm):
     customer_id = SelectField("Customer", coerce=int, validators=[DataRequired()])
-    period_start = DateField("First day", validators=[DataRequired()])
-    period_last = DateField("Last day (included)", validators=[DataRequired()])
+    period_start = DateField("First day", validators=[DataRequired(), sane_date])
+    period_last = DateField("Last day (included)", validators=[DataRequired(), sane_date])
     submit = SubmitField("Build draft")
 
     def validate_period_last(self, field):

@@ -4,6 +4,7 @@ from wtforms.validators import Optional, ValidationError
 
 from .services import DIMENSIONS, MAX_DAYS
 from ..choices import options
+from ..validators import sane_date
 
 
 class ReportForm(FlaskForm):
@@ -11,8 +12,8 @@ class ReportForm(FlaskForm):
         csrf = False
 
     dimension = SelectField("Group by", choices=options(DIMENSIONS.items()), default="day")
-    date_from = DateField("From", validators=[Optional()])
-    date_to = DateField("To", validators=[Optional()])
+    date_from = DateField("From", validators=[Optional(), sane_date])
+    date_to = DateField("To", validators=[Optional(), sane_date])
     customer_id = SelectField("Customer", coerce=str, default="")
 
     def validate_date_to(self, field):

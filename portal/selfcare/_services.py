@@ -603,19 +603,25 @@ def update_alert_settings(customer_id: int, *, low_balance_alert: Decimal | None
     customer = db.session.get(Customer, customer_id)
     if customer is None:
         raise NotFound("no such customer")
+    from .email_verification import is_one_mailbox, request_change
+
     email = (email or "").strip() or None
-    if email and not re.fullmatch(r"[^@\s]+@[^@\s]+", email):
-        raise SelfcareError("Enter an e-mail address like billing@example.com.", "email")
+    if email and not is_one_mailbox(email):
+        raise SelfcareError("Enter one e-mail address like billing@example.com.", "email")
     if email is None and (low_balance_alert is not None or daily_balance_email):
         raise SelfcareError("Alerts and the daily balance are sent by e-mail: enter an address.", "email")
     before = {"low_balance_alert": customer.low_balance_alert, "email": customer.email,
               "daily_balance_email": customer.daily_balance_email}
     customer.low_balance_alert = low_balance_alert
-    customer.email = email
+    if email is None:
+        customer.email = None
     customer.daily_balance_email = bool(daily_balance_email)
-    after = {"low_balance_alert": low_balance_alert, "email": email, "daily_balance_email": bool(daily_balance_email)}
+    after = {"low_balance_alert": low_balance_alert, "email": customer.email,
+             "daily_balance_email": bool(daily_balance_email)}
     audit.record("selfcare_settings_changed", "customer", customer.id, actor=actor,
                  **{k: [before[k], after[k]] for k in after if before[k] != after[k]})
+    if email is not None and email != customer.email:   # a new address: verified by a link first
+        request_change(customer, email, actor)
     db.session.commit()
     return customer
 

@@ -31,10 +31,24 @@ def arg_text(name: str) -> str:
     return request.args.get(name, "").strip()[:100]
 
 
+MAX_PAGE = 1_000_000
+
+
+def page_number() -> int:
+    """?page= as a whole number from 1 to MAX_PAGE (missing: 1); anything else is a 400,
+    not an offset PostgreSQL cannot hold."""
+    raw = request.args.get("page", "").strip()
+    if not raw:
+        return 1
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        abort(400, description=f"The page number must be a whole number from 1 to {MAX_PAGE:,}.")
+    return int(raw)
+
+
 def paginate(stmt, per_page: int | None = None) -> Page:
     """Run `stmt` (a select of ORM entities or rows) for the page named by ?page=."""
     per_page = per_page or current_app.config.get("PAGE_SIZE", 50)
-    page = max(arg_int("page", 1), 1)
+    page = page_number()
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     result = db.session.execute(stmt.limit(per_page).offset((page - 1) * per_page))
     items = list(result.scalars() if _selects_one_entity(stmt) else result)
