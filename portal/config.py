@@ -43,9 +43,9 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
-    # "Keep me signed in": the same flags as the session cookie, for two weeks.
+    # "Keep me signed in": the same flags as the session cookie (create_app copies
+    # SESSION_COOKIE_SECURE to REMEMBER_COOKIE_SECURE), for two weeks.
     REMEMBER_COOKIE_HTTPONLY = True
-    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_DURATION = timedelta(days=int(os.environ.get("REMEMBER_COOKIE_DAYS", "14")))
     WTF_CSRF_TIME_LIMIT = None

@@ -46,7 +46,7 @@ def cdrs():
         csv_args["date_from"] = form.date_from.data.isoformat()
     return render_template("selfcare/cdrs.html", form=form, rows=rows, older=older, newer=newer, totals=totals,
                            currency=services.funds(customer_id).currency, csv_url=url_for(".cdrs_csv", **csv_args),
-                           timezone=services.db_timezone())
+                           timezone=services.db_timezone()), 200 if flt is not None else 400
 
 
 @bp.route("/cdrs.csv")

@@ -13,7 +13,8 @@ def ledger():
     form = LedgerFilterForm(request.args)
     page = page_arg()
     rows, total, days, period = [], 0, [], None
-    if form.validate():
+    valid = form.validate()
+    if valid:
         dates = dict(date_from=form.date_from.data, date_to=form.date_to.data)
         if form.view.data == "days":
             days, total = services.ledger_days(customer_id, page=page, per_page=per_page(), **dates)
@@ -24,4 +25,5 @@ def ledger():
             period = services.ledger_period(customer_id, **dates)
     return render_template("selfcare/ledger.html", form=form, rows=rows, days=days, total=total, page=page,
                            per_page=per_page(), period=period, funds=services.funds(customer_id),
-                           kinds=services.LEDGER_KINDS, timezone=services.db_timezone())
+                           kinds=services.LEDGER_KINDS, timezone=services.db_timezone()), \
+        200 if valid else 400

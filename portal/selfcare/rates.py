@@ -13,13 +13,15 @@ def rates():
     form = RateSearchForm(request.args)
     page = page_arg()
     rows, total, lookup = [], 0, None
-    if form.validate():
+    valid = form.validate()
+    if valid:
         rows, total = services.rates_page(customer_id, form.q.data, page=page, per_page=per_page())
         q = (form.q.data or "").strip().lstrip("+")
         if q.isdigit():
             lookup = services.rate_for_number(customer_id, q)
     return render_template("selfcare/rates.html", form=form, rows=rows, total=total, page=page, per_page=per_page(),
-                           lookup=lookup, ratecards=services.own_ratecards(customer_id))
+                           lookup=lookup, ratecards=services.own_ratecards(customer_id)), \
+        200 if valid else 400
 
 
 @bp.route("/rates.csv")
