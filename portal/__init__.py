@@ -6,7 +6,7 @@ import logging
 import secrets
 
 import click
-from flask import Flask, abort, render_template, request
+from flask import Flask, abort, g, render_template, request
 
 from . import proxy
 from .config import Config, secret_key_problem, sqlalchemy_url
@@ -186,6 +186,8 @@ def _register_error_pages(app: Flask) -> None:
             db.session.rollback()
         except Exception:  # noqa: BLE001 - the connection is gone; nothing to roll back
             pass
+        # Flask-Login's template context would load the user (a query) once more.
+        g._login_user = login_manager.anonymous_user()
         seconds = app.config.get("DATABASE_DOWN_RETRY_AFTER", 30)
         page = render_template("errors/unavailable.html", seconds=seconds)
         return page, 503, {"Retry-After": str(seconds)}
