@@ -155,3 +155,13 @@ def test_an_admin_resets_the_second_factor_of_a_staff_member_who_lost_the_phone(
     assert support.get("/admin/customers").status_code == 302, "the reset signs them out"
     assert sign_in(new_client(), "help@operator.example", "staff-password-long-1").headers["Location"] == "/"
     assert db.session.scalar(select(AuditLog).where(AuditLog.action == "two_factor_reset")) is not None
+
+
+def test_an_admin_locked_out_of_two_factor_is_recovered_from_the_command_line(cli, new_client, people):
+    admin = new_client()
+    sign_in(admin, ADMIN_EMAIL, ADMIN_PASSWORD)
+    enrol(admin)
+    result = cli.invoke(args=["create-admin", "--email", ADMIN_EMAIL, "--password", "recovered-password-1",
+                              "--reset-two-factor"])
+    assert result.exit_code == 0 and "two-factor sign-in of" in result.output
+    assert sign_in(new_client(), ADMIN_EMAIL, "recovered-password-1").headers["Location"] == "/"
