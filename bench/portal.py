@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import secrets
 import statistics
 import sys
 import tempfile
@@ -191,9 +192,8 @@ def bench_browser(dsn: str, runs: int) -> dict:
     from portal.config import Config
 
     class BenchConfig(Config):
-        SECRET_KEY = "bench"
+        SECRET_KEY = secrets.token_hex(32)
         WTF_CSRF_ENABLED = False
-        RATELIMIT_ENABLED = False
 
     app = create_app(BenchConfig, DATABASE_URL=dsn)
     client = app.test_client()

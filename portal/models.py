@@ -11,9 +11,10 @@ from decimal import Decimal
 from typing import Optional
 
 from flask_login import UserMixin
+from sqlalchemy import event, inspect
 from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer, LargeBinary, Numeric, Text
-from sqlalchemy.dialects.postgresql import CIDR, JSONB, TIMESTAMP
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.dialects.postgresql import CIDR, INET, JSONB, TIMESTAMP
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from .extensions import db
 
@@ -41,6 +42,7 @@ class Settings(db.Model):
     company_email: Mapped[str] = mapped_column(Text)
     invoice_footer: Mapped[str] = mapped_column(Text)
     company_logo: Mapped[str] = mapped_column(Text, server_default="img/logo.svg")
+    staff_two_factor_required: Mapped[bool] = mapped_column(Boolean, server_default="false")
     updated_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
     # credit in quotas (CONTRACT 1b, migration 0026)
     quota_seconds: Mapped[Optional[int]] = mapped_column(Integer, server_default="300")
@@ -342,15 +344,74 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
     last_login_at: Mapped[Optional[datetime]] = mapped_column(TZ)
+    # Incremented to revoke every session and remember-me cookie issued before (0100).
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    totp_secret: Mapped[Optional[str]] = mapped_column(Text)
+    totp_enabled_at: Mapped[Optional[datetime]] = mapped_column(TZ)
+    totp_last_step: Mapped[Optional[int]] = mapped_column(BigInteger)
     customer: Mapped[Optional[Customer]] = relationship()
+
+    STAFF_ROLES = ("admin", "finance", "support")
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
 
     @property
+    def is_staff(self) -> bool:
+        """Back-office users: admin, finance or support."""
+        return self.role in self.STAFF_ROLES
+
+    @property
+    def two_factor_enabled(self) -> bool:
+        return self.totp_enabled_at is not None
+
+    @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
+
+    def get_id(self) -> str:
+        """What the session and the remember-me cookie store: the id and the session
+        version, so that incrementing the version revokes every cookie issued before."""
+        return f"{self.id}.{self.session_version}"
+
+
+class AuthEvent(db.Model):
+    """A sign-in attempt or another account event (0100): the login audit and the
+    throttle's memory, shared by every portal process."""
+    __tablename__ = "auth_events"
+    id: Mapped[int] = _id()
+    at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+    kind: Mapped[str] = mapped_column(Text)
+    email: Mapped[Optional[str]] = mapped_column(Text)
+    user_id: Mapped[Optional[int]] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    client_ip: Mapped[Optional[str]] = mapped_column(INET)
+    success: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[Optional[str]] = mapped_column(Text)
+    user_agent: Mapped[Optional[str]] = mapped_column(Text)
+
+
+class AccountToken(db.Model):
+    """A single-use, expiring token sent by e-mail (0102); only its SHA-256 is stored."""
+    __tablename__ = "account_tokens"
+    id: Mapped[int] = _id()
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(Text)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    email: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+    expires_at: Mapped[datetime] = mapped_column(TZ)
+    used_at: Mapped[Optional[datetime]] = mapped_column(TZ)
+    user: Mapped[User] = relationship()
+
+
+class RecoveryCode(db.Model):
+    """A one-time two-factor recovery code (0103); only its SHA-256 is stored."""
+    __tablename__ = "recovery_codes"
+    id: Mapped[int] = _id()
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    used_at: Mapped[Optional[datetime]] = mapped_column(TZ)
 
 
 class AuditLog(db.Model):
@@ -549,3 +610,19 @@ class RateImport(db.Model):
     def owner_name(self) -> str:
         owner = self.ratecard if self.target == "ratecard" else self.provider
         return owner.name if owner else "?"
+
+
+@event.listens_for(Session, "before_flush")
+def _revoke_sessions_on_credential_change(session, flush_context, instances) -> None:
+    """A new password, a new e-mail address, two-factor sign-in switched on or off, or a
+    disabled account revokes every session
+    and remember-me cookie issued before (the user loader compares session_version),
+    whichever code path made the change: self care, the back office, provisioning, CLI."""
+    for obj in session.dirty:
+        if not isinstance(obj, User):
+            continue
+        state = inspect(obj)
+        changed = any(state.attrs[name].history.has_changes() for name in ("password_hash", "email", "totp_enabled_at"))
+        disabled = state.attrs.active.history.has_changes() and not obj.active
+        if (changed or disabled) and not state.attrs.session_version.history.has_changes():
+            obj.session_version = (obj.session_version or 1) + 1

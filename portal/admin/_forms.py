@@ -14,6 +14,7 @@ from ..forms import parsed
 from ..invoices.services import parse_credit_amount
 from ..rateimport.services import FIELDS
 from ..reports.services import DIMENSIONS, MAX_DAYS
+from ..validators import sane_date
 
 
 class _GetForm(FlaskForm):
@@ -24,8 +25,8 @@ class _GetForm(FlaskForm):
 # ----------------------------------------------------------------------------- CDR browser
 
 class CdrFilterForm(_GetForm):
-    date_from = DateField("From", validators=[Optional()])
-    date_to = DateField("To", validators=[Optional()])
+    date_from = DateField("From", validators=[Optional(), sane_date])
+    date_to = DateField("To", validators=[Optional(), sane_date])
     customer_id = SelectField("Customer", coerce=str, default="")
     endpoint_id = SelectField("Endpoint", coerce=str, default="")
     provider_id = SelectField("Provider", coerce=str, default="")
@@ -45,8 +46,8 @@ class CdrFilterForm(_GetForm):
 
 class ReportForm(_GetForm):
     dimension = SelectField("Group by", choices=options(DIMENSIONS.items()), default="day")
-    date_from = DateField("From", validators=[Optional()])
-    date_to = DateField("To", validators=[Optional()])
+    date_from = DateField("From", validators=[Optional(), sane_date])
+    date_to = DateField("To", validators=[Optional(), sane_date])
     customer_id = SelectField("Customer", coerce=str, default="")
 
     def validate_date_to(self, field):
@@ -116,8 +117,8 @@ class ExportForm(_GetForm):
 
 class GenerateForm(FlaskForm):
     customer_id = SelectField("Customer", coerce=int, validators=[DataRequired()])
-    period_start = DateField("First day", validators=[DataRequired()])
-    period_last = DateField("Last day (included)", validators=[DataRequired()])
+    period_start = DateField("First day", validators=[DataRequired(), sane_date])
+    period_last = DateField("Last day (included)", validators=[DataRequired(), sane_date])
     submit = SubmitField("Build draft")
 
     def validate_period_last(self, field):

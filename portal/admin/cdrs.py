@@ -60,7 +60,7 @@ def _filter(form: CdrFilterForm) -> services.CdrFilter:
 @bp.route("/cdrs")
 def cdrs():
     form = _form()
-    form.validate()
+    valid = form.validate()
     flt = _filter(form)
     conn = _connection()
     try:
@@ -73,13 +73,15 @@ def cdrs():
     unrated = services.unrated_raw(conn) if flt.status == "unrated" else []
     filter_args = {k: v for k, v in request.args.items() if k not in ("older", "newer", "totals") and v}
     return render_template("admin/cdrs.html", form=form, page=result, totals=totals, unrated=unrated,
-                           filter_args=filter_args, rerate_available=services.rerate_available(conn))
+                           filter_args=filter_args, rerate_available=services.rerate_available(conn)), \
+        200 if valid else 400
 
 
 @bp.route("/cdrs/totals")
 def cdrs_totals():
     form = _form()
-    form.validate()
+    if not form.validate():
+        return jsonify(errors=form.errors), 400
     totals = services.totals(_connection(), _filter(form))
     return jsonify(totals={k: (str(v) if v is not None and not isinstance(v, int) else v) for k, v in totals.items()},
                    display=services.display_totals(totals))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, timedelta, timezone
 
-from flask import render_template, request
+from flask import abort, render_template, request
 
 from . import bp
 from .. import csvstream
@@ -24,14 +24,19 @@ def _report_from_args():
     form = ReportForm(request.args)
     form.customer_id.choices = options([("", "All customers")] + [(str(i), n) for i, n in db.session.execute(
         db.select(Customer.id, Customer.name).order_by(Customer.name))])
-    valid = form.validate()
-    date_to = form.date_to.data if valid and form.date_to.data else _today()
-    date_from = form.date_from.data if valid and form.date_from.data else date_to - timedelta(days=29)
+    if not form.validate():
+        abort(400, description="The report's filter is not valid: " + "; ".join(
+            f"{form[name].label.text}: {' '.join(errors)}" for name, errors in form.errors.items()) + ".")
+    date_to = form.date_to.data or _today()
+    date_from = form.date_from.data or date_to - timedelta(days=29)
     if date_from > date_to:
         date_from = date_to - timedelta(days=29)
     dimension = form.dimension.data if form.dimension.data in services.DIMENSIONS else "day"
-    customer_id = int(form.customer_id.data) if valid and (form.customer_id.data or "").isdigit() else None
-    report = services.run(_connection(), dimension, date_from, date_to, customer_id)
+    customer_id = int(form.customer_id.data) if (form.customer_id.data or "").isdigit() else None
+    try:
+        report = services.run(_connection(), dimension, date_from, date_to, customer_id)
+    except services.ReportError as exc:
+        abort(400, description=f"{str(exc).capitalize()}: choose a shorter period.")
     return form, report
 
 

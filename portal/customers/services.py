@@ -8,6 +8,7 @@ Decimal); display rounding happens only in the templates.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -17,6 +18,15 @@ from ..errors import NotFound, Refused
 from ..extensions import db
 from ..ledger.services import LedgerError, parse_amount
 from ..models import Customer
+
+
+# An address is exactly one mailbox (no lists such as `me@x.example,attacker@y.example`):
+# the same rule as the database's domain billing.customer_email (0102).
+ONE_MAILBOX = re.compile(r'[^@\s,;<>"()\[\]]+@[^@\s,;<>"()\[\]]+')
+
+
+def is_one_mailbox(address: str) -> bool:
+    return bool(ONE_MAILBOX.fullmatch(address or "")) and len(address) <= 254
 
 
 @dataclass(frozen=True)
@@ -115,24 +125,32 @@ def parse_threshold(value: str | None) -> Decimal | None:
 
 
 def update_alert_settings(customer_id: int, *, low_balance_alert: Decimal | None, email: str | None,
-                          daily_balance_email: bool, actor: str) -> Customer:
+                          daily_balance_email: bool, actor: str,
+                          verify_address: Callable[[Customer, str, str], None]) -> Customer:
     """The low-balance alert threshold, the alert address and the daily balance e-mail;
-    audited with old and new values, committed."""
+    audited with old and new values, committed. A new address is not stored: the audience
+    passes `verify_address(customer, address, actor)`, which sends it a verification link
+    in this transaction (self care: selfcare.email_verification.request_change), and the
+    address changes when the link is opened. Clearing the address takes effect at once."""
     customer = db.session.get(Customer, customer_id)
     if customer is None:
         raise NotFound("no such customer")
     email = (email or "").strip() or None
-    if email and not re.fullmatch(r"[^@\s]+@[^@\s]+", email):
-        raise Refused("Enter an e-mail address like billing@example.com.", "email")
+    if email and not is_one_mailbox(email):
+        raise Refused("Enter one e-mail address like billing@example.com.", "email")
     if email is None and (low_balance_alert is not None or daily_balance_email):
         raise Refused("Alerts and the daily balance are sent by e-mail: enter an address.", "email")
     before = {"low_balance_alert": customer.low_balance_alert, "email": customer.email,
               "daily_balance_email": customer.daily_balance_email}
     customer.low_balance_alert = low_balance_alert
-    customer.email = email
+    if email is None:
+        customer.email = None
     customer.daily_balance_email = bool(daily_balance_email)
-    after = {"low_balance_alert": low_balance_alert, "email": email, "daily_balance_email": bool(daily_balance_email)}
+    after = {"low_balance_alert": low_balance_alert, "email": customer.email,
+             "daily_balance_email": bool(daily_balance_email)}
     audit.record("selfcare_settings_changed", "customer", customer.id, actor=actor,
                  **{k: [before[k], after[k]] for k in after if before[k] != after[k]})
+    if email is not None and email != customer.email:   # a new address: verified by a link first
+        verify_address(customer, email, actor)
     db.session.commit()
     return customer

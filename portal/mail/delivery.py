@@ -23,6 +23,12 @@ from ..models import Invoice, MailMessage
 MAX_BACKOFF = timedelta(hours=6)
 
 
+# Mails that carry a single-use link (password reset, address verification): nobody but
+# the recipient may read the link, so admins never see their body, and it is erased once sent.
+LINK_KINDS = ("password_reset", "email_verification")
+LINK_REMOVED = "(This message held a single-use link; it was removed once the message was sent.)"
+
+
 def backoff(attempts: int) -> timedelta:
     """Delay before the next attempt after `attempts` failed ones."""
     return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_BACKOFF)
@@ -126,6 +132,8 @@ def deliver_due(limit: int = 200, now: datetime | None = None) -> DeliverySummar
             else:
                 msg.attempts += 1
                 msg.status, msg.sent_at, msg.last_error = "sent", datetime.now(timezone.utc), None
+                if msg.kind in LINK_KINDS:
+                    msg.body = LINK_REMOVED
                 summary.sent += 1
             db.session.commit()
     finally:

@@ -35,7 +35,7 @@ from ..security import hash_password, verify_password
 from . import fields
 from .errors import ProvisioningError
 from .validate import Config, Entry, RateList, validate
-from .yamlio import YamlSyntaxError, parse
+from .yamlio import MAX_CHARS, YamlSyntaxError, parse
 
 # Friendly words for constraints a file can still trip over (state in the database).
 CONSTRAINT_MESSAGES = {
@@ -475,6 +475,9 @@ def load_text(content: str, source: str = "<input>", base_dir: Path | str | None
 def load_file(path: Path | str, **kwargs) -> Summary:
     path = Path(path)
     try:
+        if path.is_file() and path.stat().st_size > MAX_CHARS * 4:   # UTF-8: at most 4 bytes a character
+            raise ProvisioningError(f"{path}: the file is {path.stat().st_size:,} bytes; far more than the "
+                                    f"{MAX_CHARS:,} characters read")
         content = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ProvisioningError(f"{path}: cannot read the file: {exc}") from None

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, PasswordField, SelectField, StringField, SubmitField
-from wtforms.validators import EqualTo, InputRequired, Length, Optional, Regexp, ValidationError
+from wtforms.validators import Email, EqualTo, InputRequired, Length, Optional, Regexp, ValidationError
 
 from ..choices import options
 from ..customers.services import parse_threshold
 from ..endpoints.services import SIP_PASSWORD_MAX, sip_password_problem
 from ..forms import parsed
 from ..security import MIN_PASSWORD_LENGTH
+from ..validators import sane_date
 
 
 class _GetForm(FlaskForm):
@@ -26,8 +27,8 @@ def _check_range(form):
 
 
 class LedgerFilterForm(_GetForm):
-    date_from = DateField("From", validators=[Optional()])
-    date_to = DateField("To", validators=[Optional()])
+    date_from = DateField("From", validators=[Optional(), sane_date])
+    date_to = DateField("To", validators=[Optional(), sane_date])
     kind = SelectField("Kind", choices=options([("", "All entries"), ("charges", "Call charges"),
                                                  ("payments", "Payments"), ("credit_notes", "Credit notes"),
                                                  ("adjustments", "Adjustments")]),
@@ -40,8 +41,8 @@ class LedgerFilterForm(_GetForm):
 
 
 class CdrFilterForm(_GetForm):
-    date_from = DateField("From", validators=[Optional()])
-    date_to = DateField("To", validators=[Optional()])
+    date_from = DateField("From", validators=[Optional(), sane_date])
+    date_to = DateField("To", validators=[Optional(), sane_date])
     endpoint_id = SelectField("Endpoint", coerce=str, validators=[Optional()], default="")
     prefix = StringField("Destination starts with", validators=[
         Optional(), Regexp(r"^\+?[0-9]{1,20}$", message="Digits only, e.g. 336.")])
@@ -78,8 +79,10 @@ class AlertSettingsForm(FlaskForm):
     low_balance_alert = StringField(
         "Low-balance alert below", validators=[Optional(), Length(max=30)],
         description="An e-mail is sent once when your balance falls below this amount. Empty: no alert.")
-    email = StringField("Alert e-mail address", validators=[Optional(), Length(max=254)],
-                        render_kw={"autocomplete": "email"})
+    email = StringField("Alert e-mail address", validators=[
+        Optional(), Length(max=254), Email(check_deliverability=False, message="Enter an e-mail address like billing@example.com (one only).")],
+        description="One address. A new one gets a confirmation link first; mail goes there once it is opened.",
+        render_kw={"autocomplete": "email"})
     daily_balance_email = BooleanField("Send me my balance by e-mail every day")
     submit = SubmitField("Save settings")
 

@@ -51,7 +51,7 @@ def cdrs():
                            older=page.older.encode() if page.older else None,
                            newer=page.newer.encode() if page.newer else None, totals=totals,
                            currency=funds(conn, customer_id).currency, csv_url=url_for(".cdrs_csv", **csv_args),
-                           timezone=dbapi.timezone(conn))
+                           timezone=dbapi.timezone(conn)), 200 if flt is not None else 400
 
 
 @bp.route("/cdrs.csv")

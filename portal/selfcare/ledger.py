@@ -15,7 +15,8 @@ def ledger():
     form = LedgerFilterForm(request.args)
     page = page_arg()
     rows, total, days, period = [], 0, [], None
-    if form.validate():
+    valid = form.validate()
+    if valid:
         flt = services.LedgerFilter(form.date_from.data, form.date_to.data, form.kind.data or None)
         if form.view.data == "days":
             days, total = services.days(conn, customer_id, flt, page=page, per_page=per_page())
@@ -25,4 +26,5 @@ def ledger():
             period = services.period(conn, customer_id, flt)
     return render_template("selfcare/ledger.html", form=form, rows=rows, days=days, total=total, page=page,
                            per_page=per_page(), period=period, funds=funds(conn, customer_id),
-                           kinds=services.LABELS, timezone=dbapi.timezone(conn))
+                           kinds=services.LABELS, timezone=dbapi.timezone(conn)), \
+        200 if valid else 400

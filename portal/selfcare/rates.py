@@ -14,13 +14,15 @@ def rates():
     form = RateSearchForm(request.args)
     page = page_arg()
     rows, total, lookup = [], 0, None
-    if form.validate():
+    valid = form.validate()
+    if valid:
         rows, total = services.applied(conn, customer_id, form.q.data, page=page, per_page=per_page())
         q = (form.q.data or "").strip().lstrip("+")
         if q.isdigit():
             lookup = services.for_number(conn, customer_id, q)
     return render_template("selfcare/rates.html", form=form, rows=rows, total=total, page=page, per_page=per_page(),
-                           lookup=lookup, ratecards=services.ratecards(conn, customer_id))
+                           lookup=lookup, ratecards=services.ratecards(conn, customer_id)), \
+        200 if valid else 400
 
 
 @bp.route("/rates.csv")

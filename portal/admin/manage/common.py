@@ -22,10 +22,24 @@ def arg_text(name: str) -> str:
     return request.args.get(name, "").strip()[:100]
 
 
+MAX_PAGE = 1_000_000
+
+
+def page_number() -> int:
+    """?page= as a whole number from 1 to MAX_PAGE (missing: 1); anything else is a 400,
+    not an offset PostgreSQL cannot hold."""
+    raw = request.args.get("page", "").strip()
+    if not raw:
+        return 1
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        abort(400, description=f"The page number must be a whole number from 1 to {MAX_PAGE:,}.")
+    return int(raw)
+
+
 def paginate(stmt, per_page: int | None = None) -> paging.Page:
     """Run `stmt` (a select of ORM entities or rows) for the page named by ?page=
-    (anything but a number is the first page)."""
-    return paging.paginate(stmt, max(arg_int("page", 1), 1), per_page or current_app.config.get("PAGE_SIZE", 50))
+    (page_number: anything but a whole number from 1 to MAX_PAGE is a 400)."""
+    return paging.paginate(stmt, page_number(), per_page or current_app.config.get("PAGE_SIZE", 50))
 
 
 def sorted_by(stmt, columns: dict, default: str):

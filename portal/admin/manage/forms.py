@@ -419,6 +419,9 @@ class SettingsForm(FlaskForm):
         r"^(([A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+\.(png|svg|jpg|jpeg))?$",
         message="A file under static/, such as img/logo.svg (PNG, JPEG or SVG).")],
         description="A file under static/ (PDFs never fetch from the network); empty = the company name only.")
+    staff_two_factor_required = BooleanField(
+        "Staff must use two-factor sign-in",
+        description="Admins, finance and support must set up an authenticator app before the back office opens.")
     submit = SubmitField("Save settings")
 
     def validate_company_logo(self, field):
@@ -434,3 +437,25 @@ class SettingsForm(FlaskForm):
     def validate_default_tax_rate(self, field):
         if field.data is not None and field.data.as_tuple().exponent < -4:
             raise ValidationError("At most 4 decimal places.")
+
+
+# ------------------------------------------------------------------ staff
+
+STAFF_ROLE_CHOICES = [("support", "Support: read-only, looks up customers and their calls"),
+                      ("finance", "Finance: money, invoices, reports; no routing"),
+                      ("admin", "Admin: everything, staff included")]
+
+
+class StaffCreateForm(FlaskForm):
+    email = EmailField("E-mail (login)", filters=TEXT_FILTERS,
+                       validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)])
+    role = SelectField("Role", choices=options(STAFF_ROLE_CHOICES), default="support")
+    password = _password_field()
+    confirm = _confirm_field()
+    submit = SubmitField("Create staff member")
+
+
+class StaffEditForm(FlaskForm):
+    role = SelectField("Role", choices=options(STAFF_ROLE_CHOICES))
+    active = BooleanField("Active (may sign in)", description="Disabling signs them out at once.")
+    submit = SubmitField("Save")
