@@ -71,11 +71,14 @@ def create_app(config_class: type[Config] = DevelopmentConfig, **overrides) -> F
 def _register_filters(app: Flask) -> None:
     from . import formatting
 
-    app.jinja_env.filters["money"] = formatting.money
-    app.jinja_env.filters["rate"] = formatting.rate
+    formatting.check_timezone(app.config.get("BILLING_TIMEZONE"))
+    app.jinja_env.filters["money"] = formatting.money_filter
+    app.jinja_env.filters["rate"] = formatting.rate_filter
     app.jinja_env.filters["dt"] = formatting.datetime_short
     app.jinja_env.filters["duration"] = formatting.duration
     app.jinja_env.globals["url_with"] = formatting.url_with
+    app.jinja_env.globals["timezone_name"] = formatting.timezone_name
+    app.jinja_env.globals["minor_units"] = formatting.minor_units
 
 
 def _register_error_pages(app: Flask) -> None:

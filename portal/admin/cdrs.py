@@ -12,6 +12,7 @@ from ..cdrs import services
 from ..cdrs.forms import CdrFilterForm
 from ..extensions import db
 from ..models import Customer, Endpoint, Gateway, Provider
+from ..reports import services as report_services
 
 
 def _connection():
@@ -79,16 +80,18 @@ def cdrs():
     unrated = services.unrated_raw(conn) if flt.status == "unrated" else []
     filter_args = {k: v for k, v in request.args.items() if k not in ("older", "newer", "totals") and v}
     return render_template("admin/cdrs.html", form=form, page=result, totals=totals, unrated=unrated,
-                           filter_args=filter_args, rerate_available=services.rerate_available(conn))
+                           filter_args=filter_args, rerate_available=services.rerate_available(conn),
+                           totals_currency=report_services.currency_of(conn, flt.customer_id))
 
 
 @bp.route("/cdrs/totals")
 def cdrs_totals():
     form = _form()
     form.validate()
-    totals = services.totals(_connection(), _filter(form))
+    conn, flt = _connection(), _filter(form)
+    totals = services.totals(conn, flt)
     return jsonify(totals={k: (str(v) if v is not None and not isinstance(v, int) else v) for k, v in totals.items()},
-                   display=services.display_totals(totals))
+                   display=services.display_totals(totals, report_services.currency_of(conn, flt.customer_id)))
 
 
 @bp.route("/cdrs/export.csv")

@@ -8,21 +8,12 @@ from flask import flash, redirect, render_template, url_for
 from sqlalchemy import func, select
 
 from ..extensions import db
-from ..formatting import money
+from ..formatting import exact_text, money
 from ..models import CallHold, Customer, Endpoint, Ratecard, RoutingRule, Settings, User
 from . import bp
 from .manage import services
 from .manage.common import arg_text, deleted, get_or_404, paginate, render_form_page, searched, sorted_by, toggled
 from .manage.forms import CustomerForm, LedgerForm, form_data
-
-
-@bp.app_template_filter("money_exact")
-def money_exact(value, currency: str | None = None) -> str:
-    """Ledger amounts with every significant decimal (at least 2): accounting views hide nothing."""
-    if value is None:
-        return money(value)
-    exponent = Decimal(value).normalize().as_tuple().exponent
-    return money(value, currency, max(2, -exponent if isinstance(exponent, int) else 2))
 
 
 def _holds_by_customer():
@@ -131,8 +122,9 @@ def customer_ledger(customer_id: int):
             flash(str(exc), "danger")
         else:
             label = form.LABELS[entry.kind]
-            flash(f"{label} of {money_exact(entry.amount, customer.currency)} posted; "
-                  f"the balance is now {money_exact(customer.balance, customer.currency)}.", "success")
+            # The amount as it was typed (exact), the balance by the display rule.
+            flash(f"{label} of {exact_text(entry.amount, customer.currency)} posted; "
+                  f"the balance is now {money(customer.balance, customer.currency)}.", "success")
             return redirect(url_for("admin.customer", customer_id=customer.id))
     return _detail(customer, form)
 

@@ -34,6 +34,7 @@ def _report_from_args():
     dimension = form.dimension.data if form.dimension.data in services.DIMENSIONS else "day"
     customer_id = int(form.customer_id.data) if valid and (form.customer_id.data or "").isdigit() else None
     report = services.run(_connection(), dimension, date_from, date_to, customer_id)
+    report.currency = services.currency_of(_connection(), customer_id)
     return form, report
 
 
@@ -44,7 +45,7 @@ def reports():
     args = {k: v for k, v in request.args.items() if v}
     args.update(dimension=report.dimension, date_from=report.date_from.isoformat(), date_to=report.date_to.isoformat())
     return render_template("admin/reports.html", form=form, report=report, columns=services.COLUMNS,
-                           dimensions=services.DIMENSIONS, args=args,
+                           dimensions=services.DIMENSIONS, args=args, currency=report.currency,
                            chart=json.dumps(services.chart_data(report)))
 
 

@@ -97,7 +97,7 @@ SELECT_ROWS = """
            c.billed_seconds, c.caller_id, c.destination, c.sell_prefix, c.sell_rate, c.sell_amount,
            c.cost_rate, c.cost_amount, c.margin, c.hangup_cause, c.gateway, c.route_seq, c.status,
            c.unrated_reason, c.customer_id, cu.name AS customer, cu.currency, c.endpoint_id, e.name AS endpoint,
-           c.provider_id, p.name AS provider
+           c.provider_id, p.name AS provider, p.currency AS cost_currency
       FROM billing.cdr c
       LEFT JOIN billing.customers cu ON cu.id = c.customer_id
       LEFT JOIN billing.endpoints e ON e.id = c.endpoint_id
@@ -178,8 +178,8 @@ def metrics(calls, answered, billsec, revenue, cost) -> dict:
     }
 
 
-def display_totals(totals: dict) -> dict:
-    """Totals formatted for people (money to 2 places half-up, as on the pages)."""
+def display_totals(totals: dict, currency: str | None) -> dict:
+    """Totals formatted for people, with the money rule of the pages (formatting.money)."""
     from ..formatting import money
 
     shown = {}
@@ -187,7 +187,7 @@ def display_totals(totals: dict) -> dict:
         if value is None:
             shown[key] = "—"
         elif key in ("revenue", "cost", "margin"):
-            shown[key] = money(value, places=4)
+            shown[key] = money(value, currency)
         else:
             shown[key] = str(value)
     return shown

@@ -35,6 +35,7 @@ class Report:
     date_to: date
     rows: list[dict] = field(default_factory=list)
     total: dict = field(default_factory=dict)
+    currency: str | None = None      # of the money columns (currency_of)
 
 
 _SUMS = """count(*) AS calls, count(*) FILTER (WHERE c.billsec > 0) AS answered,
@@ -154,6 +155,20 @@ def chart_data(report: Report, limit: int = 15) -> dict:
     return {"type": "bar", "labels": labels, "horizontal": True, "datasets": [
         {"label": "Revenue", "data": [str(r["revenue"]) for r in rows]},
         {"label": "Margin", "data": [str(r["margin"]) for r in rows]}]}
+
+
+def currency_of(conn, customer_id: int | None = None) -> str:
+    """The currency figures over several calls are shown in: the customer's when the
+    calls are one customer's, else the operator's (settings)."""
+    with conn.cursor() as cur:
+        if customer_id is not None:
+            cur.execute("SELECT currency FROM billing.customers WHERE id = %s", (customer_id,))
+            row = cur.fetchone()
+            if row:
+                return row[0]
+        cur.execute("SELECT currency FROM billing.settings LIMIT 1")
+        row = cur.fetchone()
+    return row[0] if row else "EUR"
 
 
 # ----------------------------------------------------------------------------- dashboard
