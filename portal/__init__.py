@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask, render_template, request
 
+from . import localtime
 from .config import Config, DevelopmentConfig, sqlalchemy_url
 from .extensions import csrf, db, limiter, login_manager
 
@@ -35,6 +36,8 @@ def create_app(config_class: type[Config] = DevelopmentConfig, **overrides) -> F
     app.config["SQLALCHEMY_DATABASE_URI"] = sqlalchemy_url(app.config["DATABASE_URL"])
 
     db.init_app(app)
+    with app.app_context():
+        localtime.install(app, db.engine)
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
@@ -71,7 +74,6 @@ def create_app(config_class: type[Config] = DevelopmentConfig, **overrides) -> F
 def _register_filters(app: Flask) -> None:
     from . import formatting
 
-    formatting.check_timezone(app.config.get("BILLING_TIMEZONE"))
     app.jinja_env.filters["money"] = formatting.money_filter
     app.jinja_env.filters["rate"] = formatting.rate_filter
     app.jinja_env.filters["dt"] = formatting.datetime_short

@@ -10,11 +10,12 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import current_app, has_app_context, request
+from flask import request
 from jinja2 import pass_eval_context
 from markupsafe import Markup, escape
+
+from .localtime import local_tz
 
 # ISO 4217 minor units of the currencies whose precision is not 2 (2 is the default:
 # EUR, USD, GBP, SEK, NOK, DKK, CHF, PLN, CZK, HUF, ...). An unknown code shows 2.
@@ -100,23 +101,6 @@ def rate_filter(eval_ctx, value, currency: str | None = None):
 
 
 # ----------------------------------------------------------------------------- time
-
-def local_tz() -> ZoneInfo:
-    """The operator's time zone (BILLING_TIMEZONE): every date and time is shown in it."""
-    name = current_app.config.get("BILLING_TIMEZONE") if has_app_context() else None
-    return ZoneInfo(name or "UTC")   # checked by create_app: a wrong name stops the portal
-
-
-def check_timezone(name: str | None) -> None:
-    try:
-        ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        raise RuntimeError(f"BILLING_TIMEZONE={name!r} is not a time zone name such as Europe/Paris or UTC") from None
-
-
-def local_today() -> date:
-    return datetime.now(local_tz()).date()
-
 
 def datetime_short(value: datetime | None, seconds: bool = True) -> str:
     """ISO date and 24-hour time in the operator's time zone (naive values are UTC)."""

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from flask import render_template
 
 from . import bp
 from ..cdrs import services as cdr_services
 from ..extensions import db
+from ..localtime import local_today
 from ..models import Settings
 from ..reports import services
 
@@ -17,7 +18,7 @@ from ..reports import services
 @bp.route("/dashboard")
 def dashboard():
     conn = db.session.connection().connection.dbapi_connection
-    today = datetime.now(timezone.utc).date()
+    today = local_today()
     month_start = today.replace(day=1)
     stats = {
         "today": cdr_services.totals(conn, cdr_services.CdrFilter(date_from=today, date_to=today)),

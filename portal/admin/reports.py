@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 from flask import Response, render_template, request
 
 from . import bp
 from ..choices import options
 from ..extensions import db
+from ..localtime import local_today
 from ..models import Customer
 from ..reports import services
 from ..reports.forms import ReportForm
@@ -19,7 +20,7 @@ def _connection():
 
 
 def _today() -> date:
-    return datetime.now(timezone.utc).date()
+    return local_today()
 
 
 def _report_from_args():

@@ -9,11 +9,12 @@ stays constant whatever the size of the export.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Iterator
 
 from ..csvstream import stream_csv
+from ..localtime import day_range
 
 PAGE_SIZE = 50
 
@@ -41,12 +42,13 @@ class CdrFilter:
 
     def where(self) -> tuple[str, dict]:
         clauses, params = ["TRUE"], {}
-        if self.date_from:
+        start, end = day_range(self.date_from, self.date_to)   # the operator's days (BILLING_TIMEZONE)
+        if start:
             clauses.append("c.start_stamp >= %(date_from)s")
-            params["date_from"] = datetime.combine(self.date_from, time.min, timezone.utc)
-        if self.date_to:
+            params["date_from"] = start
+        if end:
             clauses.append("c.start_stamp < %(date_to)s")
-            params["date_to"] = datetime.combine(self.date_to + timedelta(days=1), time.min, timezone.utc)
+            params["date_to"] = end
         for name in ("customer_id", "endpoint_id", "provider_id", "gateway", "hangup_cause", "status"):
             value = getattr(self, name)
             if value not in (None, ""):

@@ -1,5 +1,6 @@
 """Reports over billing.cdr: calls, minutes, revenue, cost, margin, ASR, ACD grouped
-by day, customer, provider or destination, for a date range (UTC days, inclusive).
+by day, customer, provider or destination, for a date range (days of the operator's
+time zone, BILLING_TIMEZONE, inclusive).
 
 Each report is one aggregate over the range (ix_cdr_start_stamp_id picks the monthly
 partitions); names are joined after aggregation. Destinations: calls are grouped by
@@ -15,10 +16,11 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from ..cdrs.services import metrics
+from ..localtime import day_range, local_tz
 
 DIMENSIONS = {"day": "Day", "customer": "Customer", "provider": "Provider", "destination": "Destination"}
 MAX_DAYS = 366
@@ -57,7 +59,7 @@ def _by_entity(column: str, table: str, missing: str) -> str:
 
 _QUERIES = {
     "day": f"""
-        SELECT (c.start_stamp AT TIME ZONE 'UTC')::date AS key, {_SUMS}
+        SELECT (c.start_stamp AT TIME ZONE %(tz)s)::date AS key, {_SUMS}
           FROM billing.cdr c WHERE c.start_stamp >= %(t0)s AND c.start_stamp < %(t1)s {{extra}}
          GROUP BY 1 ORDER BY 1""",
     "customer": _by_entity("customer_id", "customers", "(no customer)"),
@@ -87,15 +89,14 @@ def _range(date_from: date, date_to: date) -> tuple[datetime, datetime]:
         raise ReportError("the end of the range is before its start")
     if (date_to - date_from).days + 1 > MAX_DAYS:
         raise ReportError(f"a report covers at most {MAX_DAYS} days")
-    return (datetime.combine(date_from, time.min, timezone.utc),
-            datetime.combine(date_to + timedelta(days=1), time.min, timezone.utc))
+    return day_range(date_from, date_to)
 
 
 def run(conn, dimension: str, date_from: date, date_to: date, customer_id: int | None = None) -> Report:
     if dimension not in DIMENSIONS:
         raise ReportError(f"unknown report {dimension!r}")
     t0, t1 = _range(date_from, date_to)
-    params = {"t0": t0, "t1": t1}
+    params = {"t0": t0, "t1": t1, "tz": str(local_tz().key)}
     extra = ""
     if customer_id is not None:
         extra = "AND c.customer_id = %(customer_id)s"
