@@ -81,6 +81,7 @@ def _register_filters(app: Flask) -> None:
     app.jinja_env.globals["url_with"] = formatting.url_with
     app.jinja_env.globals["timezone_name"] = formatting.timezone_name
     app.jinja_env.globals["minor_units"] = formatting.minor_units
+    app.jinja_env.globals["input_attrs"] = formatting.input_attrs
 
 
 def _register_error_pages(app: Flask) -> None:

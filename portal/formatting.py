@@ -116,6 +116,22 @@ def datetime_short(value: datetime | None, seconds: bool = True) -> str:
     return str(value)
 
 
+# A browser draws <input type="date"> in its own locale (11/07/2026 in en-US) and
+# type="datetime-local" with a 12-hour clock there: dates are typed as ISO text instead.
+_TYPED = {
+    "DateField": {"type": "text", "placeholder": "YYYY-MM-DD", "pattern": r"\d{4}-\d{2}-\d{2}",
+                  "inputmode": "numeric", "autocomplete": "off"},
+    "DateTimeLocalField": {"type": "text", "placeholder": "YYYY-MM-DD HH:MM",
+                           "pattern": r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2})?", "autocomplete": "off"},
+}
+_TYPED["LocalDateTimeField"] = _TYPED["DateTimeLocalField"]
+
+
+def input_attrs(field) -> dict:
+    """Extra attributes of a form control: ISO text entry for dates and date-times."""
+    return dict(_TYPED.get(field.type, {}))
+
+
 def timezone_name() -> str:
     return str(local_tz().key)
 

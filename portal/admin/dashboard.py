@@ -28,7 +28,7 @@ def dashboard():
     return render_template("admin/dashboard.html", stats=stats, live=services.live_calls(conn),
                            unrated=cdr_services.unrated_count(conn),
                            low_balance=services.low_balance_customers(conn),
-                           chart=json.dumps(services.chart_data(trend)), currency=_currency())
+                           chart=json.dumps(services.chart_data(trend, _currency())), currency=_currency())
 
 
 def _currency() -> str:

@@ -19,7 +19,7 @@ class UploadForm(FlaskForm):
 
 
 class MappingForm(FlaskForm):
-    effective_from = DateTimeLocalField("Effective from", format="%Y-%m-%dT%H:%M", validators=[DataRequired()],
+    effective_from = DateTimeLocalField("Effective from", format=["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"], validators=[DataRequired()],
                                         description="New rates start then; the rates they replace end then (in the portal's time zone, shown at the top right).")
     default_increment = StringField("Increment when not in the file", default="60/60",
                                     validators=[DataRequired(), Regexp(r"^[1-9][0-9]{0,4}/[1-9][0-9]{0,4}$",

@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from ..cdrs.services import metrics
+from ..formatting import minor_units
 from ..localtime import day_range, local_tz
 
 DIMENSIONS = {"day": "Day", "customer": "Customer", "provider": "Provider", "destination": "Destination"}
@@ -144,18 +145,27 @@ def to_csv(report: Report) -> str:
     return buffer.getvalue()
 
 
-def chart_data(report: Report, limit: int = 15) -> dict:
-    """Chart.js data (labels + datasets); amounts as decimal strings, charts only."""
+def chart_data(report: Report, currency: str | None = None, limit: int = 15) -> dict:
+    """Chart.js data for static/js/charts.js: labels, value axes and datasets, each
+    dataset naming its axis. Money has an axis of its own titled with its currency
+    (counts never share it: revenue of a few euros beside 80 calls would be a flat
+    line). Amounts are decimal strings, for drawing only; tables show the values."""
+    currency = currency or report.currency or ""
     rows = report.rows if report.dimension == "day" else report.rows[:limit]
     labels = [str(r["label"]) for r in rows]
+    money_axis = {"id": "money", "title": currency, "places": minor_units(currency)}
+
+    def money(label, key, kind="bar"):
+        return {"label": f"{label} ({currency})" if currency else label, "data": [str(r[key]) for r in rows],
+                "kind": kind, "axis": "money"}
+
     if report.dimension == "day":
-        return {"type": "bar", "labels": labels, "datasets": [
-            {"label": "Revenue", "data": [str(r["revenue"]) for r in rows], "kind": "bar"},
-            {"label": "Cost", "data": [str(r["cost"]) for r in rows], "kind": "bar"},
-            {"label": "Calls", "data": [r["calls"] for r in rows], "kind": "line", "axis": "y1"}]}
-    return {"type": "bar", "labels": labels, "horizontal": True, "datasets": [
-        {"label": "Revenue", "data": [str(r["revenue"]) for r in rows]},
-        {"label": "Margin", "data": [str(r["margin"]) for r in rows]}]}
+        return {"type": "bar", "labels": labels,
+                "axes": [money_axis, {"id": "count", "title": "calls", "places": 0}],
+                "datasets": [money("Revenue", "revenue"), money("Cost", "cost"),
+                             {"label": "Calls", "data": [r["calls"] for r in rows], "kind": "line", "axis": "count"}]}
+    return {"type": "bar", "labels": labels, "horizontal": True, "axes": [money_axis],
+            "datasets": [money("Revenue", "revenue"), money("Margin", "margin")]}
 
 
 def currency_of(conn, customer_id: int | None = None) -> str:

@@ -103,7 +103,7 @@ class LocalDateTimeField(DateTimeLocalField):
     """A date and time in the operator's time zone, BILLING_TIMEZONE (stored as timestamptz)."""
 
     def __init__(self, label=None, validators=None, **kwargs):
-        super().__init__(label, validators or [Optional()], format=["%Y-%m-%dT%H:%M", "%Y-%m-%d"],
+        super().__init__(label, validators or [Optional()], format=["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d"],
                          description="In the portal's time zone (shown at the top right); empty means open.", **kwargs)
 
     def process_formdata(self, valuelist):
@@ -114,7 +114,7 @@ class LocalDateTimeField(DateTimeLocalField):
     def _value(self):
         if self.raw_data:
             return self.raw_data[0]
-        return self.data.astimezone(local_tz()).strftime("%Y-%m-%dT%H:%M") if self.data else ""
+        return self.data.astimezone(local_tz()).strftime("%Y-%m-%d %H:%M") if self.data else ""
 
 
 UtcDateTimeField = LocalDateTimeField   # its former name (it read UTC before BILLING_TIMEZONE was applied)
