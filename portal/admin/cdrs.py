@@ -1,4 +1,5 @@
-"""CDR browser: filters, keyset pages, totals, streaming CSV export, re-rate."""
+"""CDR browser: filters and number search, keyset pages, totals, streaming CSV export,
+re-rate, and the detail page of one call."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -8,9 +9,10 @@ from flask import Response, abort, flash, jsonify, redirect, render_template, re
 from . import bp
 from .. import audit
 from ..choices import options
-from ..cdrs import services
+from ..cdrs import causes, services
 from ..cdrs.forms import CdrFilterForm
 from ..extensions import db
+from ..localtime import local_today
 from ..models import Customer, Endpoint, Gateway, Provider
 from ..reports import services as report_services
 
@@ -50,18 +52,37 @@ def _form() -> CdrFilterForm:
 
 
 def _filter(form: CdrFilterForm) -> services.CdrFilter:
-    """The filter of a validated form; invalid fields are left out (errors shown beside them)."""
+    """The filter of a validated form; invalid fields are left out (errors shown beside them).
+
+    A search for digits anywhere in a number reads every call of its date range, so its
+    range is bounded (services.contains_window) and written back into the form. A
+    number search that cannot run finds nothing (its error is beside the field), rather
+    than silently listing every call."""
     def ident(field):
         return int(field.data) if field.data and str(field.data).isdigit() and not field.errors else None
 
     def value(field):
         return field.data or None if not field.errors else None
 
-    return services.CdrFilter(
+    flt = services.CdrFilter(
         date_from=value(form.date_from), date_to=value(form.date_to),
         customer_id=ident(form.customer_id), endpoint_id=ident(form.endpoint_id),
         provider_id=ident(form.provider_id), gateway=value(form.gateway), prefix=value(form.prefix),
         hangup_cause=value(form.hangup_cause), answered=value(form.answered), status=value(form.status))
+    if form.number.data or form.number.errors:
+        flt.number_in = form.number_in.data if form.number_in.data in services.NUMBER_FIELDS else "either"
+        flt.match = form.match.data if form.match.data in services.MATCHES else "prefix"
+        flt.number = value(form.number)
+        flt.nothing = flt.number is None
+        if flt.match == "contains" and flt.number:
+            try:
+                flt.date_from, flt.date_to = services.contains_window(flt.date_from, flt.date_to, local_today())
+                for field, day in ((form.date_from, flt.date_from), (form.date_to, flt.date_to)):
+                    field.data, field.raw_data = day, [day.isoformat()]
+            except services.CdrError as e:
+                form.match.errors = [str(e)]
+                flt.nothing = True
+    return flt
 
 
 @bp.route("/cdrs")
@@ -75,6 +96,7 @@ def cdrs():
     except services.CdrError as e:
         flash(str(e), "warning")
         return redirect(url_for("admin.cdrs", **{k: v for k, v in request.args.items() if k not in ("older", "newer")}))
+    services.name_destinations(conn, result.rows)
     show_totals = request.args.get("totals") == "1"
     totals = services.totals(conn, flt) if show_totals else None
     unrated = services.unrated_raw(conn) if flt.status == "unrated" else []
@@ -82,6 +104,16 @@ def cdrs():
     return render_template("admin/cdrs.html", form=form, page=result, totals=totals, unrated=unrated,
                            filter_args=filter_args, rerate_available=services.rerate_available(conn),
                            totals_currency=report_services.currency_of(conn, flt.customer_id))
+
+
+@bp.route("/cdrs/<int:cdr_id>")
+def cdr_detail(cdr_id: int):
+    conn = _connection()
+    call = services.call_detail(conn, cdr_id)
+    if call is None:
+        abort(404)
+    return render_template("admin/cdr_detail.html", call=call, causes=causes,
+                           rerate_available=services.rerate_available(conn))
 
 
 @bp.route("/cdrs/totals")

@@ -11,6 +11,14 @@ class CdrFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
+    number = StringField("Number", validators=[Optional(), Regexp(r"^\+?[0-9]{1,20}$",
+                                                                  message="digits, optionally with a leading +")],
+                         render_kw={"placeholder": "+4670 or 336123"})
+    number_in = SelectField("Search in", choices=options([("either", "Caller or destination"),
+                                                         ("destination", "Destination"), ("caller", "Caller")]),
+                            default="either")
+    match = SelectField("Match", choices=options([("prefix", "Starts with"), ("contains", "Contains (31 days)")]),
+                        default="prefix")
     date_from = DateField("From", validators=[Optional()])
     date_to = DateField("To", validators=[Optional()])
     customer_id = SelectField("Customer", coerce=str, default="")

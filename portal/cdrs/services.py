@@ -5,11 +5,19 @@ of ix_cdr_start_stamp_id (or ix_cdr_customer_id_start_stamp_id with a customer),
 whatever the page number. Totals are a separate query over the same filter. The CSV
 export reads through a server-side cursor and yields one chunk per batch, so memory
 stays constant whatever the size of the export.
+
+Number search (`number_condition`, shared with self care): a number that *starts with*
+some digits is an index range on ix_cdr_destination_pattern (0061) or
+ix_cdr_caller_id_pattern (0130), both text_pattern_ops; a number that *contains* some
+digits cannot use a btree, so it is read along the (customer,) start_stamp index of
+its date range, which `contains_window` bounds (docs/operations.md has the plans and
+timings on 10M CDRs).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+import re
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Iterator
 
@@ -27,6 +35,48 @@ class RerateUnavailable(CdrError):
     """billing_private.rerate_fs_cdr is not installed in this database."""
 
 
+NUMBER_RE = re.compile(r"^\+?[0-9]{1,20}$")
+NUMBER_FIELDS = {"destination": ("destination",), "caller": ("caller_id",), "either": ("destination", "caller_id")}
+MATCHES = ("prefix", "contains")
+CONTAINS_MAX_DAYS = 31      # a "contains" search reads every call of its range: keep the range bounded
+
+
+def number_condition(number: str, number_in: str = "either", match: str = "prefix", *,
+                     param=lambda name: f"%({name})s", alias: str = "c") -> tuple[str, dict]:
+    """SQL condition and parameters for "the caller / destination number starts with
+    (or contains) these digits". The digits are validated here and only ever passed
+    as parameters. A leading + is optional on both sides: '+4670' and '4670' find
+    '+46701234567' and '46701234567' alike. `param` renders a parameter placeholder
+    (psycopg2 `%(x)s` by default, `:x` for SQLAlchemy text())."""
+    if not NUMBER_RE.match(number or ""):
+        raise CdrError("a number is digits, optionally with a leading +")
+    if number_in not in NUMBER_FIELDS:
+        raise CdrError("search the caller, the destination or either")
+    if match not in MATCHES:
+        raise CdrError("a number search matches a prefix or digits anywhere")
+    digits = number.lstrip("+")
+    if match == "prefix":
+        params = {"number_plain": digits + "%", "number_plus": "+" + digits + "%"}
+        one = "({col} LIKE {p} OR {col} LIKE {pp})"
+        parts = [one.format(col=f"{alias}.{col}", p=param("number_plain"), pp=param("number_plus"))
+                 for col in NUMBER_FIELDS[number_in]]
+    else:
+        params = {"number_any": "%" + digits + "%"}
+        parts = [f"{alias}.{col} LIKE {param('number_any')}" for col in NUMBER_FIELDS[number_in]]
+    return "(" + " OR ".join(parts) + ")", params
+
+
+def contains_window(date_from: date | None, date_to: date | None, today: date) -> tuple[date, date]:
+    """The date range of a "contains" search: the one given, else the last 31 days; at
+    most CONTAINS_MAX_DAYS long."""
+    date_to = date_to or (date_from + timedelta(days=CONTAINS_MAX_DAYS - 1) if date_from else today)
+    date_from = date_from or date_to - timedelta(days=CONTAINS_MAX_DAYS - 1)
+    if (date_to - date_from).days + 1 > CONTAINS_MAX_DAYS:
+        raise CdrError(f"a search for digits anywhere in a number covers at most {CONTAINS_MAX_DAYS} days: "
+                       "narrow the dates, or search for numbers that start with the digits (no limit)")
+    return date_from, date_to
+
+
 @dataclass
 class CdrFilter:
     date_from: date | None = None
@@ -39,8 +89,18 @@ class CdrFilter:
     hangup_cause: str | None = None
     answered: str | None = None          # 'yes' | 'no'
     status: str | None = None            # 'rated' | 'unrated'
+    number: str | None = None            # caller / destination search (number_condition)
+    number_in: str = "either"            # 'destination' | 'caller' | 'either'
+    match: str = "prefix"                # 'prefix' | 'contains'
+    nothing: bool = False                # a search that could not run: match no call
 
     def where(self) -> tuple[str, dict]:
+        clauses, params = self._where()
+        if self.nothing:
+            clauses.append("FALSE")
+        return " AND ".join(clauses), params
+
+    def _where(self) -> tuple[list[str], dict]:
         clauses, params = ["TRUE"], {}
         start, end = day_range(self.date_from, self.date_to)   # the operator's days (BILLING_TIMEZONE)
         if start:
@@ -59,11 +119,15 @@ class CdrFilter:
                 raise CdrError("the destination prefix is digits only")
             clauses.append("c.destination LIKE %(prefix)s")
             params["prefix"] = self.prefix + "%"
+        if self.number:
+            condition, number_params = number_condition(self.number, self.number_in, self.match)
+            clauses.append(condition)
+            params.update(number_params)
         if self.answered == "yes":
             clauses.append("c.billsec > 0")
         elif self.answered == "no":
             clauses.append("c.billsec = 0")
-        return " AND ".join(clauses), params
+        return clauses, params
 
 
 @dataclass(frozen=True)
@@ -149,6 +213,84 @@ def page(conn, flt: CdrFilter, older_than: str | None = None, newer_than: str | 
         if older_than:
             result.newer = Cursor(rows[0]["start_stamp"], rows[0]["id"])
     return result
+
+
+def name_destinations(conn, rows: list[dict]) -> list[dict]:
+    """Add `destination_name` to each row: the catalogue name of the longest prefix of
+    its number (one statement for the page, one uq_destinations_prefix probe per
+    distinct number)."""
+    numbers = sorted({r["destination"].lstrip("+") for r in rows if r.get("destination")})
+    names = {}
+    if numbers:
+        with conn.cursor() as cur:
+            cur.execute("""
+                SELECT n.number, (SELECT d.name FROM billing.destinations d
+                                   WHERE d.prefix = ANY (billing_private.prefixes(n.number))
+                                   ORDER BY length(d.prefix) DESC LIMIT 1)
+                  FROM unnest(%s::text[]) AS n(number)""", (numbers,))
+            names = dict(cur.fetchall())
+    for r in rows:
+        r["destination_name"] = names.get((r.get("destination") or "").lstrip("+"))
+    return rows
+
+
+def call_detail(conn, cdr_id: int, customer_id: int | None = None) -> dict | None:
+    """Everything known about one rated call: the billing.cdr row (every column, so
+    columns added later — overrun_seconds, no_hold — appear without a change here),
+    its raw CDR from FreeSWITCH, the rates that priced it, its ledger entries, its hold
+    if the call is still held, and the routes tried. `customer_id` scopes the lookup
+    (another customer's call answers None, like a missing one).
+
+    Cost: the primary key of each monthly partition (id leads it), ix_ledger_call_uuid."""
+    scope = " AND c.customer_id = %(customer_id)s" if customer_id is not None else ""
+    with conn.cursor() as cur:
+        cur.execute(f"""
+            SELECT c.*, cu.name AS customer, cu.currency, e.name AS endpoint, e.auth AS endpoint_auth,
+                   p.name AS provider, p.currency AS cost_currency, g.id AS gateway_id
+              FROM billing.cdr c
+              LEFT JOIN billing.customers cu ON cu.id = c.customer_id
+              LEFT JOIN billing.endpoints e ON e.id = c.endpoint_id
+              LEFT JOIN billing.providers p ON p.id = c.provider_id
+              LEFT JOIN billing.gateways g ON g.name = c.gateway
+             WHERE c.id = %(id)s{scope}""", {"id": cdr_id, "customer_id": customer_id})
+        found = _dicts(cur)
+        if not found:
+            return None
+        call = name_destinations(conn, found)[0]
+        cur.execute("SELECT * FROM billing.fs_cdr WHERE id = %s", (call["fs_cdr_id"],))
+        raw = _dicts(cur)
+        cur.execute("SELECT * FROM billing.rates WHERE id = %s", (call.get("sell_rate_id"),))
+        sell_rate = _dicts(cur)
+        cur.execute("SELECT * FROM billing.provider_rates WHERE id = %s", (call.get("cost_rate_id"),))
+        cost_rate = _dicts(cur)
+        cur.execute("""SELECT id, created_at, kind, amount, reference, note, created_by FROM billing.ledger
+                        WHERE call_uuid = %s AND customer_id IS NOT DISTINCT FROM %s
+                        ORDER BY created_at, id""", (call["uuid"], call["customer_id"]))
+        ledger = _dicts(cur)
+        cur.execute("SELECT * FROM billing.call_holds WHERE call_uuid = %s", (call["uuid"],))
+        hold = _dicts(cur)
+    call["raw"] = raw[0] if raw else {}
+    call["sell_rate_row"] = sell_rate[0] if sell_rate else None
+    call["cost_rate_row"] = cost_rate[0] if cost_rate else None
+    call["ledger"] = ledger
+    call["hold"] = hold[0] if hold else None
+    call["routes"] = routes_tried(call)
+    return call
+
+
+def routes_tried(call: dict) -> list[dict]:
+    """The carriers route_call offered, as far as the CDR tells: FreeSWITCH reports the
+    last route it tried (billing_route_seq, gateway, provider); routes before it were
+    tried and did not answer, but the CDR does not name them."""
+    last = call.get("route_seq")
+    if not last:
+        return []
+    routes = [{"seq": n, "known": False} for n in range(1, last)]
+    routes.append({"seq": last, "known": True, "provider": call.get("provider"), "provider_id": call.get("provider_id"),
+                   "gateway": call.get("gateway"), "gateway_id": call.get("gateway_id"),
+                   "cost_rate": call.get("cost_rate"), "answered": bool(call.get("billsec")),
+                   "hangup_cause": call.get("hangup_cause")})
+    return routes
 
 
 def totals(conn, flt: CdrFilter) -> dict:

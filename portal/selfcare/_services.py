@@ -20,6 +20,7 @@ from decimal import Decimal
 from sqlalchemy import text
 
 from .. import audit
+from ..cdrs.services import CdrError, number_condition
 from ..extensions import db
 from ..ledger import LedgerError, parse_amount
 from ..models import Customer, Endpoint, Settings, User
@@ -272,6 +273,9 @@ class CdrFilter:
     endpoint_id: int | None = None
     prefix: str | None = None          # digits only (validated by the form)
     answered: bool | None = None
+    number: str | None = None          # caller / destination search: portal.cdrs.services.number_condition
+    number_in: str = "either"
+    match: str = "prefix"
 
     def sql(self) -> tuple[str, dict]:
         where = ["c.customer_id = :c"]
@@ -288,6 +292,14 @@ class CdrFilter:
                 raise SelfcareError("a destination prefix is digits only", "prefix")
             where.append("c.destination LIKE :prefix_like")
             params["prefix_like"] = self.prefix + "%"
+        if self.number:
+            try:
+                condition, number_params = number_condition(self.number, self.number_in, self.match,
+                                                            param=lambda name: f":{name}")
+            except CdrError as exc:
+                raise SelfcareError(str(exc), "number") from None
+            where.append(condition)
+            params.update(number_params)
         if self.answered is True:
             where.append("c.billsec > 0")
         elif self.answered is False:

@@ -3,6 +3,7 @@ from flask import abort, render_template, request, url_for
 
 from . import _services as services
 from . import bp, own_customer_id
+from ..cdrs.services import CdrError, contains_window
 from ..choices import options
 from ._forms import CdrFilterForm
 from ._views import csv_response, per_page
@@ -20,13 +21,25 @@ def _filter(customer_id: int):
     if "date_from" not in request.args and "date_to" not in request.args:
         form.date_from.data = services.today().replace(day=1)  # default: this month so far
         form.date_from.raw_data = [form.date_from.data.isoformat()]
+    if form.number.data and form.match.data == "contains":
+        # digits anywhere are read along the date index: at most 31 days (as in the back office)
+        try:
+            window = contains_window(form.date_from.data if "date_from" in request.args else None,
+                                     form.date_to.data, services.today())
+            for field, day in zip((form.date_from, form.date_to), window):
+                field.data, field.raw_data = day, [day.isoformat()]
+        except CdrError as exc:
+            form.validate()
+            form.match.errors = [str(exc)]
+            return form, None
     if not form.validate():
         return form, None
     return form, services.CdrFilter(
         date_from=form.date_from.data, date_to=form.date_to.data,
         endpoint_id=int(form.endpoint_id.data) if form.endpoint_id.data else None,
         prefix=(form.prefix.data or "").lstrip("+") or None,
-        answered={"yes": True, "no": False}.get(form.answered.data))
+        answered={"yes": True, "no": False}.get(form.answered.data),
+        number=form.number.data or None, number_in=form.number_in.data or "either", match=form.match.data or "prefix")
 
 
 @bp.route("/cdrs")
