@@ -1,18 +1,29 @@
-"""Customers: list, create, edit, enable/disable, delete; detail page with funds, calls in
-progress and the ledger (top-up, payment, credit note, adjustment)."""
+"""Customers: list, create, edit, enable/disable, delete; the customer page: a summary
+(balance, reserved, available, calls in progress, calls today, margin this month), then
+tabs for the account, endpoints, portal users, routing rules, the ledger (a line per
+day, its entries on demand; top-up, payment, credit note, adjustment), invoices, calls
+and reports. Each tab runs only its own queries."""
 from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import flash, redirect, render_template, url_for
+import json
+from datetime import date, timedelta
+
+from flask import abort, flash, redirect, render_template, url_for
 from sqlalchemy import func, select
 
+from ..cdrs import services as cdr_services
 from ..extensions import db
 from ..formatting import exact_text, money
-from ..models import CallHold, Customer, Endpoint, Ratecard, RoutingRule, Settings, User
+from ..localtime import local_today
+from ..models import CallHold, Customer, Endpoint, Invoice, Ratecard, RoutingRule, Settings, User
+from ..reports import services as report_services
+from ..selfcare import _services as ledger_queries   # the customer-scoped ledger queries (shared)
 from . import bp
 from .manage import services
-from .manage.common import arg_text, deleted, get_or_404, paginate, render_form_page, searched, sorted_by, toggled
+from .manage.common import (arg_int, arg_text, deleted, get_or_404, paginate, render_form_page, searched, sorted_by,
+                            toggled)
 from .manage.forms import CustomerForm, LedgerForm, form_data
 
 
@@ -89,20 +100,94 @@ def customer_edit(customer_id: int):
                              (customer.name, url_for("admin.customer", customer_id=customer.id))])
 
 
-def _detail(customer: Customer, ledger_form: LedgerForm):
+TABS = [("overview", "Overview"), ("endpoints", "Endpoints"), ("users", "Portal users"),
+        ("rules", "Routing rules"), ("ledger", "Ledger"), ("invoices", "Invoices"), ("calls", "Calls"),
+        ("reports", "Reports")]
+
+
+def _connection():
+    return db.session.connection().connection.dbapi_connection
+
+
+def _summary(customer: Customer, holds: list[CallHold]) -> dict:
+    """The figures above the tabs: two indexed aggregates (ix_cdr_customer_id_start_stamp_id)."""
+    conn, today = _connection(), local_today()
+    held = sum((h.amount for h in holds), start=Decimal(0))
+    month = cdr_services.totals(conn, cdr_services.CdrFilter(customer_id=customer.id, date_from=today.replace(day=1),
+                                                             date_to=today))
+    return {"held": held, "available": services.available_funds(customer, held), "calls_live": len(holds),
+            "today": cdr_services.totals(conn, cdr_services.CdrFilter(customer_id=customer.id, date_from=today,
+                                                                      date_to=today)),
+            "month": month, "month_start": today.replace(day=1),
+            "margin_percent": (month["margin"] * 100 / month["revenue"]).quantize(Decimal("0.1"))
+            if month["revenue"] else None}
+
+
+def _tab_data(customer: Customer, tab: str) -> dict:
+    cid = customer.id
+    if tab == "endpoints":
+        return {"endpoints": db.session.scalars(select(Endpoint).where(Endpoint.customer_id == cid)
+                                                .order_by(Endpoint.name)).all()}
+    if tab == "users":
+        return {"users": db.session.scalars(select(User).where(User.customer_id == cid).order_by(User.email)).all()}
+    if tab == "rules":
+        return {"rules": db.session.scalars(select(RoutingRule).where(RoutingRule.customer_id == cid)
+                                            .order_by(RoutingRule.prefix)).all()}
+    if tab == "ledger":
+        return _ledger_tab(cid)
+    if tab == "invoices":
+        return {"invoices": paginate(select(Invoice).where(Invoice.customer_id == cid)
+                                     .order_by(Invoice.period_start.desc(), Invoice.id.desc()), per_page=25)}
+    if tab == "calls":
+        conn = _connection()
+        calls = cdr_services.page(conn, cdr_services.CdrFilter(customer_id=cid), size=25)
+        cdr_services.name_destinations(conn, calls.rows)
+        return {"calls": calls.rows}
+    if tab == "reports":
+        today = local_today()
+        report = report_services.run(_connection(), "day", today - timedelta(days=29), today, cid)
+        report.currency = customer.currency
+        return {"report": report, "report_columns": report_services.COLUMNS,
+                "chart": json.dumps(report_services.chart_data(report))}
+    return {}
+
+
+def _ledger_tab(customer_id: int) -> dict:
+    """A line per day (calls summed, other entries counted in), newest first; `?day=`
+    opens that day's entries with the balance after each; `?view=entries` lists every
+    entry. Both from the self-care ledger queries, which take the customer as scope."""
+    per_page = 25
+    page = max(arg_int("page", 1), 1)
+    if arg_text("view") == "entries":
+        rows, total = ledger_queries.ledger_page(customer_id, page=page, per_page=per_page)
+        return {"view": "entries", "entries": rows, "page": page, "per_page": per_page, "total": total}
+    days, total = ledger_queries.ledger_days(customer_id, page=page, per_page=per_page)
+    opened, opened_rows, opened_total = None, [], 0
+    day_arg = arg_text("day")
+    if day_arg:
+        try:
+            opened = date.fromisoformat(day_arg)
+        except ValueError:
+            abort(400, f"{day_arg!r} is not a date (YYYY-MM-DD)")
+        opened_rows, opened_total = ledger_queries.ledger_page(customer_id, date_from=opened, date_to=opened,
+                                                               per_page=DAY_ENTRIES)
+    return {"view": "days", "days": days, "page": page, "per_page": per_page, "total": total, "opened": opened,
+            "opened_rows": opened_rows, "opened_total": opened_total}
+
+
+DAY_ENTRIES = 200   # entries shown when a day is opened; the CDR browser has the rest
+
+
+def _detail(customer: Customer, ledger_form: LedgerForm, tab: str | None = None):
+    tab = tab or arg_text("tab") or "overview"
+    if tab not in dict(TABS):
+        abort(404)
     holds = list(db.session.scalars(select(CallHold).where(CallHold.customer_id == customer.id)
                                     .order_by(CallHold.created_at)))
-    held = sum((h.amount for h in holds), start=Decimal(0))
-    context = dict(
-        customer=customer, holds=holds, held=held, available=services.available_funds(customer, held),
-        endpoints=db.session.scalars(select(Endpoint).where(Endpoint.customer_id == customer.id)
-                                     .order_by(Endpoint.name)).all(),
-        users=db.session.scalars(select(User).where(User.customer_id == customer.id).order_by(User.email)).all(),
-        rules=db.session.scalars(select(RoutingRule).where(RoutingRule.customer_id == customer.id)
-                                 .order_by(RoutingRule.prefix)).all(),
-        ledger=paginate(services.ledger_with_running_balance(customer.id), per_page=25),
-        form=ledger_form,
-    )
+    counts = {name: db.session.scalar(select(func.count()).select_from(model).where(model.customer_id == customer.id))
+              for name, model in (("endpoints", Endpoint), ("users", User), ("rules", RoutingRule))}
+    context = dict(customer=customer, holds=holds, summary=_summary(customer, holds), tabs=TABS, tab=tab,
+                   counts=counts, form=ledger_form, **_tab_data(customer, tab))
     return render_template("admin/customer_detail.html", **context), 400 if ledger_form.errors else 200
 
 
@@ -125,8 +210,8 @@ def customer_ledger(customer_id: int):
             # The amount as it was typed (exact), the balance by the display rule.
             flash(f"{label} of {exact_text(entry.amount, customer.currency)} posted; "
                   f"the balance is now {money(customer.balance, customer.currency)}.", "success")
-            return redirect(url_for("admin.customer", customer_id=customer.id))
-    return _detail(customer, form)
+            return redirect(url_for("admin.customer", customer_id=customer.id, tab="ledger"))
+    return _detail(customer, form, "ledger")
 
 
 @bp.route("/customers/<int:customer_id>/toggle", methods=["POST"])
