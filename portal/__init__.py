@@ -75,6 +75,7 @@ def _register_filters(app: Flask) -> None:
     from . import formatting
 
     app.jinja_env.filters["money"] = formatting.money_filter
+    app.jinja_env.filters["money_exact"] = formatting.money_exact_filter   # = money(cur, exact=True)
     app.jinja_env.filters["rate"] = formatting.rate_filter
     app.jinja_env.filters["dt"] = formatting.datetime_short
     app.jinja_env.filters["duration"] = formatting.duration

@@ -82,6 +82,12 @@ def money_filter(eval_ctx, value, currency: str | None = None, exact: bool = Fal
     return Markup(f'<span class="{css}" data-currency="{escape(currency or "")}"{title}>{escape(shown)}</span>')
 
 
+@pass_eval_context
+def money_exact_filter(eval_ctx, value, currency: str | None = None):
+    """`|money_exact(cur)`: the name templates used before the rule; the same filter, exact."""
+    return money_filter(eval_ctx, value, currency, exact=True)
+
+
 def rate(value, currency: str | None = None) -> str:
     """Per-minute rates are prices, not amounts: every significant decimal (at least 4)."""
     if value is None:
