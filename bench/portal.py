@@ -208,6 +208,9 @@ def bench_browser(dsn: str, runs: int) -> dict:
         depth = min(500_000, cur.fetchone()[0] // 2)
         cur.execute("SELECT start_stamp, id FROM billing.cdr ORDER BY start_stamp DESC, id DESC OFFSET %s LIMIT 1", (depth,))
         deep = cur.fetchone()
+        cur.execute("SELECT id, destination FROM billing.cdr WHERE start_stamp > %s ORDER BY start_stamp DESC LIMIT 1",
+                    (last - timedelta(days=2),))
+        recent_id, recent_destination = cur.fetchone()
     conn.close()
     month_from = (last.date().replace(day=1) - timedelta(days=1)).replace(day=1)
     from portal.cdrs.services import Cursor
@@ -221,6 +224,9 @@ def bench_browser(dsn: str, runs: int) -> dict:
         "provider + hangup cause": f"/admin/cdrs?provider_id={customer % PROVIDERS + 1}&hangup_cause=NO_ANSWER",
         "totals: customer, 2 months (JSON)": f"/admin/cdrs/totals?customer_id={customer}&date_from={month_from}&date_to={last.date()}",
         "totals: all customers, one day (JSON)": f"/admin/cdrs/totals?date_from={last.date()}&date_to={last.date()}",
+        "number: caller or destination starts with 7 digits": f"/admin/cdrs?number={recent_destination[:7]}",
+        "number: contains 6 digits, last 31 days": f"/admin/cdrs?number={recent_destination[-6:]}&match=contains",
+        "call detail page": f"/admin/cdrs/{recent_id}",
     }
     results = {}
     for label, url in urls.items():

@@ -8,7 +8,7 @@ import secrets
 import click
 from flask import Flask, abort, g, render_template, request
 
-from . import proxy
+from . import localtime, proxy
 from .config import Config, secret_key_problem, sqlalchemy_url
 from .extensions import csrf, db, login_manager
 
@@ -38,6 +38,8 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     app.config["SQLALCHEMY_DATABASE_URI"] = sqlalchemy_url(app.config["DATABASE_URL"])
 
     db.init_app(app)
+    with app.app_context():
+        localtime.install(app, db.engine)
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -106,11 +108,15 @@ def _loading_for_a_cli_command() -> bool:
 def _register_filters(app: Flask) -> None:
     from . import formatting
 
-    app.jinja_env.filters["money"] = formatting.money
-    app.jinja_env.filters["rate"] = formatting.rate
+    app.jinja_env.filters["money"] = formatting.money_filter
+    app.jinja_env.filters["money_exact"] = formatting.money_exact_filter   # = money(cur, exact=True)
+    app.jinja_env.filters["rate"] = formatting.rate_filter
     app.jinja_env.filters["dt"] = formatting.datetime_short
     app.jinja_env.filters["duration"] = formatting.duration
     app.jinja_env.globals["url_with"] = formatting.url_with
+    app.jinja_env.globals["timezone_name"] = formatting.timezone_name
+    app.jinja_env.globals["minor_units"] = formatting.minor_units
+    app.jinja_env.globals["input_attrs"] = formatting.input_attrs
 
 
 def _register_input_guard(app: Flask) -> None:

@@ -70,7 +70,7 @@ class Config:
     # Seconds a browser is asked to wait when the database is unreachable (503 page).
     DATABASE_DOWN_RETRY_AFTER = 30
     # Outgoing mail (alerts, invoices).
-    SMTP_HOST = os.environ.get("SMTP_HOST", "127.0.0.1")
+    SMTP_HOST = os.environ.get("SMTP_HOST")   # unset: a mail server on 127.0.0.1 (pages say "not configured")
     SMTP_PORT = int(os.environ.get("SMTP_PORT", "25"))
     SMTP_USER = os.environ.get("SMTP_USER")
     SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD")

@@ -25,6 +25,14 @@ class _GetForm(FlaskForm):
 # ----------------------------------------------------------------------------- CDR browser
 
 class CdrFilterForm(_GetForm):
+    number = StringField("Number", validators=[Optional(), Regexp(r"^\+?[0-9]{1,20}$",
+                                                                  message="digits, optionally with a leading +")],
+                         render_kw={"placeholder": "+4670 or 336123"})
+    number_in = SelectField("Search in", choices=options([("either", "Caller or destination"),
+                                                         ("destination", "Destination"), ("caller", "Caller")]),
+                            default="either")
+    match = SelectField("Match", choices=options([("prefix", "Starts with"), ("contains", "Contains (31 days)")]),
+                        default="prefix")
     date_from = DateField("From", validators=[Optional(), sane_date])
     date_to = DateField("To", validators=[Optional(), sane_date])
     customer_id = SelectField("Customer", coerce=str, default="")
@@ -86,8 +94,8 @@ class UploadForm(FlaskForm):
 
 
 class MappingForm(FlaskForm):
-    effective_from = DateTimeLocalField("Effective from", format="%Y-%m-%dT%H:%M", validators=[DataRequired()],
-                                        description="New rates start then; the rates they replace end then (UTC).")
+    effective_from = DateTimeLocalField("Effective from", format=["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"], validators=[DataRequired()],
+                                        description="New rates start then; the rates they replace end then (in the portal's time zone, shown at the top right).")
     default_increment = StringField("Increment when not in the file", default="60/60",
                                     validators=[DataRequired(), Regexp(r"^[1-9][0-9]{0,4}/[1-9][0-9]{0,4}$",
                                                                        message="write first/next in seconds, e.g. 60/60")])

@@ -28,6 +28,7 @@ RULES: dict[str, frozenset[str]] = {
     "admin.cdrs_totals": READ,
     "admin.cdrs_export": READ,
     "admin.cdr_rerate": MONEY,
+    "admin.cdr_detail": READ,                # one call: routes, causes, sell/cost/margin, ledger, raw CDR
     # invoices and their mail
     "admin.invoices": READ,
     "admin.invoices_detail": READ,
@@ -40,6 +41,7 @@ RULES: dict[str, frozenset[str]] = {
     "admin.mail": MONEY,
     "admin.mail_detail": MONEY,
     "admin.mail_retry": MONEY,
+    "admin.mail_test": MONEY,                # a test e-mail to check the SMTP settings (audited)
     # reports
     "admin.reports": MONEY,
     "admin.reports_csv": MONEY,

@@ -1,4 +1,5 @@
-"""CDR browser: filters, keyset pages, totals, streaming CSV export, re-rate."""
+"""CDR browser: filters and number search, keyset pages, totals, streaming CSV export,
+re-rate, and the detail page of one call."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -7,12 +8,14 @@ from flask import abort, flash, jsonify, redirect, render_template, request, url
 
 from . import bp
 from .. import audit, csvstream
-from ..cdrs import services
+from ..cdrs import causes, services
 from ..choices import options
 from ..dbapi import connection as _connection
 from ..endpoints.services import names as endpoint_names
 from ..extensions import db
+from ..localtime import local_today
 from ..models import Customer, Endpoint, Gateway, Provider
+from ..reports import services as report_services
 from ._forms import CdrFilterForm
 
 ENDPOINT_CHOICES_MAX = 200
@@ -43,18 +46,37 @@ def _form() -> CdrFilterForm:
 
 
 def _filter(form: CdrFilterForm) -> services.CdrFilter:
-    """The filter of a validated form; invalid fields are left out (errors shown beside them)."""
+    """The filter of a validated form; invalid fields are left out (errors shown beside them).
+
+    A search for digits anywhere in a number reads every call of its date range, so its
+    range is bounded (services.contains_window) and written back into the form. A
+    number search that cannot run finds nothing (its error is beside the field), rather
+    than silently listing every call."""
     def ident(field):
         return int(field.data) if field.data and str(field.data).isdigit() and not field.errors else None
 
     def value(field):
         return field.data or None if not field.errors else None
 
-    return services.CdrFilter(
-        date_from=value(form.date_from), date_to=value(form.date_to),
-        customer_id=ident(form.customer_id), endpoint_id=ident(form.endpoint_id),
-        provider_id=ident(form.provider_id), gateway=value(form.gateway), prefix=value(form.prefix),
-        hangup_cause=value(form.hangup_cause), answered=value(form.answered), status=value(form.status))
+    kw = dict(date_from=value(form.date_from), date_to=value(form.date_to),
+              customer_id=ident(form.customer_id), endpoint_id=ident(form.endpoint_id),
+              provider_id=ident(form.provider_id), gateway=value(form.gateway), prefix=value(form.prefix),
+              hangup_cause=value(form.hangup_cause), answered=value(form.answered), status=value(form.status))
+    if form.number.data or form.number.errors:
+        kw.update(number_in=form.number_in.data if form.number_in.data in services.NUMBER_FIELDS else "either",
+                  match=form.match.data if form.match.data in services.MATCHES else "prefix",
+                  number=value(form.number))
+        kw["nothing"] = kw["number"] is None
+        if kw["match"] == "contains" and kw["number"]:
+            try:
+                kw["date_from"], kw["date_to"] = services.contains_window(kw["date_from"], kw["date_to"],
+                                                                          local_today())
+                for field, day in ((form.date_from, kw["date_from"]), (form.date_to, kw["date_to"])):
+                    field.data, field.raw_data = day, [day.isoformat()]
+            except services.CdrError as e:
+                form.match.errors = [str(e)]
+                kw["nothing"] = True
+    return services.CdrFilter(**kw)
 
 
 @bp.route("/cdrs")
@@ -73,8 +95,19 @@ def cdrs():
     unrated = services.unrated_raw(conn) if flt.status == "unrated" else []
     filter_args = {k: v for k, v in request.args.items() if k not in ("older", "newer", "totals") and v}
     return render_template("admin/cdrs.html", form=form, page=result, totals=totals, unrated=unrated,
-                           filter_args=filter_args, rerate_available=services.rerate_available(conn)), \
-        200 if valid else 400
+                           filter_args=filter_args, rerate_available=services.rerate_available(conn),
+                           totals_currency=report_services.currency_of(conn, flt.customer_id)), \
+        200 if valid and not form.match.errors else 400
+
+
+@bp.route("/cdrs/<int:cdr_id>")
+def cdr_detail(cdr_id: int):
+    conn = _connection()
+    call = services.call_detail(conn, cdr_id)
+    if call is None:
+        abort(404)
+    return render_template("admin/cdr_detail.html", call=call, causes=causes,
+                           rerate_available=services.rerate_available(conn))
 
 
 @bp.route("/cdrs/totals")
@@ -82,9 +115,10 @@ def cdrs_totals():
     form = _form()
     if not form.validate():
         return jsonify(errors=form.errors), 400
-    totals = services.totals(_connection(), _filter(form))
+    conn, flt = _connection(), _filter(form)
+    totals = services.totals(conn, flt)
     return jsonify(totals={k: (str(v) if v is not None and not isinstance(v, int) else v) for k, v in totals.items()},
-                   display=services.display_totals(totals))
+                   display=services.display_totals(totals, report_services.currency_of(conn, flt.customer_id)))
 
 
 @bp.route("/cdrs/export.csv")
@@ -93,6 +127,8 @@ def cdrs_export():
     if not form.validate():
         abort(400, "Fix the filter first: " + "; ".join(f"{f}: {e[0]}" for f, e in form.errors.items()))
     flt = _filter(form)
+    if form.match.errors:
+        abort(400, "Fix the filter first: " + "; ".join(form.match.errors))
     return csvstream.export_response(f"cdrs-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.csv", services.export(flt))
 
 

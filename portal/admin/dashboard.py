@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from flask import render_template
 
@@ -10,6 +10,7 @@ from . import bp
 from .. import dbapi
 from ..cdrs import services as cdr_services
 from ..customers import services as customers
+from ..localtime import local_today
 from ..models import Settings
 from ..reports import services
 
@@ -18,7 +19,7 @@ from ..reports import services
 @bp.route("/dashboard")
 def dashboard():
     conn = dbapi.connection()
-    today = datetime.now(timezone.utc).date()
+    today = local_today()
     month_start = today.replace(day=1)
     stats = {
         "today": cdr_services.totals(conn, cdr_services.CdrFilter(date_from=today, date_to=today)),
@@ -28,7 +29,7 @@ def dashboard():
     return render_template("admin/dashboard.html", stats=stats, live=_live_calls(conn),
                            unrated=cdr_services.unrated_count(conn),
                            low_balance=customers.low_balance(conn),
-                           chart=json.dumps(services.chart_data(trend)), currency=_currency())
+                           chart=json.dumps(services.chart_data(trend, _currency())), currency=_currency())
 
 
 def _live_calls(conn) -> dict:

@@ -11,6 +11,7 @@ from .. import audit, csvstream
 from ..choices import options as select_options   # `options` is the import's own dict here
 from ..dbapi import connection as _dbapi_connection
 from ..extensions import db
+from ..localtime import local_tz
 from ..models import Provider, RateImport, Ratecard, Weight
 from ..rateimport import services
 from .manage.common import get_or_404
@@ -100,7 +101,8 @@ def rate_import_mapping(job_id: int):
                                              {"prefix": 0, "rate": 1})
         for name in services.FIELD_NAMES:
             getattr(form, f"map_{name}").data = str(guessed[name]) if name in guessed else ""
-        form.effective_from.data = job.effective_from or datetime.now(timezone.utc).replace(second=0, microsecond=0, tzinfo=None)
+        effective = job.effective_from or datetime.now(timezone.utc).replace(second=0, microsecond=0)
+        form.effective_from.data = effective.astimezone(local_tz()).replace(tzinfo=None)
         form.default_increment.data = options.get("default_increment", "60/60")
         form.weight_id.data = str(options.get("weight_id") or "")
     if form.validate_on_submit():
@@ -110,7 +112,7 @@ def rate_import_mapping(job_id: int):
             mapping=mapping, delimiter=options.get("delimiter", ","), has_header=bool(options.get("has_header")),
             default_increment=form.default_increment.data,
             weight_id=int(form.weight_id.data) if form.weight_id.data else None)
-        effective = form.effective_from.data.replace(tzinfo=timezone.utc)
+        effective = form.effective_from.data.replace(tzinfo=local_tz())
         job.options = import_options.to_json()
         job.effective_from = effective
         try:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 from flask import abort, render_template, request
 
@@ -11,13 +11,14 @@ from .. import csvstream
 from ..choices import options
 from ..dbapi import connection as _connection
 from ..extensions import db
+from ..localtime import local_today
 from ..models import Customer
 from ..reports import services
 from ._forms import ReportForm
 
 
 def _today() -> date:
-    return datetime.now(timezone.utc).date()
+    return local_today()
 
 
 def _report_from_args():
@@ -37,6 +38,7 @@ def _report_from_args():
         report = services.run(_connection(), dimension, date_from, date_to, customer_id)
     except services.ReportError as exc:
         abort(400, description=f"{str(exc).capitalize()}: choose a shorter period.")
+    report.currency = services.currency_of(_connection(), customer_id)
     return form, report
 
 
@@ -47,7 +49,7 @@ def reports():
     args = {k: v for k, v in request.args.items() if v}
     args.update(dimension=report.dimension, date_from=report.date_from.isoformat(), date_to=report.date_to.isoformat())
     return render_template("admin/reports.html", form=form, report=report, columns=services.COLUMNS,
-                           dimensions=services.DIMENSIONS, args=args,
+                           dimensions=services.DIMENSIONS, args=args, currency=report.currency,
                            chart=json.dumps(services.chart_data(report)))
 
 

@@ -10,6 +10,13 @@ Pages are keyset pages over (start_stamp, id) DESC: each one is a range scan of
 ix_cdr_start_stamp_id, or ix_cdr_customer_id_start_stamp_id with a customer (scope or
 filter), whatever the page number. Totals are a separate aggregate over the same
 filter. Exports stream from a server-side cursor (portal.csvstream).
+
+Number search (`number_condition`, for the back office and self care alike): a number
+that *starts with* some digits is an index range on ix_cdr_destination_pattern (0061)
+or ix_cdr_caller_id_pattern (0130), both text_pattern_ops; a number that *contains*
+some digits cannot use a btree, so it is read along the (customer,) start_stamp index
+of its date range, which `contains_window` bounds (docs/operations.md has the plans and
+timings on 10M CDRs).
 """
 from __future__ import annotations
 
@@ -21,8 +28,9 @@ from typing import Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..csvstream import BATCH, Export
-from ..dbapi import fetch_all, fetch_value
+from ..dbapi import fetch_all, fetch_one, fetch_value
 from ..errors import Refused
+from ..localtime import local_tz
 
 PAGE_SIZE = 50
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -37,12 +45,61 @@ class RerateUnavailable(CdrError):
     """billing_private.rerate_fs_cdr is not installed in this database."""
 
 
+NUMBER_RE = re.compile(r"^\+?[0-9]{1,20}$")
+NUMBER_FIELDS = {"destination": ("destination",), "caller": ("caller_id",), "either": ("destination", "caller_id")}
+MATCHES = ("prefix", "contains")
+CONTAINS_MAX_DAYS = 31      # a "contains" search reads every call of its range: keep the range bounded
+
+
+def number_condition(number: str, number_in: str = "either", match: str = "prefix", *,
+                     param=lambda name: f"%({name})s", alias: str = "c") -> tuple[str, dict]:
+    """SQL condition and parameters for "the caller / destination number starts with
+    (or contains) these digits". The digits are validated here and only ever passed
+    as parameters. A leading + is optional on both sides: '+4670' and '4670' find
+    '+46701234567' and '46701234567' alike. `param` renders a parameter placeholder
+    (psycopg2 `%(x)s` by default, `:x` for SQLAlchemy text())."""
+    if not NUMBER_RE.match(number or ""):
+        raise CdrError("a number is digits, optionally with a leading +", "number")
+    if number_in not in NUMBER_FIELDS:
+        raise CdrError("search the caller, the destination or either", "number_in")
+    if match not in MATCHES:
+        raise CdrError("a number search matches a prefix or digits anywhere", "match")
+    digits = number.lstrip("+")
+    if match == "prefix":
+        params = {"number_plain": digits + "%", "number_plus": "+" + digits + "%"}
+        one = "({col} LIKE {p} OR {col} LIKE {pp})"
+        parts = [one.format(col=f"{alias}.{col}", p=param("number_plain"), pp=param("number_plus"))
+                 for col in NUMBER_FIELDS[number_in]]
+    else:
+        params = {"number_any": "%" + digits + "%"}
+        parts = [f"{alias}.{col} LIKE {param('number_any')}" for col in NUMBER_FIELDS[number_in]]
+    return "(" + " OR ".join(parts) + ")", params
+
+
+def contains_window(date_from: date | None, date_to: date | None, today: date) -> tuple[date, date]:
+    """The date range of a "contains" search: the one given, else the last 31 days; at
+    most CONTAINS_MAX_DAYS long."""
+    date_to = date_to or (date_from + timedelta(days=CONTAINS_MAX_DAYS - 1) if date_from else today)
+    date_from = date_from or date_to - timedelta(days=CONTAINS_MAX_DAYS - 1)
+    if (date_to - date_from).days + 1 > CONTAINS_MAX_DAYS:
+        raise CdrError(f"a search for digits anywhere in a number covers at most {CONTAINS_MAX_DAYS} days: "
+                       "narrow the dates, or search for numbers that start with the digits (no limit)", "match")
+    return date_from, date_to
+
+
+OPERATOR = "operator"   # CdrFilter.zone: the operator's BILLING_TIMEZONE (UTC outside the app)
+
+
 @dataclass(frozen=True)
 class CdrFilter:
-    """What to list. Dates are whole days (`date_to` included) in `zone`: an IANA name
-    ("UTC", the back office's), or None for the database session's time zone (self
-    care's). `answered` takes True/False or a form's 'yes'/'no'. `customer_id` here is
-    a choice among customers (staff); isolation is the functions' `customer_id` scope."""
+    """What to list. Dates are whole days (`date_to` included) in `zone`: OPERATOR (the
+    default and the back office's: BILLING_TIMEZONE, portal/localtime.py), an IANA name,
+    or None for the database session's time zone (self care's; a web request's
+    connection has BILLING_TIMEZONE as its session zone). `answered` takes True/False or
+    a form's 'yes'/'no'. `customer_id` here is a choice among customers (staff);
+    isolation is the functions' `customer_id` scope. `number` searches the caller and/or
+    destination (number_condition); `nothing` matches no call (a search that could not
+    run)."""
     date_from: date | None = None
     date_to: date | None = None
     customer_id: int | None = None
@@ -53,7 +110,11 @@ class CdrFilter:
     hangup_cause: str | None = None
     answered: bool | None = None
     status: str | None = None            # 'rated' | 'unrated'
-    zone: str | None = "UTC"
+    number: str | None = None            # caller / destination search (number_condition)
+    number_in: str = "either"            # 'destination' | 'caller' | 'either'
+    match: str = "prefix"                # 'prefix' | 'contains'
+    nothing: bool = False                # a search that could not run: match no call
+    zone: str | None = OPERATOR
 
     def __post_init__(self):
         answered = {"yes": True, "no": False, "": None}.get(self.answered, self.answered) \
@@ -65,23 +126,28 @@ class CdrFilter:
             raise CdrError("the destination prefix is digits only", "prefix")
         if self.status not in (None, "", "rated", "unrated"):
             raise CdrError("the rating status is rated or unrated", "status")
-        if self.zone is not None:
+        if self.number:
+            number_condition(self.number, self.number_in, self.match)   # refuses what it cannot search
+        if self.zone not in (None, OPERATOR):
             try:
                 ZoneInfo(self.zone)
             except (ZoneInfoNotFoundError, ValueError):
                 raise CdrError(f"unknown time zone {self.zone!r}") from None
 
     def _day_start(self, day: date, name: str, params: dict) -> str:
-        """The instant `day` starts, as SQL: in `zone`, or in the session's zone."""
+        """The instant `day` starts, as SQL: in `zone` (OPERATOR: BILLING_TIMEZONE as the
+        query is built), or in the session's zone."""
         if self.zone is None:
             params[name] = day
             return f"CAST(%({name})s AS date)"
-        params[name] = datetime.combine(day, time.min, ZoneInfo(self.zone))
+        params[name] = datetime.combine(day, time.min, local_tz() if self.zone == OPERATOR else ZoneInfo(self.zone))
         return f"%({name})s"
 
     def where(self, customer_id: int | None = None) -> tuple[str, dict]:
         """The WHERE clause over billing.cdr c, with `customer_id` as the scope."""
         clauses, params = ["TRUE"], {}
+        if self.nothing:
+            clauses.append("FALSE")
         if customer_id is not None:
             clauses.append("c.customer_id = %(scope)s")
             params["scope"] = customer_id
@@ -97,6 +163,10 @@ class CdrFilter:
         if self.prefix:
             clauses.append("c.destination LIKE %(prefix)s")
             params["prefix"] = self.prefix + "%"
+        if self.number:
+            condition, number_params = number_condition(self.number, self.number_in, self.match)
+            clauses.append(condition)
+            params.update(number_params)
         if self.answered is True:
             clauses.append("c.billsec > 0")
         elif self.answered is False:
@@ -145,7 +215,8 @@ _CUSTOMER_COLUMNS = f"""
     c.hangup_cause, c.status, c.endpoint_id, e.name AS endpoint, {_DESTINATION_NAME} AS destination_name"""
 _STAFF_COLUMNS = _CUSTOMER_COLUMNS + """,
     c.fs_cdr_id, c.cost_rate, c.cost_amount, c.margin, c.gateway, c.route_seq, c.unrated_reason,
-    c.customer_id, cu.name AS customer, cu.currency, c.provider_id, p.name AS provider"""
+    c.customer_id, cu.name AS customer, cu.currency, c.provider_id, p.name AS provider,
+    p.currency AS cost_currency"""
 # Export columns: (header, SQL). Staff get both sides; customers their own side.
 STAFF_EXPORT = [
     ("start_stamp", "c.start_stamp"), ("answer_stamp", "c.answer_stamp"), ("end_stamp", "c.end_stamp"),
@@ -222,6 +293,76 @@ def recent(conn, *, customer_id: int | None = None, limit: int = 10) -> list[dic
     return page(conn, CdrFilter(), size=limit, customer_id=customer_id).rows
 
 
+def name_destinations(conn, rows: list[dict]) -> list[dict]:
+    """Add `destination_name` to each row: the catalogue name of the longest prefix of
+    its number (one statement for the page, one uq_destinations_prefix probe per
+    distinct number)."""
+    numbers = sorted({r["destination"].lstrip("+") for r in rows if r.get("destination")})
+    names = {}
+    if numbers:
+        with conn.cursor() as cur:
+            cur.execute("""
+                SELECT n.number, (SELECT d.name FROM billing.destinations d
+                                   WHERE d.prefix = ANY (billing_private.prefixes(n.number))
+                                   ORDER BY length(d.prefix) DESC LIMIT 1)
+                  FROM unnest(%s::text[]) AS n(number)""", (numbers,))
+            names = dict(cur.fetchall())
+    for r in rows:
+        r["destination_name"] = names.get((r.get("destination") or "").lstrip("+"))
+    return rows
+
+
+def call_detail(conn, cdr_id: int, customer_id: int | None = None) -> dict | None:
+    """Everything known about one rated call: the billing.cdr row (every column, so
+    columns added later — overrun_seconds, no_hold — appear without a change here),
+    its raw CDR from FreeSWITCH, the rates that priced it, its ledger entries, its hold
+    if the call is still held, and the routes tried. `customer_id` scopes the lookup
+    (another customer's call answers None, like a missing one).
+
+    Cost: the primary key of each monthly partition (id leads it), ix_ledger_call_uuid."""
+    scope = " AND c.customer_id = %(customer_id)s" if customer_id is not None else ""
+    found = fetch_all(conn, f"""
+        SELECT c.*, cu.name AS customer, cu.currency, e.name AS endpoint, e.auth AS endpoint_auth,
+               p.name AS provider, p.currency AS cost_currency, g.id AS gateway_id
+          FROM billing.cdr c
+          LEFT JOIN billing.customers cu ON cu.id = c.customer_id
+          LEFT JOIN billing.endpoints e ON e.id = c.endpoint_id
+          LEFT JOIN billing.providers p ON p.id = c.provider_id
+          LEFT JOIN billing.gateways g ON g.name = c.gateway
+         WHERE c.id = %(id)s{scope}""", {"id": cdr_id, "customer_id": customer_id})
+    if not found:
+        return None
+    call = name_destinations(conn, found)[0]
+    call["raw"] = fetch_one(conn, "SELECT * FROM billing.fs_cdr WHERE id = %(id)s", {"id": call["fs_cdr_id"]}) or {}
+    call["sell_rate_row"] = fetch_one(conn, "SELECT * FROM billing.rates WHERE id = %(id)s",
+                                      {"id": call.get("sell_rate_id")})
+    call["cost_rate_row"] = fetch_one(conn, "SELECT * FROM billing.provider_rates WHERE id = %(id)s",
+                                      {"id": call.get("cost_rate_id")})
+    call["ledger"] = fetch_all(conn, """
+        SELECT id, created_at, kind, amount, reference, note, created_by FROM billing.ledger
+         WHERE call_uuid = %(uuid)s AND customer_id IS NOT DISTINCT FROM %(customer_id)s
+         ORDER BY created_at, id""", {"uuid": call["uuid"], "customer_id": call["customer_id"]})
+    call["hold"] = fetch_one(conn, "SELECT * FROM billing.call_holds WHERE call_uuid = %(uuid)s",
+                             {"uuid": call["uuid"]})
+    call["routes"] = routes_tried(call)
+    return call
+
+
+def routes_tried(call: dict) -> list[dict]:
+    """The carriers route_call offered, as far as the CDR tells: FreeSWITCH reports the
+    last route it tried (billing_route_seq, gateway, provider); routes before it were
+    tried and did not answer, but the CDR does not name them."""
+    last = call.get("route_seq")
+    if not last:
+        return []
+    routes = [{"seq": n, "known": False} for n in range(1, last)]
+    routes.append({"seq": last, "known": True, "provider": call.get("provider"), "provider_id": call.get("provider_id"),
+                   "gateway": call.get("gateway"), "gateway_id": call.get("gateway_id"),
+                   "cost_rate": call.get("cost_rate"), "answered": bool(call.get("billsec")),
+                   "hangup_cause": call.get("hangup_cause")})
+    return routes
+
+
 def totals(conn, flt: CdrFilter, *, customer_id: int | None = None) -> dict:
     """Totals of the filtered calls (see metrics() for the rounding); `revenue` is the
     sum of what the customers are charged. Staff also get cost, margin and the count
@@ -257,8 +398,8 @@ def metrics(calls, answered, billsec, revenue, cost) -> dict:
     }
 
 
-def display_totals(totals: dict) -> dict:
-    """Totals formatted for people (money to 4 places half-up, as on the pages)."""
+def display_totals(totals: dict, currency: str | None) -> dict:
+    """Totals formatted for people, with the money rule of the pages (formatting.money)."""
     from ..formatting import money
 
     shown = {}
@@ -266,7 +407,7 @@ def display_totals(totals: dict) -> dict:
         if value is None:
             shown[key] = "—"
         elif key in ("revenue", "cost", "margin"):
-            shown[key] = money(value, places=4)
+            shown[key] = money(value, currency)
         else:
             shown[key] = str(value)
     return shown

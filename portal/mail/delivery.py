@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Invoice, MailMessage
+from .diagnose import settings as smtp_settings
 
 MAX_BACKOFF = timedelta(hours=6)
 
@@ -70,7 +71,8 @@ class _Smtp:
     def send(self, email: EmailMessage) -> None:
         if self.conn is None:
             c = self.config
-            conn = smtplib.SMTP(c["SMTP_HOST"], int(c["SMTP_PORT"]), timeout=c.get("SMTP_TIMEOUT", 30))
+            where = smtp_settings(c)
+            conn = smtplib.SMTP(where.host, where.port, timeout=c.get("SMTP_TIMEOUT", 30))
             try:
                 if c.get("SMTP_STARTTLS"):
                     conn.starttls()

@@ -46,6 +46,13 @@ class CdrFilterForm(_GetForm):
     endpoint_id = SelectField("Endpoint", coerce=str, validators=[Optional()], default="")
     prefix = StringField("Destination starts with", validators=[
         Optional(), Regexp(r"^\+?[0-9]{1,20}$", message="Digits only, e.g. 336.")])
+    number = StringField("Number", validators=[
+        Optional(), Regexp(r"^\+?[0-9]{1,20}$", message="Digits, optionally with a leading +.")])
+    number_in = SelectField("Search in", choices=options([("either", "Caller or destination"),
+                                                         ("destination", "Destination"), ("caller", "Caller ID")]),
+                            validators=[Optional()], default="either")
+    match = SelectField("Match", choices=options([("prefix", "Starts with"), ("contains", "Contains (31 days)")]),
+                        validators=[Optional()], default="prefix")
     answered = SelectField("Answered", choices=options([("", "All calls"), ("yes", "Answered"), ("no", "Not answered")]),
                            validators=[Optional()], default="")
 

@@ -24,12 +24,24 @@ def _filter(conn, customer_id: int):
     if "date_from" not in request.args and "date_to" not in request.args:
         form.date_from.data = dbapi.today(conn).replace(day=1)  # default: this month so far
         form.date_from.raw_data = [form.date_from.data.isoformat()]
+    if form.number.data and form.match.data == "contains":
+        # digits anywhere are read along the date index: at most 31 days (as in the back office)
+        try:
+            window = services.contains_window(form.date_from.data if "date_from" in request.args else None,
+                                              form.date_to.data, dbapi.today(conn))
+            for field, day in zip((form.date_from, form.date_to), window):
+                field.data, field.raw_data = day, [day.isoformat()]
+        except services.CdrError as exc:
+            form.validate()
+            form.match.errors = [str(exc)]
+            return form, None
     if not form.validate():
         return form, None
     return form, services.CdrFilter(
         date_from=form.date_from.data, date_to=form.date_to.data,
         endpoint_id=int(form.endpoint_id.data) if form.endpoint_id.data else None,
-        prefix=(form.prefix.data or "").lstrip("+") or None, answered=form.answered.data, zone=None)
+        prefix=(form.prefix.data or "").lstrip("+") or None, answered=form.answered.data, zone=None,
+        number=form.number.data or None, number_in=form.number_in.data or "either", match=form.match.data or "prefix")
 
 
 @bp.route("/cdrs")

@@ -42,7 +42,8 @@ def test_funds_are_exact(world, pg):
 
 def test_overview_page(client_a, world):
     response = client_a.get("/my/")
-    assert 'id="available" title="exact: 124.225433"' in response.data.decode()
+    available = response.data.decode().split('id="available"', 1)[1].split("</div>", 1)[0]
+    assert 'title="exact: 124.225433 EUR">124.23 EUR</span>' in available
     page = _text(response)
     assert "Balance 125.46 EUR" in page
     assert "Available for new calls 124.23 EUR" in page   # 124.225433 half-up
@@ -136,13 +137,13 @@ def test_ledger_per_day(history, pg):
 
 def test_ledger_page(client_a, world):
     page = _text(client_a.get("/my/ledger"))
-    assert "Payment PAY-1 25.5000 125.4600" in page
-    assert re.search(r"Call call call-000 -0\.0400 99\.9600", page)
-    assert "Opening balance 100.0000 100.0000" in page
+    assert "Payment PAY-1 25.50 EUR 125.46 EUR" in page
+    assert re.search(r"Call call call-000 -0\.04 EUR 99\.96 EUR", page)
+    assert "Opening balance 100.00 EUR 100.00 EUR" in page
     assert "3 in all" in page
     assert_no_b(page)
     days = _text(client_a.get("/my/ledger?view=days"))
-    assert "1 -0.0400" in days and "125.4600" in days
+    assert "1 -0.04 EUR" in days and "125.46 EUR" in days
 
 
 def test_ledger_page_rejects_bad_input(client_a, world):
@@ -172,7 +173,7 @@ def test_cdr_page_defaults_to_this_month(client_a, world):
     page = _text(client_a.get("/my/cdrs"))
     assert "33123456789" in page and "447700900123" in page
     assert "33987654321" not in page                      # last month
-    assert "Calls 2 Answered 1 (50.0 %) Talk time 1:05 Billed time 2:00 Amount 0.0400 EUR" in page
+    assert "Calls 2 Answered 1 (50.0 %) Talk time 1:05 Billed time 2:00 Amount 0.04 EUR" in page
     everything = _text(client_a.get("/my/cdrs", query_string={"date_from": ""}))
     assert "33987654321" in everything and "Calls 3" in everything
     assert_no_b(everything)
@@ -260,7 +261,7 @@ def test_endpoints_page(client_a, world):
     db.session.execute(db.text("INSERT INTO billing.endpoint_month_spend (endpoint_id, month, amount) "
                                "VALUES (:e, date_trunc('month', now())::date, 12.5)"), {"e": world.a.ip.id})
     page = _text(client_a.get("/my/endpoints"))
-    assert "alpha-office alpha100 sip.example.net no limit 1 0.00 standard" in page
-    assert "alpha-pbx 198.51.100.7/32 5 0 12.50 / 300.00 standard intl, mobile enabled" in page
+    assert "alpha-office alpha100 sip.example.net no limit 1 0.00 EUR standard" in page
+    assert "alpha-pbx 198.51.100.7/32 5 0 12.50 EUR / 300.00 EUR standard intl, mobile enabled" in page
     assert "secret-password" not in page                      # SIP passwords are never shown
     assert_no_b(page)

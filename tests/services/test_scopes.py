@@ -21,7 +21,7 @@ from tests.selfcare.conftest import assert_no_b, hold
 
 D = Decimal
 STAFF_ONLY = {"cost_rate", "cost_amount", "margin", "gateway", "route_seq", "unrated_reason", "provider", "provider_id",
-              "customer", "customer_id", "currency", "fs_cdr_id"}
+              "customer", "customer_id", "currency", "cost_currency", "fs_cdr_id"}
 
 
 # ----------------------------------------------------------------------------- CDRs

@@ -8,7 +8,6 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from datetime import timezone
 from decimal import Decimal
 
 from flask_wtf import FlaskForm
@@ -18,6 +17,7 @@ from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Leng
 
 from ...choices import options  # noqa: F401  (used here and by the admin views)
 from ...ledger.services import LedgerError, parse_amount
+from ...localtime import local_tz
 from ...security import MIN_PASSWORD_LENGTH
 
 NAME_RE = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -99,22 +99,25 @@ class IncrementField(StringField):
         return f"{self.data[0]}/{self.data[1]}" if isinstance(self.data, tuple) else "60/60"
 
 
-class UtcDateTimeField(DateTimeLocalField):
-    """A date and time in UTC (the database stores timestamptz)."""
+class LocalDateTimeField(DateTimeLocalField):
+    """A date and time in the operator's time zone, BILLING_TIMEZONE (stored as timestamptz)."""
 
     def __init__(self, label=None, validators=None, **kwargs):
-        super().__init__(label, validators or [Optional()], format=["%Y-%m-%dT%H:%M", "%Y-%m-%d"],
-                         description="UTC; empty means open.", **kwargs)
+        super().__init__(label, validators or [Optional()], format=["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d"],
+                         description="In the portal's time zone (shown at the top right); empty means open.", **kwargs)
 
     def process_formdata(self, valuelist):
         super().process_formdata(valuelist)
         if self.data is not None and self.data.tzinfo is None:
-            self.data = self.data.replace(tzinfo=timezone.utc)
+            self.data = self.data.replace(tzinfo=local_tz())
 
     def _value(self):
         if self.raw_data:
             return self.raw_data[0]
-        return self.data.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M") if self.data else ""
+        return self.data.astimezone(local_tz()).strftime("%Y-%m-%d %H:%M") if self.data else ""
+
+
+UtcDateTimeField = LocalDateTimeField   # its former name (it read UTC before BILLING_TIMEZONE was applied)
 
 
 def optional_int(label, minimum=0, maximum=None, description=None):
@@ -323,8 +326,8 @@ class RateForm(FlaskForm):
     connect_fee = AmountField("Connect fee", minimum=0, maximum=100000000, default=0)
     min_duration = IntegerField("Minimum duration (s)", default=0, validators=[InputRequired(), NumberRange(0, 86400)])
     increment = IncrementField("Increment", default=(60, 60), description="first/next seconds: 60/60, 30/6, 1/1.")
-    valid_from = UtcDateTimeField("Valid from")
-    valid_to = UtcDateTimeField("Valid to")
+    valid_from = LocalDateTimeField("Valid from")
+    valid_to = LocalDateTimeField("Valid to")
     blocked = BooleanField("Blocked (calls to this prefix are refused)")
     submit = SubmitField("Save")
 
