@@ -209,7 +209,8 @@ class EndpointForm(FlaskForm):
     enabled = BooleanField("Enabled", default=True)
     auth = SelectField("Authentication", choices=options([("ip", "IP address (trunk)"), ("sip", "SIP user and password")]))
     ip = StringField("Source IP or network", filters=OPTIONAL_TEXT_FILTERS,
-                     description="IP authentication: e.g. 198.51.100.7 or 198.51.100.0/24.")
+                     description="IP authentication: e.g. 198.51.100.7 or 198.51.100.0/24. A range belongs to one "
+                                 "customer; a customer's ranges may nest (the longest match takes the call).")
     username = StringField("SIP user name", filters=OPTIONAL_TEXT_FILTERS,
                            description="SIP authentication: the user the phone registers with.")
     new_password = StringField("SIP password", filters=OPTIONAL_TEXT_FILTERS,
