@@ -18,7 +18,14 @@ class UploadForm(FlaskForm):
     submit = SubmitField("Upload")
 
 
+MODE_CHOICES = [("update", "Update: only the prefixes in the file change"),
+                ("replace", "Replace: the file is the complete deck; prefixes not in it are closed")]
+
+
 class MappingForm(FlaskForm):
+    mode = SelectField("Mode", choices=options(MODE_CHOICES), default="update",
+                       description="Carriers' daily notices list only what changes: use update. Replace closes every "
+                                   "current rate whose prefix is not in the file, at the effective date.")
     effective_from = DateTimeLocalField("Effective from", format="%Y-%m-%dT%H:%M", validators=[DataRequired()],
                                         description="New rates start then; the rates they replace end then (UTC).")
     default_increment = StringField("Increment when not in the file", default="60/60",
@@ -40,6 +47,12 @@ def add_mapping_fields(form_class, columns: list[tuple[str, str]]):
         setattr(Form, f"map_{name}", SelectField(label, choices=choices, default="",
                                                  validators=[DataRequired(f"choose the {label.lower()} column")] if required else [Optional()]))
     return Form
+
+
+class RunForm(FlaskForm):
+    """The import button; a replace that closes prefixes needs their number typed."""
+    confirm_removed = StringField("Type the number of prefixes to close", filters=[lambda v: v.strip() if v else v])
+    submit = SubmitField("Import")
 
 
 class ExportForm(FlaskForm):
