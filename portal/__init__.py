@@ -34,6 +34,13 @@ def create_app(config_class: type[Config] = DevelopmentConfig, **overrides) -> F
         raise RuntimeError("SECRET_KEY is not set: export SECRET_KEY (make run generates one)")
     app.config["SQLALCHEMY_DATABASE_URI"] = sqlalchemy_url(app.config["DATABASE_URL"])
 
+    if app.config.get("PROXY_FIX_HOPS"):
+        # Behind nginx: trust its X-Forwarded-* headers for that many hops.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["PROXY_FIX_HOPS"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
     db.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)

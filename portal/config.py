@@ -43,6 +43,28 @@ class Config:
     PAGE_SIZE = 50
 
 
+class ProductionConfig(Config):
+    """Behind nginx with TLS (deploy/, docs/deployment.md): wsgi.py uses it when
+    PORTAL_CONFIG=production. No fallback secret, secure cookies, and the proxy's
+    X-Forwarded-For/-Proto/-Host trusted for PROXY_FIX_HOPS hops (the client address
+    the login rate limit counts, https for redirects and HSTS)."""
+    SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "1") == "1"
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    PREFERRED_URL_SCHEME = "https"
+    PROXY_FIX_HOPS = int(os.environ.get("PROXY_FIX_HOPS", "1"))
+
+
+CONFIGS = {"production": ProductionConfig}
+
+
+def config_from_environment(default: type[Config]) -> type[Config]:
+    """The class named by PORTAL_CONFIG (`production`), else `default`."""
+    name = os.environ.get("PORTAL_CONFIG", "").strip().lower()
+    if name and name not in CONFIGS:
+        raise RuntimeError(f"PORTAL_CONFIG={name!r} is not one of: {', '.join(CONFIGS)} (or unset for development)")
+    return CONFIGS.get(name, default)
+
+
 class DevelopmentConfig(Config):
     # `make run` exports a generated SECRET_KEY; this fallback only serves a dev shell.
     SECRET_KEY = os.environ.get("SECRET_KEY") or "dev-only-not-secret"
