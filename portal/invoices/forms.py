@@ -32,3 +32,23 @@ class CreditNoteForm(FlaskForm):
             parse_credit_amount(field.data)
         except InvoiceError as exc:
             raise ValidationError(str(exc)) from None
+
+
+class PaymentForm(FlaskForm):
+    """A payment received for one invoice: posted to the ledger, allocated to it first."""
+    amount = StringField("Amount received", validators=[DataRequired()], render_kw={"placeholder": "e.g. 120.00"},
+                         description="More than is open goes to the customer's other open invoices, oldest "
+                                     "first; what is left is a credit on account.")
+    reference = StringField("Reference", validators=[Length(max=100)], description="Bank transfer reference.")
+    submit = SubmitField("Record payment")
+
+    def validate_amount(self, field):
+        from ..ledger import LedgerError, parse_amount
+
+        try:
+            amount = parse_amount((field.data or "").strip().replace(",", "."))
+        except LedgerError as exc:
+            raise ValidationError(str(exc)) from None
+        if amount <= 0:
+            raise ValidationError("the amount received must be positive")
+        field.data = amount

@@ -199,6 +199,10 @@ def post_ledger(customer: Customer, kind: str, amount: Decimal, reference: str |
     except LedgerError as exc:
         db.session.rollback()
         raise AdminError(str(exc)) from None
+    if kind in ("payment", "topup"):
+        from ...invoices.payments import allocate_payment  # to open invoices, oldest first
+
+        allocate_payment(entry, actor=audit_actor())
     audit.record("ledger", "customer", customer.id, kind=kind, amount=amount, reference=reference, entry_id=entry.id)
     commit()
     return entry
