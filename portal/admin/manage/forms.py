@@ -184,7 +184,8 @@ class CustomerForm(FlaskForm):
         try:
             field.data = normalize_vat_id(field.data)
         except ValueError as exc:
-            raise ValidationError(str(exc).capitalize() + ".") from None
+            message = str(exc)
+            raise ValidationError(message[:1].upper() + message[1:] + ".") from None
 
     def validate_credit_limit(self, field):
         if self.billing_type.data == "prepaid" and field.data:
