@@ -129,7 +129,14 @@ def invoices_detail(invoice_id: int):
                            remaining=remaining, credit_form=CreditNoteForm(), minutes=minutes, percent=percent,
                            today=today, balance=balance, payment_status=balance.status(today) if balance else None,
                            allocations=payments.allocations_of(invoice) if balance else [],
-                           payment_form=PaymentForm(formdata=None, amount=balance.open if balance else None))
+                           payment_form=PaymentForm(formdata=None, amount=_amount_text(balance.open) if balance else None))
+
+
+def _amount_text(value) -> str:
+    """An amount to prefill a field: every significant decimal, at least 2 (150.00, 20.004)."""
+    from ..provisioning.dumper import decimal_text
+
+    return decimal_text(value)
 
 
 @bp.route("/invoices/<int:invoice_id>/payment", methods=["POST"])
@@ -150,9 +157,11 @@ def invoices_payment(invoice_id: int):
     audit.record("payment", "invoice", invoice.id, number=invoice.number, amount=entry.amount, entry_id=entry.id,
                  unallocated=left)
     db.session.commit()
-    on_account = f"; {left} {invoice.currency} left on account" if left > 0 else ""
-    flash(f"Payment of {entry.amount} {invoice.currency} recorded and allocated to {invoice.number} first, then to "
-          f"the oldest open invoices{on_account}.", "success")
+    from .customers import money_exact  # every significant decimal, like the ledger
+
+    on_account = f"; {money_exact(left, invoice.currency)} left on account" if left > 0 else ""
+    flash(f"Payment of {money_exact(entry.amount, invoice.currency)} recorded and allocated to {invoice.number} "
+          f"first, then to the oldest open invoices{on_account}.", "success")
     return redirect(url_for("admin.invoices_detail", invoice_id=invoice_id))
 
 

@@ -346,7 +346,7 @@ def test_pages_replace_needs_the_typed_number(admin_client, db_session, pg, tmp_
     page = admin_client.get(url).get_data(as_text=True)
     assert 'data-import-mode="replace"' in page
     assert 'text-danger fw-bold" data-count="removed">2<' in page
-    assert "Type <strong>2</strong> to confirm" in page and "Import 1 rates and close 2" in page
+    assert "Type <strong>2</strong> to confirm" in page and "Import 1 rate and close 2" in page
     page = admin_client.post(url + "/run", data={"confirm_removed": "yes"}, follow_redirects=True).get_data(as_text=True)
     assert "Nothing was imported: type 2" in page
     assert len(current_rates(pg, card.id, EFF)) == 3
