@@ -129,7 +129,7 @@ def invoices_detail(invoice_id: int):
                            remaining=remaining, credit_form=CreditNoteForm(), minutes=minutes, percent=percent,
                            today=today, balance=balance, payment_status=balance.status(today) if balance else None,
                            allocations=payments.allocations_of(invoice) if balance else [],
-                           payment_form=PaymentForm(formdata=None, amount=_amount_text(balance.open) if balance else None))
+                           payment_form=PaymentForm(formdata=None, received=_amount_text(balance.open) if balance else None))
 
 
 def _amount_text(value) -> str:
@@ -147,7 +147,8 @@ def invoices_payment(invoice_id: int):
         _flash_errors(form)
         return redirect(url_for("admin.invoices_detail", invoice_id=invoice_id))
     try:
-        entry, left = payments.record_payment(invoice.customer, form.amount.data, reference=form.reference.data or None,
+        entry, left = payments.record_payment(invoice.customer, form.received.data,
+                                              reference=form.payment_reference.data or None,
                                               note=f"Payment for {invoice.number}", invoice=invoice,
                                               actor=current_user.email)
     except InvoiceError as exc:

@@ -36,13 +36,13 @@ class CreditNoteForm(FlaskForm):
 
 class PaymentForm(FlaskForm):
     """A payment received for one invoice: posted to the ledger, allocated to it first."""
-    amount = StringField("Amount received", validators=[DataRequired()], render_kw={"placeholder": "e.g. 120.00"},
+    received = StringField("Amount received", validators=[DataRequired()], render_kw={"placeholder": "e.g. 120.00"},
                          description="More than is open goes to the customer's other open invoices, oldest "
                                      "first; what is left is a credit on account.")
-    reference = StringField("Reference", validators=[Length(max=100)], description="Bank transfer reference.")
+    payment_reference = StringField("Reference", validators=[Length(max=100)], description="Bank transfer reference.")
     submit = SubmitField("Record payment")
 
-    def validate_amount(self, field):
+    def validate_received(self, field):
         from ..ledger import LedgerError, parse_amount
 
         try:

@@ -144,12 +144,12 @@ def test_backoffice_flow(live_server, browser_page, fresh_db, tmp_path):
     assert "Nordic Telecom Aktiebolag" in page.locator("[data-bill-to]").inner_text()
     assert "Reverse charge" in page.locator("[data-reverse-charge]").inner_text()
     assert page.locator("[data-payment-status]").inner_text() == "overdue"
-    page.fill("input[name=amount]", "100.00")
-    page.fill("input[name=reference]", "SEPA 2026-77")
+    page.fill("input[name=received]", "100.00")
+    page.fill("input[name=payment_reference]", "SEPA 2026-77")
     page.click("button:has-text('Record payment')")
     page.wait_for_selector("text=Payment of 100.00 EUR recorded")
     assert page.locator("[data-open]").inner_text() == "150.00 EUR"
-    assert page.locator("input[name=amount]").input_value() == "150.00"      # the open amount, prefilled
+    assert page.locator("input[name=received]").input_value() == "150.00"      # the open amount, prefilled
     screenshot(page, "bo-invoice-detail")
     page.click("button:has-text('Record payment')")
     page.wait_for_selector("[data-payment-status=paid]")
