@@ -48,7 +48,8 @@ def _setup(app) -> dict:
         cdr(nordic, datetime(period.start.year, period.start.month, 3, tzinfo=timezone.utc), "250.000000")
         invoice = issue(build_draft(nordic, period), issued_at=today - timedelta(days=60))
         db.session.commit()
-        return {"card": card.id, "beta": beta.id, "perm": perm.id, "invoice": invoice.id, "number": invoice.number}
+        return {"card": card.id, "beta": beta.id, "perm": perm.id, "invoice": invoice.id, "number": invoice.number,
+                "nordic": nordic.id}
 
 
 def _login(page, base):
@@ -158,4 +159,19 @@ def test_backoffice_flow(live_server, browser_page, fresh_db, tmp_path):
     page.goto(f"{base}/admin/invoices?payment=paid")
     assert ids["number"] in page.locator("table tbody").inner_text()
     screenshot(page, "bo-invoices-list")
+
+    # The customer's legal data and the operator's legal block are edited in the forms.
+    page.goto(f"{base}/admin/customers/{ids['nordic']}/edit")
+    assert page.locator("input[name=display_name]").input_value() == "Nordic Télécom AB"
+    page.fill("input[name=vat_id]", "se 5560-1234 5601")
+    page.fill("input[name=payment_terms_days]", "20")
+    screenshot(page, "bo-customer-edit")
+    page.click("input[type=submit][value=Save]")
+    page.wait_for_selector("text=Customer nordic saved")
+    with psycopg2.connect(fresh_db) as conn, conn.cursor() as cur:
+        cur.execute("SELECT vat_id, payment_terms_days FROM billing.customers WHERE name = 'nordic'")
+        assert cur.fetchone() == ("SE556012345601", 20)
+    page.goto(f"{base}/admin/settings")
+    assert page.locator("textarea[name=company_bank_details]").input_value() == "IBAN FR76 3000 6000 0112 3456 7890 189"
+    screenshot(page, "bo-settings")
     assert problems == []
