@@ -253,3 +253,19 @@ def test_the_guide_never_shows_the_development_server_for_production():
     blocks = "\n".join(re.findall(r"```.*?\n(.*?)```", guide, re.S))
     assert "billing-portal" in blocks and "systemctl" in blocks and "nginx -t" in blocks
     assert "make run" not in blocks and "flask run" not in blocks and "flask --app wsgi run" not in blocks
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"SECRET_KEY": None}, "SECRET_KEY is not set"),
+    ({"PORTAL_CONFIG": "prod"}, "PORTAL_CONFIG='prod' is not one of: production"),
+])
+def test_production_refuses_to_start_without_a_secret_or_with_an_unknown_config(deployed_db, overrides, message):
+    env = production_env(deployed_db)
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    result = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode != 0 and message in result.stderr

@@ -161,7 +161,7 @@ class CustomerForm(FlaskForm):
     payment_terms_days = optional_int("Payment terms (days)", maximum=365,
                                       description="Due date = issue date + these days; empty uses the settings.")
     address = TextAreaField("Postal address", filters=OPTIONAL_TEXT_FILTERS, validators=[Optional(), Length(max=1000)],
-                            description="Printed under the legal name on invoices.")
+                            render_kw={"rows": 4}, description="Printed under the legal name on invoices.")
     ratecard_1 = SelectField("Ratecard (priority 1)", coerce=int)
     ratecard_2 = SelectField("Ratecard (priority 2)", coerce=int)
     ratecard_3 = SelectField("Ratecard (priority 3)", coerce=int,
