@@ -87,6 +87,29 @@ class Config:
     PAGE_SIZE = 50
 
 
+class ProductionConfig(Config):
+    """Behind nginx with TLS (deploy/, docs/deployment.md): wsgi.py uses it when
+    PORTAL_CONFIG=production. No fallback secret (as everywhere: create_app refuses a
+    missing or published SECRET_KEY), secure cookies, and X-Forwarded-For/-Proto believed
+    from nginx on this host only (TRUSTED_PROXIES, portal/proxy.py): the client address
+    the sign-in throttle counts, https for redirects and HSTS."""
+    SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "1") == "1"
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    PREFERRED_URL_SCHEME = "https"
+    TRUSTED_PROXIES = os.environ.get("TRUSTED_PROXIES", "127.0.0.1, ::1")
+
+
+CONFIGS = {"production": ProductionConfig}
+
+
+def config_from_environment(default: type[Config]) -> type[Config]:
+    """The class named by PORTAL_CONFIG (`production`), else `default`."""
+    name = os.environ.get("PORTAL_CONFIG", "").strip().lower()
+    if name and name not in CONFIGS:
+        raise RuntimeError(f"PORTAL_CONFIG={name!r} is not one of: {', '.join(CONFIGS)} (or unset for development)")
+    return CONFIGS.get(name, default)
+
+
 class TestingConfig(Config):
     TESTING = True
     # A key of this test process only: nothing signed with it is valid anywhere else.

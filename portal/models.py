@@ -43,6 +43,11 @@ class Settings(db.Model):
     invoice_footer: Mapped[str] = mapped_column(Text)
     company_logo: Mapped[str] = mapped_column(Text, server_default="img/logo.svg")
     staff_two_factor_required: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # 0091: the operator's legal block on invoices, payment terms, reminders.
+    company_registration: Mapped[str] = mapped_column(Text, server_default="")
+    company_bank_details: Mapped[str] = mapped_column(Text, server_default="")
+    payment_terms_days: Mapped[int] = mapped_column(Integer, server_default="30")
+    reminder_interval_days: Mapped[int] = mapped_column(Integer, server_default="14")
     updated_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
     # credit in quotas (CONTRACT 1b, migration 0026)
     quota_seconds: Mapped[Optional[int]] = mapped_column(Integer, server_default="300")
@@ -169,12 +174,23 @@ class Customer(db.Model):
     currency: Mapped[str] = mapped_column(Text, default="EUR")
     tax_rate: Mapped[Optional[Decimal]] = mapped_column(Numeric(6, 4))
     daily_balance_email: Mapped[bool] = mapped_column(Boolean, default=False)
+    # 0091: legal data for invoices; `name` stays the identifier.
+    display_name: Mapped[Optional[str]] = mapped_column(Text)
+    legal_name: Mapped[Optional[str]] = mapped_column(Text)
+    address: Mapped[Optional[str]] = mapped_column(Text)
+    vat_id: Mapped[Optional[str]] = mapped_column(Text)
+    payment_terms_days: Mapped[Optional[int]] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
     endpoints: Mapped[list["Endpoint"]] = relationship(back_populates="customer", order_by="Endpoint.name")
     ratecard_links: Mapped[list["CustomerRatecard"]] = relationship(order_by="CustomerRatecard.priority", cascade="all, delete-orphan")
     routing_rules: Mapped[list["RoutingRule"]] = relationship(order_by="RoutingRule.prefix", cascade="all, delete-orphan")
 
     __mapper_args__ = {"eager_defaults": True}
+
+    @property
+    def label(self) -> str:
+        """The name people read: the display name, else the identifier."""
+        return self.display_name or self.name
 
 
 class CustomerRatecard(db.Model):
@@ -498,6 +514,12 @@ class Invoice(db.Model):
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
     issued_at: Mapped[Optional[datetime]] = mapped_column(TZ)
     issued_by: Mapped[Optional[str]] = mapped_column(Text)
+    # 0091: the customer's legal data as built, due date and terms as issued, reverse charge.
+    customer_snapshot: Mapped[dict] = mapped_column(JSONB, default=dict)
+    payment_terms_days: Mapped[Optional[int]] = mapped_column(Integer)
+    due_date: Mapped[Optional[date]] = mapped_column(Date)
+    reverse_charge: Mapped[bool] = mapped_column(Boolean, default=False)
+    tax_note: Mapped[Optional[str]] = mapped_column(Text)
     customer: Mapped[Customer] = relationship()
     lines: Mapped[list["InvoiceLine"]] = relationship(order_by="InvoiceLine.position", passive_deletes=True)
     corrects: Mapped[Optional["Invoice"]] = relationship(remote_side="Invoice.id")
@@ -514,6 +536,19 @@ class Invoice(db.Model):
     @property
     def title(self) -> str:
         return {"invoice": "Invoice", "statement": "Statement", "credit_note": "Credit note"}[self.kind]
+
+
+class PaymentAllocation(db.Model):
+    """Part of a payment (ledger entry) applied to an issued invoice (0091); immutable."""
+    __tablename__ = "payment_allocations"
+    id: Mapped[int] = _id()
+    ledger_entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ledger.id", ondelete="RESTRICT"))
+    invoice_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("invoices.id", ondelete="RESTRICT"))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+    created_by: Mapped[Optional[str]] = mapped_column(Text)
+    entry: Mapped[LedgerEntry] = relationship()
+    invoice: Mapped["Invoice"] = relationship()
 
 
 class InvoiceLine(db.Model):

@@ -38,6 +38,8 @@ cat <<MSG
   Admin:      $ADMIN_EMAIL / $ADMIN_PASSWORD
   Customers:  see 'Demo logins' printed by seed-demo above
 
+  This is the development server. Production: docs/deployment.md (gunicorn, nginx, systemd).
+
 MSG
 export SCHEDULER_ENABLED="${SCHEDULER_ENABLED:-1}"
 exec "${FLASK[@]}" run --host 127.0.0.1 --port "${PORT:-5000}"

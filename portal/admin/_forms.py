@@ -12,6 +12,7 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp, Validatio
 from ..choices import options
 from ..forms import parsed
 from ..invoices.services import parse_credit_amount
+from ..ledger.services import LedgerError, parse_amount
 from ..rateimport.services import FIELDS
 from ..reports.services import DIMENSIONS, MAX_DAYS
 from ..validators import sane_date
@@ -93,7 +94,14 @@ class UploadForm(FlaskForm):
     submit = SubmitField("Upload")
 
 
+MODE_CHOICES = [("update", "Update: only the prefixes in the file change"),
+                ("replace", "Replace: the file is the complete deck; prefixes not in it are closed")]
+
+
 class MappingForm(FlaskForm):
+    mode = SelectField("Mode", choices=options(MODE_CHOICES), default="update",
+                       description="Carriers' daily notices list only what changes: use update. Replace closes every "
+                                   "current rate whose prefix is not in the file, at the effective date.")
     effective_from = DateTimeLocalField("Effective from", format=["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"], validators=[DataRequired()],
                                         description="New rates start then; the rates they replace end then (in the portal's time zone, shown at the top right).")
     default_increment = StringField("Increment when not in the file", default="60/60",
@@ -115,6 +123,12 @@ def add_mapping_fields(form_class, columns: list[tuple[str, str]]):
         setattr(Form, f"map_{name}", SelectField(label, choices=choices, default="",
                                                  validators=[DataRequired(f"choose the {label.lower()} column")] if required else [Optional()]))
     return Form
+
+
+class RunForm(FlaskForm):
+    """The import button; a replace that closes prefixes needs their number typed."""
+    confirm_removed = StringField("Type the number of prefixes to close", filters=[lambda v: v.strip() if v else v])
+    submit = SubmitField("Import")
 
 
 class ExportForm(_GetForm):
@@ -143,3 +157,22 @@ class CreditNoteForm(FlaskForm):
 
     def validate_amount(self, field):
         parsed(parse_credit_amount, field.data)
+
+
+def _positive_payment(text: str):
+    amount = parse_amount((text or "").strip().replace(",", "."))
+    if amount <= 0:
+        raise LedgerError("the amount received must be positive")
+    return amount
+
+
+class PaymentForm(FlaskForm):
+    """A payment received for one invoice: posted to the ledger, allocated to it first."""
+    received = StringField("Amount received", validators=[DataRequired()], render_kw={"placeholder": "e.g. 120.00"},
+                           description="More than is open goes to the customer's other open invoices, oldest "
+                                       "first; what is left is a credit on account.")
+    payment_reference = StringField("Reference", validators=[Length(max=100)], description="Bank transfer reference.")
+    submit = SubmitField("Record payment")
+
+    def validate_received(self, field):
+        field.data = parsed(_positive_payment, field.data)

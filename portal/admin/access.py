@@ -38,6 +38,9 @@ RULES: dict[str, frozenset[str]] = {
     "admin.invoices_credit_note": MONEY,
     "admin.invoices_delete": MONEY,
     "admin.invoices_resend": MONEY,
+    "admin.invoices_overdue": READ,
+    "admin.invoices_payment": MONEY,         # a payment received, allocated to invoices
+    "admin.invoices_remind": MONEY,          # a reminder mail of an overdue invoice
     "admin.mail": MONEY,
     "admin.mail_detail": MONEY,
     "admin.mail_retry": MONEY,

@@ -15,7 +15,7 @@ from ..localtime import local_tz
 from ..models import Provider, RateImport, Ratecard, Weight
 from ..rateimport import services
 from .manage.common import get_or_404
-from ._forms import ExportForm, MappingForm, UploadForm, add_mapping_fields
+from ._forms import ExportForm, MappingForm, RunForm, UploadForm, add_mapping_fields
 
 
 def _targets() -> list[tuple[str, str]]:
@@ -105,13 +105,14 @@ def rate_import_mapping(job_id: int):
         form.effective_from.data = effective.astimezone(local_tz()).replace(tzinfo=None)
         form.default_increment.data = options.get("default_increment", "60/60")
         form.weight_id.data = str(options.get("weight_id") or "")
+        form.mode.data = options.get("mode", "update")
     if form.validate_on_submit():
         mapping = {name: int(getattr(form, f"map_{name}").data) for name in services.FIELD_NAMES
                    if getattr(form, f"map_{name}").data != ""}
         import_options = services.ImportOptions(
             mapping=mapping, delimiter=options.get("delimiter", ","), has_header=bool(options.get("has_header")),
             default_increment=form.default_increment.data,
-            weight_id=int(form.weight_id.data) if form.weight_id.data else None)
+            weight_id=int(form.weight_id.data) if form.weight_id.data else None, mode=form.mode.data)
         effective = form.effective_from.data.replace(tzinfo=local_tz())
         job.options = import_options.to_json()
         job.effective_from = effective
@@ -137,7 +138,8 @@ def rate_import_mapping(job_id: int):
 @bp.route("/rate-imports/<int:job_id>")
 def rate_import(job_id: int):
     job = get_or_404(RateImport, job_id)
-    return render_template("admin/rate_import.html", job=job, field_labels={n: label for n, label, _ in services.FIELDS})
+    return render_template("admin/rate_import.html", job=job, field_labels={n: label for n, label, _ in services.FIELDS},
+                           run_form=RunForm(formdata=None))
 
 
 @bp.route("/rate-imports/<int:job_id>/status")
@@ -156,9 +158,25 @@ def rate_import_run(job_id: int):
     if job.status != "previewed":
         flash("Preview the deck first; only a deck without errors can be imported.", "warning")
         return redirect(url_for("admin.rate_import", job_id=job.id))
+    form = RunForm()
+    if not form.validate_on_submit():
+        abort(400)
+    removed = (job.summary or {}).get("counts", {}).get("removed", 0)
+    confirmed = None
+    if job.options.get("mode") == "replace" and removed:
+        typed = form.confirm_removed.data or ""
+        if typed != str(removed):
+            flash(f"Nothing was imported: type {removed} (the number of prefixes this replace closes) to confirm, "
+                  "or change the mode to update.", "danger")
+            return redirect(url_for("admin.rate_import", job_id=job.id))
+        confirmed = removed
+    # The confirmed count travels with the job: the import refuses if it has changed since.
+    job.options = {**job.options, "confirm_removed": confirmed}
     audit.record("import", "rate_import", job.id, target=job.target, owner_id=job.owner_id,
-                 effective_from=job.effective_from, filename=job.filename)
+                 effective_from=job.effective_from, filename=job.filename, mode=job.options.get("mode", "update"),
+                 confirmed_removed=confirmed)
     if current_app.config.get("RATE_IMPORT_INLINE", current_app.testing):
+        db.session.flush()                       # the job's options, read by run_job_in on the same connection
         services.run_job_in(_dbapi_connection(), job.id)
         db.session.commit()
     else:

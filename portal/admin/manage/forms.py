@@ -152,6 +152,19 @@ class CustomerForm(FlaskForm):
     tax_rate = AmountField("Tax rate", minimum=0, maximum=1,
                            description="A fraction: 0.2 = 20 %. Empty uses the default from the settings.")
     daily_balance_email = BooleanField("Send a daily balance e-mail")
+    # Legal data for invoices (0091).
+    display_name = StringField("Display name", filters=OPTIONAL_TEXT_FILTERS, validators=[Optional(), Length(max=200)],
+                               description="Shown on pages and invoices; spaces and accents are fine "
+                                           "(Nordic Télécom AB). Empty = the name.")
+    legal_name = StringField("Legal name", filters=OPTIONAL_TEXT_FILTERS, validators=[Optional(), Length(max=200)],
+                             description="As registered; printed on invoices.")
+    vat_id = StringField("VAT ID", filters=OPTIONAL_TEXT_FILTERS,
+                         description="With its country prefix (SE556012345601). An EU VAT ID of another member "
+                                     "state than yours makes invoices reverse charge (0 % VAT).")
+    payment_terms_days = optional_int("Payment terms (days)", maximum=365,
+                                      description="Due date = issue date + these days; empty uses the settings.")
+    address = TextAreaField("Postal address", filters=OPTIONAL_TEXT_FILTERS, validators=[Optional(), Length(max=1000)],
+                            render_kw={"rows": 4}, description="Printed under the legal name on invoices.")
     ratecard_1 = SelectField("Ratecard (priority 1)", coerce=int)
     ratecard_2 = SelectField("Ratecard (priority 2)", coerce=int)
     ratecard_3 = SelectField("Ratecard (priority 3)", coerce=int,
@@ -167,6 +180,15 @@ class CustomerForm(FlaskForm):
 
     def ratecard_ids(self) -> list[int]:
         return [self[name].data for name in self.RATECARD_FIELDS if self[name].data]
+
+    def validate_vat_id(self, field):
+        from ...invoices.legal import normalize_vat_id
+
+        try:
+            field.data = normalize_vat_id(field.data)
+        except ValueError as exc:
+            message = str(exc)
+            raise ValidationError(message[:1].upper() + message[1:] + ".") from None
 
     def validate_credit_limit(self, field):
         if self.billing_type.data == "prepaid" and field.data:
@@ -212,7 +234,8 @@ class EndpointForm(FlaskForm):
     enabled = BooleanField("Enabled", default=True)
     auth = SelectField("Authentication", choices=options([("ip", "IP address (trunk)"), ("sip", "SIP user and password")]))
     ip = StringField("Source IP or network", filters=OPTIONAL_TEXT_FILTERS,
-                     description="IP authentication: e.g. 198.51.100.7 or 198.51.100.0/24.")
+                     description="IP authentication: e.g. 198.51.100.7 or 198.51.100.0/24. A range belongs to one "
+                                 "customer; a customer's ranges may nest (the longest match takes the call).")
     username = StringField("SIP user name", filters=OPTIONAL_TEXT_FILTERS,
                            description="SIP authentication: the user the phone registers with.")
     new_password = StringField("SIP password", filters=OPTIONAL_TEXT_FILTERS,
@@ -417,6 +440,19 @@ class SettingsForm(FlaskForm):
     company_vat_id = StringField("VAT id", filters=TEXT_FILTERS, validators=[Length(max=50)])
     company_email = EmailField("Company e-mail", filters=TEXT_FILTERS,
                                validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)])
+    company_registration = TextAreaField("Company registration", filters=TEXT_FILTERS, validators=[Length(max=1000)],
+                                         description="Legal form, registration number, share capital: printed "
+                                                     "on invoices under the company's address.")
+    company_bank_details = TextAreaField("Bank details", filters=TEXT_FILTERS, validators=[Length(max=1000)],
+                                         description="IBAN and BIC: printed on invoices and payment reminders.")
+    payment_terms_days = IntegerField("Payment terms (days)", default=30,
+                                      validators=[InputRequired(), NumberRange(0, 365)],
+                                      description="Due date = issue date + these days, unless the customer has "
+                                                  "its own terms.")
+    reminder_interval_days = IntegerField("Reminder interval (days)", default=14,
+                                          validators=[InputRequired(), NumberRange(0, 365)],
+                                          description="A reminder e-mail when an invoice is overdue, then every "
+                                                      "so many days while it is open; 0 = no reminders.")
     invoice_footer = TextAreaField("Invoice footer", filters=TEXT_FILTERS, validators=[Length(max=2000)])
     company_logo = StringField("Invoice logo", filters=TEXT_FILTERS, validators=[Regexp(
         r"^(([A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+\.(png|svg|jpg|jpeg))?$",
