@@ -5,8 +5,9 @@ source "$(dirname "$0")/lib.sh"
 ensure_venv "$ROOT/requirements-dev.txt"
 # System packages the suite needs: WeasyPrint's libraries (invoice PDFs), Chromium
 # (browser tests through Playwright, never a downloaded browser), tzdata (CDR time
-# zone tests).
-apt_install "${WEASYPRINT_DEBS[@]}" chromium tzdata
+# zone tests), nginx and openssl (tests/deploy: gunicorn behind nginx with TLS, as
+# deploy/ documents; the test runs its own nginx on a spare port, never the service).
+apt_install "${WEASYPRINT_DEBS[@]}" chromium tzdata nginx openssl
 
 # The real-switch tier (tests/switch): the shared FreeSWITCH 1.10.12 build, installed
 # once per machine with its own install.sh (Debian runtime packages and sipp), reused

@@ -36,7 +36,7 @@ def topup_command(customer: str, amount: str, note: str | None):
         raise click.ClickException(str(exc)) from exc
     db.session.commit()
     c = services.customer_by_name(customer)
-    click.echo(f"topped up {c.name} by {money(entry.amount)}: balance {money(c.balance, c.currency)}")
+    click.echo(f"topped up {c.name} by {money(entry.amount, c.currency)}: balance {money(c.balance, c.currency)}")
 
 
 @billing_cli.command("rerate")

@@ -38,6 +38,10 @@ SETTINGS = {
     "invoice_footer": f.text,
     "company_logo": f.pattern(re.compile(r"^(([A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+\.(png|svg|jpg|jpeg))?$"),
                               "must be a file under static/ such as img/logo.svg, or ''"),
+    "company_registration": lambda v: f.text(v, 1000),
+    "company_bank_details": lambda v: f.text(v, 1000),
+    "payment_terms_days": f.integer(0, 365),
+    "reminder_interval_days": f.integer(0, 365),
 }
 
 RATE = {
@@ -90,6 +94,11 @@ CUSTOMER = {
     "currency": f.currency,
     "tax_rate": f.nullable(f.tax_rate),
     "daily_balance_email": f.boolean,
+    "display_name": f.nullable(lambda v: _one_line_text(v, 200)),
+    "legal_name": f.nullable(lambda v: _one_line_text(v, 200)),
+    "address": f.nullable(lambda v: f.text(v, 1000)),
+    "vat_id": f.nullable(f.vat_id),
+    "payment_terms_days": f.nullable(f.integer(0, 365)),
     "ratecards": CHILD,
     "routing_rules": CHILD,
     "endpoints": CHILD,
@@ -119,6 +128,14 @@ TOP = {"currency": f.currency, "settings": CHILD, "weights": CHILD, "permissions
        "ratecards": CHILD, "providers": CHILD, "customers": CHILD}
 
 MIN_USER_PASSWORD = 10
+
+
+def _one_line_text(value, high: int) -> str:
+    """A name on one line: 1 to `high` characters, not only blanks, no line breaks."""
+    text = _sized_text(value, 1, high)
+    if not text.strip() or any(ch in text for ch in "\r\n\t"):
+        raise f.Invalid(f"must be 1 to {high} characters on one line")
+    return text
 
 
 def _sized_text(value, low: int, high: int) -> str:

@@ -48,7 +48,7 @@ def test_add_edit_delete_rate_with_exact_decimals(admin_client, db_session):
         (Decimal("0.012345"), Decimal("0.05"), 30, 6)
     assert rate.valid_from == datetime(2026, 3, 1, tzinfo=timezone.utc)
     page = admin_client.get(f"/admin/rates/{rate.id}/edit").get_data(as_text=True)
-    assert 'value="30/6"' in page and 'value="0.012345"' in page and 'value="2026-03-01T00:00"' in page
+    assert 'value="30/6"' in page and 'value="0.012345"' in page and 'value="2026-03-01 00:00"' in page
     admin_client.post(f"/admin/rates/{rate.id}/edit", data={**RATE, "rate": "0.02", "blocked": "y", "valid_from": ""})
     db.session.expire_all()
     rate = db.session.get(SellRate, rate.id)
@@ -156,7 +156,7 @@ def test_routing_rule_crud(admin_client, db_session):
     db.session.expire_all()
     rule = db.session.get(RoutingRule, rule.id)
     assert rule.prefix == "3361" and [p.name for p in rule.providers] == ["carrier_a", "carrier_b"]
-    assert "carrier_b" in admin_client.get(f"/admin/customers/{c.id}").get_data(as_text=True)
+    assert "carrier_b" in admin_client.get(f"/admin/customers/{c.id}?tab=rules").get_data(as_text=True)
     assert "3361" in admin_client.get(f"/admin/routing-rules?customer_id={c.id}").get_data(as_text=True)
     db.session.commit()
     duplicate = admin_client.post("/admin/routing-rules/new", follow_redirects=True,

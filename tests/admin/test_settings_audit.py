@@ -10,7 +10,7 @@ SETTINGS = {"currency": "EUR", "max_call_seconds": "7200", "sip_domain": "sip.ac
             "default_tax_rate": "0.2", "low_balance_default": "5", "company_name": "Acme Telecom",
             "company_address": "1 Main St", "company_vat_id": "FR123", "company_email": "billing@acme.example",
             "invoice_footer": "Thanks", "quota_seconds": "300", "reauth_margin_seconds": "10",
-            "ring_timeout_seconds": "60"}
+            "ring_timeout_seconds": "60", "payment_terms_days": "30", "reminder_interval_days": "14"}
 
 
 def test_settings_are_saved_and_audited(admin_client, db_session):

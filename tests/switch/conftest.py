@@ -8,6 +8,7 @@ customers, numbers and carriers so they do not need a fresh one each.
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import textwrap
@@ -133,9 +134,13 @@ def provisioning(ports: dict[str, int]) -> str:
         """)
 
 
+_RUN_SECRET_KEY = secrets.token_hex(32)
+
+
 def flask(database_url: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """The portal's command line, as an operator runs it."""
-    env = dict(os.environ, DATABASE_URL=database_url, SECRET_KEY=os.environ.get("SECRET_KEY", "switch-tier"))
+    # create_app refuses a missing, short or published key (issue 12): one of this run only
+    env = dict(os.environ, DATABASE_URL=database_url, SECRET_KEY=os.environ.get("SECRET_KEY") or _RUN_SECRET_KEY)
     return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, check=check, timeout=120)
 
