@@ -44,7 +44,7 @@ class RateInSchema(Strict):
     valid_to = ma.fields.AwareDateTime(allow_none=True)
     blocked = ma.fields.Boolean()
 
-    @ma.validates_schema
+    @ma.validates_schema(skip_on_field_errors=False)
     def _dates(self, data, **kwargs):
         if data.get("valid_to") and data.get("valid_from") and data["valid_to"] <= data["valid_from"]:
             raise ma.ValidationError("Must be after valid_from.", "valid_to")

@@ -14,7 +14,7 @@ from ..errors import NotFound, Refused
 from ..localtime import local_today
 from . import blueprint
 from .access import allow, scope
-from .fields import Money
+from .fields import Figure, Money
 
 blp = blueprint("cdrs", "Rated calls: filters, keyset pages, totals, CSV.")
 
@@ -110,13 +110,13 @@ class CdrTotalsSchema(ma.Schema):
     answered = ma.fields.Integer()
     billsec = ma.fields.Integer()
     billed_seconds = ma.fields.Integer()
-    minutes = ma.fields.Decimal(as_string=True, metadata={"description": "billsec / 60, 2 decimals."})
+    minutes = Figure(metadata={"description": "billsec / 60, 2 decimals."})
     revenue = Money()
     cost = Money(metadata={"description": "Staff tokens only (also margin, unrated)."})
     margin = Money()
     unrated = ma.fields.Integer()
-    asr = ma.fields.Decimal(as_string=True, allow_none=True, metadata={"description": "Answered calls, %."})
-    acd = ma.fields.Decimal(as_string=True, allow_none=True, metadata={"description": "Average call, seconds."})
+    asr = Figure(allow_none=True, metadata={"description": "Answered calls, %."})
+    acd = Figure(allow_none=True, metadata={"description": "Average call, seconds."})
 
 
 def _filter(args: dict) -> cdrs.CdrFilter:

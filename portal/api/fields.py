@@ -92,3 +92,11 @@ def register(api) -> None:
     api.register_field(Money, "string", "decimal")
     api.register_field(Fraction, "string", "decimal")
     api.register_field(Increment, "string", None)
+    api.register_field(Figure, "string", "decimal")
+
+
+class Figure(ma.fields.Field):
+    """A derived figure (minutes, ASR %, ACD seconds): a decimal string, read-only."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else format(Decimal(value), "f")
