@@ -27,7 +27,8 @@ class CallSchema(ma.Schema):
     max_duration = ma.fields.Integer(allow_none=True, metadata={"description": "Seconds the call may last on the "
                                                                                "funds at set-up."})
     granted_seconds = ma.fields.Integer(allow_none=True, metadata={
-        "description": "Seconds since the answer the hold covers now (null: all of max_duration)."})
+        "description": "Seconds since the answer the hold covers now (all of max_duration for holds without "
+                       "quotas; null only when that is unlimited)."})
     grants = ma.fields.Integer(metadata={"description": "Quotas granted so far (1 at set-up)."})
     granted_at = ma.fields.DateTime()
     amount = Money(metadata={"description": "The money the hold reserves."})
