@@ -14,6 +14,7 @@ from ..errors import NotFound, Refused
 from ..localtime import local_today
 from . import blueprint
 from .access import allow, scope
+from .common import Day
 from .fields import Figure, Money
 
 blp = blueprint("cdrs", "Rated calls: filters, keyset pages, totals, CSV.")
@@ -75,8 +76,8 @@ class CdrDetailSchema(CdrSchema):
 
 
 class CdrFilterArgs(ma.Schema):
-    date_from = ma.fields.Date(metadata={"description": "First day, in the operator's time zone."})
-    date_to = ma.fields.Date(metadata={"description": "Last day (included)."})
+    date_from = Day(metadata={"description": "First day, in the operator's time zone."})
+    date_to = Day(metadata={"description": "Last day (included)."})
     customer_id = ma.fields.Integer(metadata={"description": "Staff tokens only."})
     endpoint_id = ma.fields.Integer()
     provider_id = ma.fields.Integer(metadata={"description": "Staff tokens only."})

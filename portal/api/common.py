@@ -8,6 +8,15 @@ from marshmallow import validate
 from ..admin.manage.forms import CODECS_RE, NAME_ERROR, NAME_RE   # one rule for names on pages and in the API
 
 MAX_LIMIT = 1000
+
+
+def Day(**kw):  # noqa: N802
+    """A date of a filter: 1970-01-01 to 2999-12-31 (the pages' sane_date rule)."""
+    from ..validators import EARLIEST_DATE, LATEST_DATE
+
+    return ma.fields.Date(validate=validate.Range(EARLIEST_DATE, LATEST_DATE,
+                                                  error=f"Choose a date between {EARLIEST_DATE} and {LATEST_DATE}."),
+                          **kw)
 def _text(pattern: str, error: str, defaults: dict, **kw) -> ma.fields.String:
     return ma.fields.String(validate=validate.Regexp(pattern, error=error),
                             metadata=defaults | kw.pop("metadata", {}), **kw)

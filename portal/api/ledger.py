@@ -13,7 +13,7 @@ from ..ledger import services as ledger
 from ..models import Customer
 from . import blueprint, idempotency
 from .access import allow, caller, customer_in_path, scope
-from .common import Strict
+from .common import Day, Strict
 from .fields import Money
 
 blp = blueprint("ledger", "Ledger entries: the only way a balance changes.")
@@ -33,8 +33,8 @@ class LedgerEntrySchema(ma.Schema):
 
 
 class LedgerArgs(ma.Schema):
-    date_from = ma.fields.Date()
-    date_to = ma.fields.Date(metadata={"description": "Inclusive."})
+    date_from = Day()
+    date_to = Day(metadata={"description": "Inclusive."})
     kind = ma.fields.String(validate=validate.OneOf(list(ledger.GROUPS)),
                             metadata={"description": "charges, payments, credit_notes or adjustments"})
     page = ma.fields.Integer(load_default=1, validate=validate.Range(1, 1_000_000))

@@ -102,3 +102,18 @@ def test_portal_pages_keep_their_html_errors(client):
     """Problem details are the API's: a page of the portal still answers HTML."""
     response = client.get("/admin/no-such-page")
     assert response.status_code == 404 and response.mimetype == "text/html"
+
+
+def test_bad_input_is_a_problem_never_a_500(staff, world):
+    problem_of(staff.get("/api/v1/customers?q=%00"), 400, "bad_request")
+    far = problem_of(staff.get("/api/v1/cdrs?date_to=9999-12-31"), 422, "validation_failed")
+    assert far["errors"][0] == {"field": "date_to", "in": "query", "detail": far["errors"][0]["detail"]}
+    problem_of(staff.get(f"/api/v1/customers/{world.a.customer.id}/ledger?date_from=0001-01-01"), 422)
+    # (no operation in the document to check these two against)
+    not_allowed = staff.open("PUT", "/api/v1/customers", check=False)
+    problem_of(not_allowed, 405, "method_not_allowed")
+    assert "POST" in not_allowed.headers["Allow"]
+    problem_of(staff.get("/api/v1/nothing-here", check=False), 404, "not_found")
+    problem_of(staff.post("/api/v1/customers", data="{not json", headers={"Content-Type": "application/json"}),
+               400)
+    problem_of(staff.get("/api/v1/customers?cursor=-1"), 422, "validation_failed")
