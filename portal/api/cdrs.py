@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import marshmallow as ma
-from flask import request
+from flask import current_app, request
 from marshmallow import validate
 
 from .. import csvstream, dbapi
 from ..cdrs import services as cdrs
 from ..errors import NotFound, Refused
 from ..localtime import local_today
-from . import blueprint
+from . import blueprint, fastdump
 from .access import allow, scope
 from .common import Day
 from .fields import Figure, Money
@@ -100,6 +100,9 @@ class CdrPageArgs(CdrFilterArgs):
     limit = ma.fields.Integer(load_default=100, validate=validate.Range(1, 1000))
 
 
+_dump_cdr = fastdump.compile_dump(CdrSchema)   # a page of 100 calls: marshmallow took longer than the query
+
+
 class CdrPage(ma.Schema):
     items = ma.fields.List(ma.fields.Nested(CdrSchema), required=True)
     next_cursor = ma.fields.String(allow_none=True, required=True,
@@ -159,7 +162,8 @@ def list_cdrs(args):
                                          cdrs.export(flt, customer_id=own))
     page = cdrs.page(dbapi.connection(), flt, older_than=args.get("cursor"), size=args["limit"], customer_id=own,
                      with_newer=False)
-    return {"items": page.rows, "next_cursor": page.older.encode() if page.older else None}
+    return current_app.json.response({"items": [_dump_cdr(row) for row in page.rows],
+                                      "next_cursor": page.older.encode() if page.older else None})
 
 
 @blp.route("/cdrs/totals")

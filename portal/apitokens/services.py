@@ -12,8 +12,9 @@ Rate limit: requests per token and minute are counted in billing.api_request_cou
 PostgreSQL, so every portal process and server shares one count (the approach of the
 sign-in throttle, portal/auth/throttle.py). `check` looks the token up, counts the
 request and notes when the token was last used (at most once a minute) in one
-statement, and commits it at once without waiting for the disk (a lost count costs
-nothing), so the request's own transaction holds no lock on the counter.
+statement, and commits it at once without waiting for the disk (synchronous_commit off
+for that transaction: a lost count costs nothing), so the request's own transaction
+holds no lock on the counter.
 """
 from __future__ import annotations
 
@@ -139,6 +140,7 @@ _CHECK = text("""
          WHERE u.id = live.id AND (u.last_used_at IS NULL OR u.last_used_at < now() - interval '1 minute')
         RETURNING u.id)
     SELECT t.id, t.name, t.scope, t.customer_id, t.expires_at <= now() AS expired, t.revoked_at IS NOT NULL AS revoked,
+           set_config('synchronous_commit', 'off', true) AS no_wait,
            coalesce((SELECT requests FROM counted), 0) AS requests,
            ceil(extract(epoch FROM date_trunc('minute', now()) + interval '1 minute' - now()))::integer AS reset,
            (SELECT count(*) FROM used) AS touched
@@ -150,7 +152,6 @@ def check(token: str) -> Check:
     waiting for the disk). Cost: uq_api_tokens_token_hash and pk_api_request_counts."""
     if not _TOKEN_RE.match(token or ""):
         return Check(None, "malformed", 0, 0)
-    db.session.execute(text("SET LOCAL synchronous_commit TO off"))
     row = db.session.execute(_CHECK, {"hash": _hash(token)}).mappings().one_or_none()
     db.session.commit()
     if row is None:
