@@ -5,7 +5,6 @@ import marshmallow as ma
 from flask import Response
 from marshmallow import validate
 
-from .. import dbapi  # noqa: F401  (the invoices domain works on the ORM session)
 from ..extensions import db
 from ..invoices import services as invoices
 from ..invoices.pdf import document_pdf, filename
