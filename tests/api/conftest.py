@@ -21,6 +21,11 @@ from portal.extensions import db
 from tests.selfcare.conftest import build_world
 
 
+# (endpoint, method) answered with a 2xx to a staff token in this session: test_zz_coverage.py
+# checks that every route of the API was exercised by the tests that ran before it.
+EXERCISED: set[tuple[str, str]] = set()
+
+
 @functools.cache
 def _openapi(spec_json: str) -> OpenAPI:
     # Problem details are JSON (RFC 9457): read them as JSON to check them against the schema.
@@ -39,7 +44,9 @@ def openapi_of(app) -> OpenAPI:
 class ApiClient:
     """A test client that sends a token and validates each answer against the document."""
 
-    def __init__(self, app, token: str | None):
+    def __init__(self, app, token: str | None, staff: bool = False):
+        self.app = app
+        self.staff = staff
         self.client = app.test_client()
         self.token = token
         self.openapi = openapi_of(app)
@@ -50,6 +57,9 @@ class ApiClient:
         if self.token is not None:
             headers.setdefault("Authorization", f"Bearer {self.token}")
         response = self.client.open(path, method=method, headers=headers, **kw)
+        if self.staff and 200 <= response.status_code < 300:
+            endpoint, _ = self.app.url_map.bind("localhost").match(path.split("?")[0], method=method)
+            EXERCISED.add((endpoint, method))
         if check:
             # The request again, for the validator (the app consumed the first one's body).
             request = EnvironBuilder(path, method=method, headers=headers, **kw).get_request()
@@ -95,7 +105,7 @@ def api(app, world, token_of):
     def make(scope: str = "write", customer=None):
         if scope == "customer" and customer is None:
             customer = world.a.customer
-        return ApiClient(app, token_of(scope, customer))
+        return ApiClient(app, token_of(scope, customer), staff=scope in ("read", "write"))
     return make
 
 

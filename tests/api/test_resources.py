@@ -238,6 +238,7 @@ def test_providers_gateways_and_cost_rates(staff, db_session, world):
     assert gw.status_code == 201 and "password" not in gw.get_json()
     gid = gw.get_json()["id"]
     assert staff.patch(f"/api/v1/gateways/{gid}", json={"port": 5080}).get_json()["port"] == 5080
+    assert staff.get(f"/api/v1/gateways/{gid}").get_json()["register"] is True
     assert [g["name"] for g in staff.get(f"/api/v1/providers/{pid}/gateways").get_json()["items"]] == ["gw-x"]
     problem_of(staff.patch(f"/api/v1/gateways/{gid}", json={"password": None}), 422, "refused")
     rate = staff.post(f"/api/v1/providers/{pid}/rates", json={"prefix": "33", "rate": "0.004"}).get_json()
