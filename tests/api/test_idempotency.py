@@ -106,3 +106,18 @@ def test_the_same_key_with_another_body_at_once_posts_one_of_them(served):
     assert len(set(posted)) == 1 and len(posted) + len(refused) == CLIENTS
     assert all(b["code"] == "idempotency_key_reused" for b in refused)
     assert _ledger(url, customer_id)[-1] == ("balance", Decimal(posted[0]), None)
+
+
+def test_api_writes_need_no_csrf_token_where_the_pages_do(fresh_db):
+    """The API authenticates by bearer token, never by the session cookie, so it is exempt
+    from the pages' CSRF protection; the pages keep it."""
+    app = create_app(TestingConfig, DATABASE_URL=fresh_db, WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        _row, token = tokens.issue("csrf", "write", customer_id=None, expires_at=None, actor="tests")
+        db.session.commit()
+    client = app.test_client()
+    created = client.post("/api/v1/ratecards", json={"name": "csrf-free"}, headers={"Authorization": f"Bearer {token}"})
+    assert created.status_code == 201, created.get_data(as_text=True)
+    assert client.post("/login", data={"email": "x@example.net", "password": "y"}).status_code == 400
+    with app.app_context():
+        db.engine.dispose()
