@@ -1,5 +1,5 @@
 # The two commands of the README. Both do all set-up on a fresh Debian machine.
-.PHONY: run test bench-route bench-cdr bench-portal bench-callgrind bench-switch bench-quotas
+.PHONY: run test bench-route bench-cdr bench-portal bench-api bench-callgrind bench-switch bench-quotas
 
 run:   ## start the portal with demo data on http://127.0.0.1:5000
 	./scripts/run.sh
@@ -15,6 +15,9 @@ bench-cdr:
 
 bench-portal:
 	.venv/bin/python bench/portal.py
+
+bench-api:  ## CDR pages and ledger posts of the REST API from 8 concurrent clients (reuses bench-portal's data)
+	.venv/bin/python bench/api.py
 
 bench-callgrind:  ## instructions per route_call and per CDR (needs valgrind; run bench-route first)
 	.venv/bin/python bench/callgrind.py

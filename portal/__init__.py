@@ -64,6 +64,9 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     for module_name, prefix in BLUEPRINTS:
         module = importlib.import_module(module_name)
         app.register_blueprint(module.bp, url_prefix=prefix or None)
+    from .api import init_app as init_api  # the REST API: flask-smorest blueprints under /api/v1
+
+    init_api(app)
     for module_name in CLI_MODULES:
         importlib.import_module(module_name).register_cli(app)
 
@@ -150,24 +153,35 @@ def _database_unreachable(exc: BaseException) -> bool:
 
 
 def _register_error_pages(app: Flask) -> None:
-    def render_error(code: int, title: str, message: str):
+    """HTML error pages for people; under /api/ the same errors are RFC 9457 problem
+    details (portal/api/problems.py)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from .admin.manage.services import AdminError
+    from .api import problems
+    from .errors import Refused
+
+    def render_error(code: int, title: str, message: str, e=None):
+        if problems.handles():
+            return problems.from_http_exception(e) if e is not None else problems.problem(code, message)
         return render_template("errors/error.html", code=code, title=title, message=message), code
 
     @app.errorhandler(400)
     def bad_request(e):
-        return render_error(400, "Bad request", getattr(e, "description", None) or "The request could not be understood.")
+        return render_error(400, "Bad request", getattr(e, "description", None) or "The request could not be understood.",
+                            e)
 
     @app.errorhandler(403)
     def forbidden(e):
-        return render_error(403, "Forbidden", "You do not have access to this page.")
+        return render_error(403, "Forbidden", "You do not have access to this page.", e)
 
     @app.errorhandler(404)
     def not_found(e):
-        return render_error(404, "Not found", "There is nothing at this address.")
+        return render_error(404, "Not found", "There is nothing at this address.", e)
 
     @app.errorhandler(429)
     def too_many(e):
-        return render_error(429, "Too many requests", "Slow down and try again in a minute.")
+        return render_error(429, "Too many requests", "Slow down and try again in a minute.", e)
 
     @app.errorhandler(500)
     def server_error(e):
@@ -175,9 +189,30 @@ def _register_error_pages(app: Flask) -> None:
         if original is not None and _database_unreachable(original):
             return database_down(original)
         db.session.rollback()
-        return render_error(500, "Something went wrong", "The error was logged. Try again, or contact the operator.")
+        return render_error(500, "Something went wrong", "The error was logged. Try again, or contact the operator.",
+                            e)
 
-    from sqlalchemy.exc import DBAPIError
+    from werkzeug.exceptions import HTTPException
+
+    @app.errorhandler(HTTPException)
+    def other_http_errors(e):
+        """405, 413, 422 ...: werkzeug's own answer on pages, a problem under /api/."""
+        return problems.from_http_exception(e) if problems.handles() else e
+
+    @app.errorhandler(Refused)
+    def refused(e):
+        """A domain service's refusal that reached no view's handler: the API's 404/422."""
+        if not problems.handles():
+            raise e
+        db.session.rollback()
+        return problems.refused(e)
+
+    @app.errorhandler(AdminError)
+    def admin_refused(e):
+        if not problems.handles():
+            raise e
+        db.session.rollback()
+        return problems.admin_refused(e)
 
     @app.errorhandler(DBAPIError)
     def database_error(e):
@@ -195,6 +230,9 @@ def _register_error_pages(app: Flask) -> None:
         # Flask-Login's template context would load the user (a query) once more.
         g._login_user = login_manager.anonymous_user()
         seconds = app.config.get("DATABASE_DOWN_RETRY_AFTER", 30)
+        if problems.handles():
+            return problems.problem(503, "The database is unreachable; try again shortly.", code="unavailable",
+                                    headers={"Retry-After": str(seconds)})
         page = render_template("errors/unavailable.html", seconds=seconds)
         return page, 503, {"Retry-After": str(seconds)}
 

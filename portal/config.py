@@ -85,6 +85,11 @@ class Config:
     # In-process scheduler; off for tests and for CLI invocations.
     SCHEDULER_ENABLED = os.environ.get("SCHEDULER_ENABLED", "0") == "1"
     PAGE_SIZE = 50
+    # REST API (docs/api.md): requests per token and minute, counted in PostgreSQL.
+    API_RATE_LIMIT_PER_MINUTE = int(os.environ.get("API_RATE_LIMIT_PER_MINUTE", "1200"))
+    # Webhooks: seconds an endpoint may take to answer; a CA bundle for a private CA.
+    WEBHOOK_TIMEOUT = int(os.environ.get("WEBHOOK_TIMEOUT", "10"))
+    WEBHOOK_CA_FILE = os.environ.get("WEBHOOK_CA_FILE")
 
 
 class ProductionConfig(Config):

@@ -13,7 +13,7 @@ from typing import Optional
 from flask_login import UserMixin
 from sqlalchemy import event, inspect
 from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer, LargeBinary, Numeric, Text
-from sqlalchemy.dialects.postgresql import CIDR, INET, JSONB, TIMESTAMP
+from sqlalchemy.dialects.postgresql import ARRAY, CIDR, INET, JSONB, TIMESTAMP
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from .extensions import db
@@ -53,6 +53,10 @@ class Settings(db.Model):
     quota_seconds: Mapped[Optional[int]] = mapped_column(Integer, server_default="300")
     reauth_margin_seconds: Mapped[int] = mapped_column(Integer, server_default="10")
     ring_timeout_seconds: Mapped[int] = mapped_column(Integer, server_default="60")
+    # webhooks (0151): the operator's HTTPS endpoint, its signing secret, the events sent
+    webhook_url: Mapped[Optional[str]] = mapped_column(Text)
+    webhook_secret: Mapped[Optional[str]] = mapped_column(Text)
+    webhook_events: Mapped[list[str]] = mapped_column(ARRAY(Text))
 
     @classmethod
     def get(cls) -> "Settings":
@@ -573,9 +577,13 @@ class InvoiceDocument(db.Model):
 
 
 class MailMessage(db.Model):
-    """One e-mail of the outbox: pending until delivered, failed after max_attempts."""
+    """One message of the outbox: pending until delivered, failed after max_attempts.
+    An e-mail (channel 'email'), or a webhook delivery (channel 'webhook', 0151: to_addr
+    is the URL, subject the event type, body the JSON sent)."""
     __tablename__ = "mail_outbox"
     id: Mapped[int] = _id()
+    channel: Mapped[str] = mapped_column(Text, default="email", server_default="email")
+    response_status: Mapped[Optional[int]] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(Text)
     to_addr: Mapped[str] = mapped_column(Text)
     subject: Mapped[str] = mapped_column(Text)
@@ -592,6 +600,25 @@ class MailMessage(db.Model):
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
     customer: Mapped[Optional[Customer]] = relationship()
     invoice: Mapped[Optional[Invoice]] = relationship()
+
+
+class ApiToken(db.Model):
+    """A token of the REST API (0150): only its SHA-256 is stored. Scope `read` or
+    `write` (every customer), or `customer` (one customer's data, read-only)."""
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = _id()
+    name: Mapped[str] = mapped_column(Text)
+    token_prefix: Mapped[str] = mapped_column(Text)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    scope: Mapped[str] = mapped_column(Text)
+    customer_id: Mapped[Optional[int]] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+    created_by: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[Optional[datetime]] = mapped_column(TZ)
+    last_used_at: Mapped[Optional[datetime]] = mapped_column(TZ)
+    revoked_at: Mapped[Optional[datetime]] = mapped_column(TZ)
+    revoked_by: Mapped[Optional[str]] = mapped_column(Text)
+    customer: Mapped[Optional[Customer]] = relationship()
 
 
 class JobRun(db.Model):

@@ -128,6 +128,13 @@ RULES: dict[str, frozenset[str]] = {
     "admin.sign_ins": ADMIN,
     "admin.settings": ADMIN,
     "admin.audit_log": ADMIN,
+    # the REST API: tokens and webhooks (docs/api.md)
+    "admin.api_tokens": ADMIN,
+    "admin.api_token_new": ADMIN,
+    "admin.api_token_revoke": ADMIN,
+    "admin.webhooks_page": ADMIN,
+    "admin.webhook_detail": ADMIN,
+    "admin.webhook_retry": ADMIN,
 }
 
 

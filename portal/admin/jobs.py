@@ -68,7 +68,8 @@ def job_run_detail(run_id: int):
 def mail():
     status = request.args.get("status", "")
     q = request.args.get("q", "").strip()
-    query = searched(select(MailMessage), q, MailMessage.to_addr, MailMessage.subject)
+    query = searched(select(MailMessage).where(MailMessage.channel == "email"), q, MailMessage.to_addr,
+                     MailMessage.subject)
     if status in dict(MAIL_STATUSES):
         query = query.where(MailMessage.status == status)
     listing = paginate(query.order_by(MailMessage.id.desc()))
@@ -87,7 +88,7 @@ def mail_test():
     """Send one message now with the SMTP settings and say what happened, in words."""
     form = TestMailForm()
     if not form.validate_on_submit():
-        listing = paginate(select(MailMessage).order_by(MailMessage.id.desc()))
+        listing = paginate(select(MailMessage).where(MailMessage.channel == "email").order_by(MailMessage.id.desc()))
         return _mail_page(listing, "", "", form, 400)
     try:
         used = diagnose.send_test(current_app.config, form.to_addr.data)

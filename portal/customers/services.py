@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from .. import audit
-from ..dbapi import fetch_all, fetch_one
+from ..dbapi import fetch_all, fetch_one, like_escape
 from ..errors import NotFound, Refused
 from ..extensions import db
 from ..ledger.services import LedgerError, parse_amount
@@ -67,6 +67,53 @@ def funds(conn, customer_id: int) -> Funds:
     return Funds(**row)
 
 
+# A customer with its money: balance, credit limit, what calls in progress reserve and
+# what is left for new calls, in one statement (so the figures agree), plus its ratecards.
+_ACCOUNT = """
+    SELECT c.id, c.name, c.display_name, c.enabled, c.billing_type, c.currency, c.balance, c.credit_limit,
+           coalesce(h.amount, 0) AS reserved, coalesce(h.calls, 0) AS calls_in_progress,
+           c.balance + c.credit_limit - coalesce(h.amount, 0) AS available,
+           c.max_calls, c.lcr_strategy, c.allow_negative_margin, c.low_balance_alert, c.email, c.tax_rate,
+           c.daily_balance_email, c.legal_name, c.address, c.vat_id, c.payment_terms_days, c.created_at,
+           ARRAY(SELECT cr.ratecard_id FROM billing.customer_ratecards cr
+                  WHERE cr.customer_id = c.id ORDER BY cr.priority) AS ratecard_ids
+      FROM billing.customers c
+      LEFT JOIN LATERAL (SELECT sum(amount) AS amount, count(*) AS calls
+                           FROM billing.call_holds WHERE customer_id = c.id) h ON true"""
+
+
+def accounts(conn, *, customer_id: int | None = None, query: str | None = None, enabled: bool | None = None,
+             after: int | None = None, limit: int = 100) -> list[dict]:
+    """Customers with their money (balance, credit limit, reserved by calls in progress,
+    available), by id, `limit` after the id `after` (keyset pages); `query` searches the
+    name, display name and e-mail. `customer_id` scopes to that customer (None: staff).
+    Cost: the customers' pk, then ix_call_holds_customer_id per customer."""
+    clauses, params = ["TRUE"], {"limit": limit, "after": after}
+    if customer_id is not None:
+        clauses.append("c.id = %(c)s")
+        params["c"] = customer_id
+    if after is not None:
+        clauses.append("c.id > %(after)s")
+    if enabled is not None:
+        clauses.append("c.enabled = %(enabled)s")
+        params["enabled"] = enabled
+    if query:
+        clauses.append("(c.name ILIKE %(q)s OR c.display_name ILIKE %(q)s OR c.email ILIKE %(q)s)")
+        params["q"] = "%" + like_escape(query) + "%"
+    return fetch_all(conn, f"{_ACCOUNT} WHERE {' AND '.join(clauses)} ORDER BY c.id LIMIT %(limit)s", params)
+
+
+def account(conn, ident: int, *, customer_id: int | None = None) -> dict:
+    """One customer with its money; another customer's (outside the scope) or a missing
+    one is NotFound."""
+    if customer_id is not None and ident != customer_id:
+        raise NotFound("no such customer")
+    row = fetch_one(conn, f"{_ACCOUNT} WHERE c.id = %(id)s", {"id": ident})
+    if row is None:
+        raise NotFound("no such customer")
+    return row
+
+
 def _holds_where(customer_id: int | None, include_stale: bool) -> str:
     clauses = ["TRUE"]
     if customer_id is not None:
@@ -86,7 +133,7 @@ def calls_in_progress(conn, *, customer_id: int | None = None, limit: int = 100,
     them), which still reserve money until then."""
     return fetch_all(conn, f"""
         SELECT h.call_uuid, h.created_at, h.destination, h.sell_rate, h.amount, h.max_duration, h.expires_at,
-               coalesce(h.granted_seconds, h.max_duration) AS granted_seconds, h.grants, h.granted_at,
+               coalesce(h.granted_seconds, h.max_duration) AS granted_seconds, h.grants, h.granted_at, h.endpoint_id,
                h.customer_id, cu.name AS customer, cu.currency, e.name AS endpoint
           FROM billing.call_holds h
           JOIN billing.customers cu ON cu.id = h.customer_id

@@ -32,18 +32,30 @@ def names(conn, *, customer_id: int | None = None, limit: int | None = None) -> 
 def listing(conn, *, customer_id: int | None = None) -> list[dict]:
     """Endpoints with their permission and destination classes, this month's spend and
     calls in progress; SIP accounts first. Never the SIP password."""
-    return fetch_all(conn, f"""
-        SELECT e.id, e.customer_id, e.name, e.auth, e.ip, e.username, e.enabled, e.max_calls, e.spend_limit_month,
-               e.strip_digits, e.add_prefix, p.name AS permission,
+    return fetch_all(conn, f"{_LISTING} WHERE {_scope(customer_id)} ORDER BY e.auth DESC, e.name", {"c": customer_id})
+
+
+def one(conn, endpoint_id: int, *, customer_id: int | None = None) -> dict:
+    """One endpoint as listing() shows it; another customer's (outside the scope) or a
+    missing one is NotFound."""
+    rows = fetch_all(conn, f"{_LISTING} WHERE e.id = %(id)s AND {_scope(customer_id)}",
+                     {"id": endpoint_id, "c": customer_id})
+    if not rows:
+        raise NotFound("no such endpoint")
+    return rows[0]
+
+
+_LISTING = """
+        SELECT e.id, e.customer_id, e.name, e.auth, e.ip, e.username, e.enabled,
+               e.max_calls, e.spend_limit_month, e.strip_digits, e.add_prefix, e.permission_id, e.context, e.codecs,
+               e.bypass_media, e.ignore_early_media, p.name AS permission,
                (SELECT string_agg(w.name, ', ' ORDER BY w.name)
                   FROM billing.permission_weights pw JOIN billing.weights w ON w.id = pw.weight_id
                  WHERE pw.permission_id = e.permission_id) AS classes,
                coalesce((SELECT s.amount FROM billing.endpoint_month_spend s
                           WHERE s.endpoint_id = e.id AND s.month = date_trunc('month', now())::date), 0) AS month_spend,
                (SELECT count(*) FROM billing.call_holds h WHERE h.endpoint_id = e.id) AS calls_in_progress
-          FROM billing.endpoints e JOIN billing.permissions p ON p.id = e.permission_id
-         WHERE {_scope(customer_id)}
-         ORDER BY e.auth DESC, e.name""", {"c": customer_id})
+          FROM billing.endpoints e JOIN billing.permissions p ON p.id = e.permission_id"""
 
 
 def sip_domain() -> str:

@@ -93,6 +93,14 @@ def _unallocated_payments(customer_id: int) -> list[tuple[int, Decimal]]:
     return [(r[0], Decimal(r[1])) for r in rows]
 
 
+def _left_of(entry_id: int) -> Decimal:
+    """What is not allocated yet of one payment entry (its pk and its allocations)."""
+    return Decimal(db.session.execute(text("""
+        SELECT l.amount - coalesce((SELECT sum(a.amount) FROM billing.payment_allocations a
+                                     WHERE a.ledger_entry_id = l.id), 0)
+          FROM billing.ledger l WHERE l.id = :id"""), {"id": entry_id}).scalar_one())
+
+
 def unallocated_total(customer_id: int) -> Decimal:
     return sum((left for _, left in _unallocated_payments(customer_id)), Decimal(0))
 
@@ -120,9 +128,11 @@ def allocate_payment(entry: LedgerEntry, invoice: Invoice | None = None, actor: 
     if entry.kind not in PAYMENT_KINDS:
         raise InvoiceError(f"a {entry.kind} is not a payment")
     _lock_customer(entry.customer_id)
+    targets = _open_invoices(entry.customer_id)
+    if not targets and invoice is None:
+        return _left_of(entry.id)        # nothing open to pay: no need to look at the other payments
     left = next((rest for entry_id, rest in _unallocated_payments(entry.customer_id) if entry_id == entry.id),
                 Decimal(0))
-    targets = _open_invoices(entry.customer_id)
     if invoice is not None:
         if invoice.customer_id != entry.customer_id or not (invoice.kind == "invoice" and invoice.is_issued):
             raise InvoiceError("a payment goes to an issued invoice of the same customer")

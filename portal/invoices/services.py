@@ -328,10 +328,14 @@ def _take_number(kind: str, issued_at: datetime) -> tuple[str, int, int, str]:
 
 
 def _queue_issued_mail(invoice: Invoice) -> None:
+    """The customer's e-mail with the PDF, and the invoice.issued webhook (both queued
+    in this transaction)."""
     from ..mail import messages  # mail depends on invoices for attachments
+    from ..webhooks import services as webhooks
 
     if invoice.customer_email:
         messages.queue_invoice_issued(invoice)
+    webhooks.invoice_issued(invoice)
 
 
 def delete_draft(invoice: Invoice) -> None:

@@ -12,6 +12,7 @@ from . import JobError, job
 
 JOB_RUNS_KEPT_DAYS = 90
 SENT_MAIL_KEPT_DAYS = 180
+IDEMPOTENCY_KEYS_KEPT_DAYS = 30     # docs/api.md: a retry within 30 days posts once
 
 
 @job("invoice_run", "Issue last month's invoices (postpaid) and statements (prepaid), and queue their e-mails",
@@ -44,6 +45,16 @@ def low_balance_alerts() -> str:
      "daily at 06:00", trigger="cron", hour=6, minute=0)
 def daily_balance() -> str:
     return f"{queue_daily_balances(local_today(), billing_tz())} e-mails queued"
+
+
+@job("webhooks", "Queue cdr.unrated events; send due webhooks to the operator's endpoint, retrying with backoff",
+     "every minute", trigger="interval", minutes=1)
+def webhooks() -> str:
+    from ..webhooks import services as webhook_services
+
+    queued = webhook_services.queue_unrated_cdrs()
+    db.session.commit()
+    return f"{queued} cdr.unrated queued; {webhook_services.deliver_due()}"
 
 
 @job("mail_delivery", "Send queued e-mails; retry failed ones with backoff",
@@ -85,11 +96,16 @@ def cdr_partitions() -> str:
     return _call_private("ensure_cdr_partitions", "partitions created", "3")
 
 
-@job("housekeeping", f"Delete job runs older than {JOB_RUNS_KEPT_DAYS} days and sent e-mails older than "
-     f"{SENT_MAIL_KEPT_DAYS} days", "daily at 04:30", trigger="cron", hour=4, minute=30)
+@job("housekeeping", f"Delete job runs older than {JOB_RUNS_KEPT_DAYS} days, sent e-mails and webhooks older than "
+     f"{SENT_MAIL_KEPT_DAYS} days, API idempotency keys older than {IDEMPOTENCY_KEYS_KEPT_DAYS} days and past "
+     "API rate-limit windows", "daily at 04:30", trigger="cron", hour=4, minute=30)
 def housekeeping() -> str:
     runs = db.session.execute(delete(JobRun).where(
         JobRun.status != "running", JobRun.started_at < func.now() - text(f"interval '{JOB_RUNS_KEPT_DAYS} days'")))
     mails = db.session.execute(delete(MailMessage).where(
         MailMessage.status == "sent", MailMessage.sent_at < func.now() - text(f"interval '{SENT_MAIL_KEPT_DAYS} days'")))
-    return f"{runs.rowcount} job runs and {mails.rowcount} sent e-mails deleted"
+    keys = db.session.execute(text(f"DELETE FROM billing.api_idempotency_keys "
+                                   f"WHERE created_at < now() - interval '{IDEMPOTENCY_KEYS_KEPT_DAYS} days'"))
+    windows = db.session.execute(text("DELETE FROM billing.api_request_counts WHERE window_start < now() - interval '1 hour'"))
+    return (f"{runs.rowcount} job runs, {mails.rowcount} sent messages, {keys.rowcount} idempotency keys and "
+            f"{windows.rowcount} rate-limit windows deleted")

@@ -63,6 +63,35 @@ def post_entry(customer: Customer | int, kind: str, amount, note: str | None = N
     db.session.flush()
     if not isinstance(customer, int):
         db.session.refresh(customer, ["balance"])
+    if kind in ("payment", "topup"):
+        from ..webhooks import services as webhooks  # webhooks build on the ledger's entries
+
+        webhooks.payment_posted(entry)
+    return entry
+
+
+# Entries people post by hand (the back office's form, the API); the others are posted
+# by the billing (call, rerate), the invoices (credit_note of a document) or at set-up.
+MANUAL_KINDS = ("topup", "payment", "credit_note", "adjustment")
+
+
+def post_manual(customer: Customer, kind: str, amount, *, reference: str | None = None, note: str | None = None,
+                actor: str | None = None) -> LedgerEntry:
+    """A top-up, payment, credit note or adjustment posted by staff or an API token:
+    the entry, its allocation to open invoices (payments and top-ups, oldest first) and
+    the audit row, in the current transaction (the caller commits)."""
+    from .. import audit
+
+    if kind not in MANUAL_KINDS:
+        raise LedgerError(f"{kind!r} entries cannot be posted by hand", "kind")
+    actor = actor or audit.current_actor()
+    entry = post_entry(customer, kind, amount, note=note or None, reference=reference or None, actor=actor)
+    if kind in ("payment", "topup"):
+        from ..invoices.payments import allocate_payment  # to open invoices, oldest first
+
+        allocate_payment(entry, actor=actor)
+    audit.record("ledger", "customer", customer.id, actor=actor, kind=kind, amount=entry.amount,
+                 reference=reference, entry_id=entry.id)
     return entry
 
 

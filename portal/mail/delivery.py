@@ -103,7 +103,7 @@ def deliver_due(limit: int = 200, now: datetime | None = None) -> DeliverySummar
     now = now or datetime.now(timezone.utc)
     summary = DeliverySummary()
     due = db.session.scalars(select(MailMessage.id).where(
-        MailMessage.status == "pending", MailMessage.next_attempt_at <= now)
+        MailMessage.channel == "email", MailMessage.status == "pending", MailMessage.next_attempt_at <= now)
         .order_by(MailMessage.next_attempt_at, MailMessage.id).limit(limit)).all()
     smtp = _Smtp(config)
     try:

@@ -53,8 +53,11 @@ def queue_low_balance_alerts() -> AlertSummary:
         event.notified_at = now
     summary.events = len(events)
     company = Settings.get().company_name
+    from ..webhooks import services as webhooks
+
     for customer_id, event in latest.items():
         customer = db.session.get(Customer, customer_id)
+        webhooks.balance_low(event, customer)
         if not customer.email:
             summary.without_email += 1
             continue

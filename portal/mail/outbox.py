@@ -30,5 +30,6 @@ def retry(message_id: int) -> bool:
 
 
 def counts() -> dict[str, int]:
-    rows = db.session.execute(select(MailMessage.status, func.count()).group_by(MailMessage.status)).all()
+    rows = db.session.execute(select(MailMessage.status, func.count()).where(MailMessage.channel == "email")
+                              .group_by(MailMessage.status)).all()
     return {"pending": 0, "sent": 0, "failed": 0} | dict(rows)

@@ -16,7 +16,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import psycopg2
 
@@ -331,14 +331,8 @@ def _row_converter(m: dict[str, int], defaults: tuple[str, str, str]):
     return convert
 
 
-def _copy_lines(path: str, options: ImportOptions, effective: datetime, errors: list[dict],
-                progress: Progress) -> Iterator[str]:
-    """Typed COPY lines from the CSV; bad records are reported in `errors`, not copied."""
-    m = options.mapping
-    needed = max(m.values()) + 1
-    first, nxt = options.increments
-    convert = _row_converter(m, (str(first), str(nxt), effective.isoformat()))
-    out: list[str] = []
+def _file_records(path: str, options: ImportOptions) -> Iterator[tuple[int, list[str]]]:
+    """(line number, record) of each data line of the CSV file (the header skipped)."""
     with open(path, encoding=options.encoding, newline="") as f:
         reader = csv.reader(f, delimiter=options.delimiter)
         count = 0
@@ -349,34 +343,48 @@ def _copy_lines(path: str, options: ImportOptions, effective: datetime, errors: 
                 count += 1
                 if count == 1 and options.has_header:
                     continue
-                line = reader.line_num
-                if len(record) < needed:
-                    if len(errors) < MAX_ERRORS:
-                        missing = min((c, name) for name, c in m.items() if c >= len(record))[1]
-                        errors.append({"line": line, "column": missing, "value": "",
-                                       "message": f"the line has {len(record)} columns; {missing} is column {m[missing] + 1}"})
-                    continue
-                text = convert(line, record, errors)
-                if text is not None:
-                    out.append(text)
-                if len(out) >= 5000:
-                    yield "".join(out)
-                    out.clear()
-                if count % PROGRESS_EVERY == 0:
-                    progress("reading", count)
+                yield reader.line_num, record
         except UnicodeDecodeError as e:
             raise RateImportError(f"line {reader.line_num + 1}: the file is not UTF-8 text ({e.reason})",
                                   [{"line": reader.line_num + 1, "column": "", "value": "", "message": "not UTF-8 text"}]) from None
         except csv.Error as e:
             raise RateImportError(f"line {reader.line_num}: {e}",
                                   [{"line": reader.line_num, "column": "", "value": "", "message": str(e)}]) from None
+
+
+def _copy_lines(records: Iterable[tuple[int, list[str]]], options: ImportOptions, effective: datetime,
+                errors: list[dict], progress: Progress) -> Iterator[str]:
+    """Typed COPY lines from (line, record) pairs; bad records are reported in `errors`, not copied."""
+    m = options.mapping
+    needed = max(m.values()) + 1
+    first, nxt = options.increments
+    convert = _row_converter(m, (str(first), str(nxt), effective.isoformat()))
+    out: list[str] = []
+    count = 0
+    for line, record in records:
+        count += 1
+        if len(record) < needed:
+            if len(errors) < MAX_ERRORS:
+                missing = min((c, name) for name, c in m.items() if c >= len(record))[1]
+                errors.append({"line": line, "column": missing, "value": "",
+                               "message": f"the line has {len(record)} columns; {missing} is column {m[missing] + 1}"})
+            continue
+        text = convert(line, record, errors)
+        if text is not None:
+            out.append(text)
+        if len(out) >= 5000:
+            yield "".join(out)
+            out.clear()
+        if count % PROGRESS_EVERY == 0:
+            progress("reading", count)
     if out:
         yield "".join(out)
 
 
-def stage(cur, path: str, options: ImportOptions, effective: datetime, progress: Progress) -> int:
+def stage(cur, source, options: ImportOptions, effective: datetime, progress: Progress) -> int:
     """COPY the deck, checked and typed, into pg_temp.rate_import_stage, then run the
     checks that need the database (duplicates, dates against the effective date).
+    `source` is the path of a CSV file, or (line, record) pairs (import_records).
 
     Raises RateImportError listing every problem (up to MAX_ERRORS) by line and column.
     """
@@ -389,7 +397,8 @@ def stage(cur, path: str, options: ImportOptions, effective: datetime, progress:
     errors: list[dict] = []
     progress("reading", 0)
     cur.copy_expert(f"COPY pg_temp.rate_import_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN",
-                    _IterFile(_copy_lines(path, options, effective, errors, progress)), size=1 << 16)
+                    _IterFile(_copy_lines(_file_records(source, options) if isinstance(source, str) else source,
+                                          options, effective, errors, progress)), size=1 << 16)
     progress("validating", 0)
     cur.execute("SELECT line, col, value, message FROM billing_private.rate_import_validate(%s, %s, %s)",
                 (effective, "valid_from" in options.mapping or "valid_to" in options.mapping, MAX_ERRORS))
@@ -519,6 +528,39 @@ def import_file(conn, target: str, owner_name: str, path: str, effective: dateti
     if dry_run:
         return preview(conn, target, row[0], path, options, effective)
     return apply(conn, target, row[0], path, options, effective, confirm_removed=confirm_removed)
+
+
+RECORD_FIELDS = ["prefix", "rate", "connect_fee", "min_duration", "increment", "valid_from", "valid_to", "blocked",
+                 "destination_name"]
+
+
+def import_records(conn, target: str, owner_id: int, records: list[dict], effective: datetime, *,
+                   mode: str = "update", confirm_removed: int | None = None, dry_run: bool = False,
+                   default_increment: str = "60/60") -> ImportResult:
+    """Import rates given as records ({prefix, rate, connect_fee, min_duration,
+    increment, valid_from, valid_to, blocked, destination_name}, values as text the way
+    a deck file writes them) with the deck import's checks, diff and all-or-nothing
+    apply: the REST API's bulk upsert. Errors name the record by its 1-based position
+    as `line`. Runs in the caller's transaction (the caller commits)."""
+    if target not in ("ratecard", "provider"):
+        raise RateImportError(f"unknown import target {target!r}: ratecard or provider")
+
+    def text(value) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, datetime):
+            return value.isoformat()
+        return str(value)
+
+    rows = [(n, [text(record.get(name)) for name in RECORD_FIELDS]) for n, record in enumerate(records, start=1)]
+    options = ImportOptions(mapping={name: i for i, name in enumerate(RECORD_FIELDS)}, has_header=False,
+                            default_increment=default_increment, mode=mode)
+    if dry_run:
+        return _run(conn, target, owner_id, rows, options, effective, Progress(), apply=False)
+    return _run(conn, target, owner_id, rows, options, effective, Progress(), apply=True,
+                confirm_removed=confirm_removed)
 
 
 # ----------------------------------------------------------------------------- jobs

@@ -106,3 +106,30 @@ def for_number(conn, customer_id: int, number: str) -> dict | None:
                  ORDER BY length(d.prefix) DESC LIMIT 1) AS destination
           FROM billing_private.find_sell_rate(%(c)s, %(n)s, now()) s
           JOIN billing.ratecards rc ON rc.id = s.ratecard_id""", {"c": customer_id, "n": number})
+
+
+# ----------------------------------------------------------------------------- rate rows
+
+_RATE_TABLES = {"ratecard": ("rates", "ratecard_id"), "provider": ("provider_rates", "provider_id")}
+
+
+def rows(conn, target: str, owner_id: int, *, prefix: str | None = None, valid_now: bool = False,
+         after: int | None = None, limit: int = 100) -> list[dict]:
+    """The rate rows of a ratecard (`target` 'ratecard') or a provider ('provider'), by id,
+    `limit` after the id `after` (keyset pages): every row (past, current, future,
+    blocked) or those valid now; `prefix` keeps prefixes starting with those digits.
+    Cost: ix_rates_ratecard_id_prefix for ratecards; a provider's rows by the pk (filtered)."""
+    table, owner = _RATE_TABLES[target]   # from the fixed dict, never the caller's text
+    clauses = [f"r.{owner} = %(owner)s"]
+    params = {"owner": owner_id, "after": after, "limit": limit}
+    if after is not None:
+        clauses.append("r.id > %(after)s")
+    if prefix:
+        clauses.append("r.prefix LIKE %(prefix)s")
+        params["prefix"] = like_escape(prefix) + "%"
+    if valid_now:
+        clauses.append("(r.valid_from IS NULL OR r.valid_from <= now()) AND (r.valid_to IS NULL OR r.valid_to > now())")
+    return fetch_all(conn, f"""
+        SELECT r.id, r.{owner} AS owner_id, r.prefix, r.rate, r.connect_fee, r.min_duration, r.increment_first,
+               r.increment_next, r.valid_from, r.valid_to, r.blocked
+          FROM billing.{table} r WHERE {' AND '.join(clauses)} ORDER BY r.id LIMIT %(limit)s""", params)

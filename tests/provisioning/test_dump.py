@@ -75,8 +75,10 @@ def test_dump_command_output_loads_back(cli, base, tmp_path):
 # format, so a column added by a later migration cannot silently miss the round trip.
 NOT_IN_THE_FILE = {
     # currency is the top-level key; the staff two-factor switch is set on the Settings page only,
-    # so a provisioning file cannot quietly turn it off
-    "settings": {"id", "currency", "updated_at", "staff_two_factor_required"},
+    # so a provisioning file cannot quietly turn it off; webhooks (endpoint, events, signing
+    # secret) are set on the Webhooks page only, so a file cannot redirect them or carry the secret
+    "settings": {"id", "currency", "updated_at", "staff_two_factor_required", "webhook_url", "webhook_secret",
+                 "webhook_events"},
     "weights": {"id"}, "permissions": {"id"}, "destinations": {"id"}, "ratecards": {"id"}, "providers": {"id"},
     "rates": {"id", "ratecard_id"}, "provider_rates": {"id", "provider_id"}, "gateways": {"id", "provider_id"},
     "customers": {"id", "created_at"}, "endpoints": {"id", "customer_id"},

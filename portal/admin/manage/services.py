@@ -15,22 +15,28 @@ from sqlalchemy.exc import IntegrityError
 from ... import audit, ipranges
 from ...extensions import db
 from ...endpoints.services import suggest_sip_password
-from ...ledger.services import LedgerError, post_entry
+from ...ledger.services import LedgerError, post_entry, post_manual
 from ...models import (Customer, CustomerRatecard, Endpoint, LedgerEntry, Permission, Provider,
                       RoutingRule, Settings, User, Weight)
 from ...security import hash_password
 
 
 class AdminError(Exception):
-    """A change the back office refuses; the message is shown to the operator as is."""
+    """A change the back office (or the API) refuses; the message is shown as is.
+    `field` names the input it is about when known (the API reports it; the pages
+    flash it)."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+        self.constraint: str | None = None   # the database constraint that refused, when one did
 
 
 class FieldError(AdminError):
     """A refusal about one field of the form: the page shows it beside that field."""
 
     def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field)
 
 
 # Constraint name -> what the operator should read. Names follow the schema's convention.
@@ -69,6 +75,28 @@ CONSTRAINT_MESSAGES = {
 }
 
 
+# Constraint name -> the input it is about (the API names it in its error).
+CONSTRAINT_FIELDS = {
+    "uq_customers_name": "name", "uq_endpoints_name": "name", "uq_endpoints_username": "username",
+    "ex_endpoints_ip_one_customer": "ip", "uq_endpoints_ip": "ip", "uq_users_email": "email",
+    "uq_weights_name": "name", "uq_permissions_name": "name", "uq_destinations_prefix": "prefix",
+    "uq_ratecards_name": "name", "uq_providers_name": "name", "uq_gateways_name": "name",
+    "uq_rates_ratecard_id_prefix_valid_from": "prefix", "uq_provider_rates_provider_id_prefix_valid_from": "prefix",
+    "uq_routing_rules_customer_id_prefix": "prefix", "uq_customer_ratecards_customer_id_priority": "ratecard_ids",
+    "pk_customer_ratecards": "ratecard_ids", "ck_customers_prepaid_no_credit": "credit_limit",
+    "ck_gateways_register_needs_credentials": "register", "ck_rates_validity": "valid_to",
+    "ck_provider_rates_validity": "valid_to",
+}
+
+
+def refusal(exc: IntegrityError) -> AdminError:
+    """The AdminError of a refusal of the database, with the field when one is known."""
+    name = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+    error = AdminError(explain(exc), CONSTRAINT_FIELDS.get(name))
+    error.constraint = name
+    return error
+
+
 def explain(exc: IntegrityError) -> str:
     diag = getattr(exc.orig, "diag", None)
     name = getattr(diag, "constraint_name", None)
@@ -85,7 +113,7 @@ def commit() -> None:
         db.session.commit()
     except IntegrityError as exc:
         db.session.rollback()
-        raise AdminError(explain(exc)) from None
+        raise refusal(exc) from None
 
 
 def _flush() -> None:
@@ -93,7 +121,7 @@ def _flush() -> None:
         db.session.flush()
     except IntegrityError as exc:
         db.session.rollback()
-        raise AdminError(explain(exc)) from None
+        raise refusal(exc) from None
 
 
 # ------------------------------------------------------------------ generic changes
@@ -147,7 +175,9 @@ def delete(model, obj, entity: str, label: str) -> None:
         db.session.execute(sql_delete(model).where(model.id == ident))
     except IntegrityError as exc:
         db.session.rollback()
-        raise AdminError(f"{label} was not deleted. {explain(exc)}") from None
+        error = refusal(exc)
+        error.args = (f"{label} was not deleted. {error}",)
+        raise error from None
     audit.record("delete", entity, ident, name=label)
     commit()
 
@@ -185,25 +215,16 @@ def save_customer(customer: Customer, data: dict, ratecard_ids: list[int],
 
 
 def audit_actor() -> str:
-    from flask_login import current_user
-
-    return current_user.email if getattr(current_user, "is_authenticated", False) else "system"
+    return audit.current_actor()
 
 
 def post_ledger(customer: Customer, kind: str, amount: Decimal, reference: str | None, note: str | None) -> LedgerEntry:
     """A top-up, payment, credit note or adjustment posted by an admin."""
-    if kind not in {"topup", "payment", "credit_note", "adjustment"}:
-        raise AdminError(f"{kind!r} entries cannot be posted by hand")
     try:
-        entry = post_entry(customer, kind, amount, note=note or None, reference=reference or None, actor=audit_actor())
+        entry = post_manual(customer, kind, amount, reference=reference, note=note, actor=audit_actor())
     except LedgerError as exc:
         db.session.rollback()
-        raise AdminError(str(exc)) from None
-    if kind in ("payment", "topup"):
-        from ...invoices.payments import allocate_payment  # to open invoices, oldest first
-
-        allocate_payment(entry, actor=audit_actor())
-    audit.record("ledger", "customer", customer.id, kind=kind, amount=amount, reference=reference, entry_id=entry.id)
+        raise AdminError(str(exc), exc.field) from None
     commit()
     return entry
 
