@@ -110,7 +110,10 @@ RETURNS TABLE (
     gateway       text,
     dial_string   text,
     provider_id   bigint,
-    cost_rate     numeric)
+    cost_rate     numeric,
+    cost_currency text,      -- not in route_call (CONTRACT 1): the provider's currency,
+    exchange_rate numeric,   -- the rate to the customer's currency (NULL: the same),
+    converted_cost_rate numeric)  -- and cost_rate in the customer's currency
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 -- The plans of the statements below do not depend on the values; planning them
@@ -148,6 +151,10 @@ DECLARE
     v_sell_rate_u  bigint;
     v_allow_negative boolean;
     v_strategy     integer;     -- 1 cost, 2 quality, 3 reliability, 4 equal, 5 priority
+    v_currency     text;        -- the customer's
+    v_convert      boolean;     -- some routable provider is in another currency
+    v_fx_from      text[];      -- currencies with a rate to v_currency valid now,
+    v_fx_rate      numeric[];   -- and those rates (0110)
 BEGIN
     ok := false;
 
@@ -197,7 +204,8 @@ BEGIN
     SELECT e.id, e.customer_id, e.enabled, e.permission_id, e.max_calls, e.strip_digits,
            e.add_prefix, e.spend_limit_month, c.enabled AS customer_enabled, c.balance, c.credit_limit,
            c.max_calls AS customer_max_calls, c.allow_negative_margin, c.lcr_strategy,
-           s.max_call_seconds, s.hold_grace_seconds, coalesce(pl.longest, 20) AS longest_prefix
+           s.max_call_seconds, s.hold_grace_seconds, coalesce(pl.longest, 20) AS longest_prefix,
+           c.currency, EXISTS (SELECT FROM billing_private.route_currencies rc WHERE rc.currency <> c.currency) AS needs_fx
       INTO v_ep
       FROM billing.endpoints e
       JOIN billing.customers c ON c.id = e.customer_id
@@ -259,6 +267,20 @@ BEGIN
     v_allow_negative := v_ep.allow_negative_margin;
     v_strategy := CASE v_ep.lcr_strategy WHEN 'cost' THEN 1 WHEN 'quality' THEN 2 WHEN 'reliability' THEN 3
                                          WHEN 'equal' THEN 4 ELSE 5 END;
+    v_currency := v_ep.currency;
+    v_convert := v_ep.needs_fx;
+    IF v_convert THEN
+        -- Exchange rates into the customer's currency valid now, one per currency (the
+        -- latest valid_from, then the highest id: find_exchange_rate's rule). A route
+        -- whose currency has none is not offered.
+        SELECT coalesce(array_agg(x.from_currency), '{}'), coalesce(array_agg(x.rate), '{}')
+          INTO v_fx_from, v_fx_rate
+          FROM (SELECT DISTINCT ON (e.from_currency) e.from_currency::text, e.rate::numeric
+                  FROM billing.exchange_rates e
+                 WHERE e.to_currency = v_currency AND e.valid_from <= v_now
+                   AND (e.valid_to IS NULL OR v_now < e.valid_to)
+                 ORDER BY e.from_currency, e.valid_from DESC, e.id DESC) x;
+    END IF;
 
     -- Rank the routes now, before the lock: for each enabled provider its longest
     -- valid rate (same rule as find_provider_rate, all providers in one index-only
@@ -278,20 +300,20 @@ BEGIN
     -- reads them at fixed offsets (numeric keys and keys behind text columns cost
     -- the sort ~40 % more: docs/performance-route.md).
     SELECT count(*)::integer,
-           array_agg(ROW(t.provider_id, t.name, t.add_prefix || substr(v_number, t.strip_digits + 1), t.rate)::billing_private.route_candidate
+           array_agg(ROW(t.provider_id, t.name, t.add_prefix || substr(v_number, t.strip_digits + 1), t.rate, t.currency)::billing_private.route_candidate
                      ORDER BY t.key, t.provider_priority, t.rate_u, t.provider_id, t.priority, t.id)
                FILTER (WHERE NOT t.refused)
       INTO v_candidates, v_routes
-      FROM (SELECT NOT (v_allow_negative OR pc.rate_u <= v_sell_rate_u) AS refused,
+      FROM (SELECT NOT (v_allow_negative OR fx.rate_u <= v_sell_rate_u) AS refused,
                    coalesce(CASE v_strategy
-                                 WHEN 1 THEN pc.rate_u
+                                 WHEN 1 THEN fx.rate_u
                                  WHEN 2 THEN -(gs.acd * 1000000)::bigint
                                  WHEN 3 THEN -(gs.asr * 1000000)::bigint
                                  WHEN 4 THEN hashint8extended(gw.provider_id, v_seed)
                                  ELSE 0
                             END, 9223372036854775807) AS key,
-                   gw.provider_priority, pc.rate_u, gw.provider_id, gw.priority, gw.gateway_id AS id,
-                   pc.rate, gw.name, gw.add_prefix, gw.strip_digits
+                   gw.provider_priority, fx.rate_u, gw.provider_id, gw.priority, gw.gateway_id AS id,
+                   pc.rate, gw.name, gw.add_prefix, gw.strip_digits, gw.currency
               FROM (SELECT DISTINCT ON (pr.provider_id) pr.provider_id, pr.rate, (pr.rate * 1000000)::bigint AS rate_u
                       FROM billing.provider_rates pr
                      WHERE pr.prefix = ANY (v_prefixes)
@@ -302,6 +324,11 @@ BEGIN
               -- enabled gateways of enabled providers with the provider's priority:
               -- one small table kept by triggers (0015)
               JOIN billing_private.route_gateways gw ON gw.provider_id = pc.provider_id
+              -- the cost in the customer's currency, in millionths: converted only when
+              -- the currencies differ, round(rate x exchange rate, 6) (docs/rounding.md)
+             CROSS JOIN LATERAL (SELECT CASE WHEN v_convert AND gw.currency <> v_currency
+                                             THEN (pc.rate * v_fx_rate[array_position(v_fx_from, gw.currency)] * 1000000)::bigint
+                                             ELSE pc.rate_u END AS rate_u) fx
               -- the statistics, read only for the strategies that use them
               LEFT JOIN (SELECT s.gateway_id, s.asr, s.acd
                            FROM billing.gateway_stats s
@@ -309,6 +336,8 @@ BEGIN
                      ON gs.gateway_id = gw.gateway_id
                -- a gateway that would strip the whole number cannot dial it
              WHERE (gw.strip_digits < length(v_number) OR gw.add_prefix <> '')
+               -- a currency without an exchange rate to the customer's: not offered
+               AND (NOT v_convert OR gw.currency = v_currency OR gw.currency = ANY (v_fx_from))
                AND (NOT EXISTS (SELECT FROM billing.routing_rules rr
                                  WHERE rr.customer_id = v_customer_id AND rr.prefix = ANY (v_prefixes))
                     OR gw.provider_id IN (SELECT rp.provider_id
@@ -318,7 +347,7 @@ BEGIN
                                                                           AND rr.prefix = ANY (v_prefixes)
                                                                         ORDER BY length(rr.prefix) DESC
                                                                         LIMIT 1)))
-             ORDER BY refused, key, gw.provider_priority, pc.rate_u, gw.provider_id, gw.priority, gw.gateway_id
+             ORDER BY refused, key, gw.provider_priority, fx.rate_u, gw.provider_id, gw.priority, gw.gateway_id
              LIMIT 10) t;
 
     -- 7-9: limits and funds. route_call serialises per customer here and re-reads
@@ -395,8 +424,13 @@ BEGIN
     RETURN QUERY
         SELECT true, NULL::text, NULL::text, v_ep.customer_id, v_ep.id, v_number, v_rate.prefix::text,
                v_rate.rate::numeric, v_max, r.seq::integer, r.gateway,
-               'sofia/gateway/' || r.gateway || '/' || r.dial_number, r.provider_id, r.cost_rate
-          FROM unnest(v_routes) WITH ORDINALITY AS r(provider_id, gateway, dial_number, cost_rate, seq)
+               'sofia/gateway/' || r.gateway || '/' || r.dial_number, r.provider_id, r.cost_rate,
+               r.currency,
+               CASE WHEN v_convert AND r.currency <> v_currency THEN v_fx_rate[array_position(v_fx_from, r.currency)] END,
+               CASE WHEN v_convert AND r.currency <> v_currency
+                    THEN round(r.cost_rate * v_fx_rate[array_position(v_fx_from, r.currency)], 6)
+                    ELSE r.cost_rate END
+          FROM unnest(v_routes) WITH ORDINALITY AS r(provider_id, gateway, dial_number, cost_rate, currency, seq)
          ORDER BY r.seq;
 END $$;
 
@@ -427,7 +461,9 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RETURN QUERY SELECT * FROM billing_private.route_decide(p_call_uuid, p_source_ip, p_sip_user, p_caller_id, p_destination, true);
+    RETURN QUERY SELECT d.ok, d.reason, d.hangup_cause, d.customer_id, d.endpoint_id, d.destination, d.sell_prefix,
+                        d.sell_rate, d.max_duration, d.route_seq, d.gateway, d.dial_string, d.provider_id, d.cost_rate
+                   FROM billing_private.route_decide(p_call_uuid, p_source_ip, p_sip_user, p_caller_id, p_destination, true) d;
 END $$;
 
 -- The routing simulator: same rows, no hold, no lock.
@@ -451,7 +487,10 @@ RETURNS TABLE (
     gateway       text,
     dial_string   text,
     provider_id   bigint,
-    cost_rate     numeric)
+    cost_rate     numeric,
+    cost_currency text,
+    exchange_rate numeric,
+    converted_cost_rate numeric)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$

@@ -43,7 +43,8 @@ CREATE OR REPLACE FUNCTION billing_private.rate_cdr_with(
     s_id bigint, s_prefix text, s_rate numeric, s_connect_fee numeric, s_min_duration integer,
     s_first integer, s_next integer,
     c_id bigint, c_rate numeric, c_connect_fee numeric, c_min_duration integer,
-    c_first integer, c_next integer)
+    c_first integer, c_next integer,
+    p_currency text, c_currency text, c_exchange_rate numeric)
 RETURNS SETOF billing_private.rated_call
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN v.reason IS NULL THEN 'rated' ELSE 'unrated' END,
@@ -56,9 +57,18 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                 ELSE 0 END,
            c_id, c_rate,
            CASE WHEN v.bill THEN billing_private.billed_seconds(p_billsec, c_min_duration, c_first, c_next) ELSE 0 END,
-           CASE WHEN v.bill THEN billing_private.charge(p_billsec, c_rate, c_connect_fee, c_min_duration, c_first, c_next)
-                ELSE 0 END
-      FROM (SELECT r.reason, r.reason IS NULL AND NOT k.rejected AS bill
+           -- the cost in the customer's currency: the provider's charge converted when
+           -- the currencies differ, round(charge x exchange rate, 6) (docs/rounding.md)
+           CASE WHEN NOT v.bill THEN 0
+                WHEN v.needs_fx THEN round(billing_private.charge(p_billsec, c_rate, c_connect_fee, c_min_duration,
+                                                                 c_first, c_next) * c_exchange_rate, 6)
+                ELSE billing_private.charge(p_billsec, c_rate, c_connect_fee, c_min_duration, c_first, c_next) END,
+           CASE WHEN v.bill AND v.needs_fx THEN c_currency END,
+           CASE WHEN v.bill AND v.needs_fx
+                THEN billing_private.charge(p_billsec, c_rate, c_connect_fee, c_min_duration, c_first, c_next) END,
+           CASE WHEN v.bill AND v.needs_fx THEN c_exchange_rate END
+      FROM (SELECT r.reason, r.reason IS NULL AND NOT k.rejected AS bill,
+                   c_currency <> p_currency AND p_billsec > 0 AS needs_fx   -- unanswered: 0 in any currency
               FROM (SELECT coalesce(p_reject_reason, '') <> '' AND coalesce(p_billsec, 0) = 0 AS rejected) k
              CROSS JOIN LATERAL (
                     SELECT CASE
@@ -78,6 +88,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                                WHEN p_provider_id IS NULL THEN 'missing_provider'
                                WHEN p_provider_found IS NULL THEN 'unknown_provider'
                                WHEN c_id IS NULL THEN 'no_cost_rate'
+                               WHEN c_currency <> p_currency AND c_exchange_rate IS NULL THEN 'no_exchange_rate'
                            END AS reason) r
             OFFSET 0) v   -- a fence: the reason is computed once, not once per use below
 $$;
@@ -97,10 +108,13 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
              ON NOT k.rejected
       LEFT JOIN LATERAL billing_private.find_provider_rate(p.id, left(p_destination, coalesce(pl.longest, 20)), p_start) pr
              ON NOT k.rejected
+      -- looked up only when the provider's currency is not the customer's (12_exchange_rates.sql)
+      LEFT JOIN LATERAL billing_private.find_exchange_rate(p.currency, c.currency, p_start) fx ON NOT k.rejected
      CROSS JOIN LATERAL billing_private.rate_cdr_with(
             p_customer_id, c.id, p_destination, p_start, p_end, p_billsec, p_provider_id, p.id, p_reject_reason,
             s.id, s.prefix, s.rate, s.connect_fee, s.min_duration, s.increment_first, s.increment_next,
-            pr.id, pr.rate, pr.connect_fee, pr.min_duration, pr.increment_first, pr.increment_next) x
+            pr.id, pr.rate, pr.connect_fee, pr.min_duration, pr.increment_first, pr.increment_next,
+            c.currency, p.currency, fx.rate) x
 $$;
 
 -- Exponential decay factor for gateway statistics: counters halve every hour, so the
@@ -206,7 +220,8 @@ BEGIN
                NULL::bigint AS customer_id, NULL::bigint AS provider_id, NULL::bigint AS sell_rate_id,
                NULL::text AS sell_prefix, NULL::numeric AS sell_rate, 0 AS billed_seconds, 0::numeric AS sell_amount,
                NULL::bigint AS cost_rate_id, NULL::numeric AS cost_rate, 0 AS cost_billed_seconds,
-               0::numeric AS cost_amount
+               0::numeric AS cost_amount, NULL::text AS cost_currency, NULL::numeric AS cost_amount_original,
+               NULL::numeric AS exchange_rate
           INTO v;
         DELETE FROM billing.call_holds h WHERE h.call_uuid = NEW.uuid;
     END;
@@ -218,14 +233,15 @@ BEGIN
                              destination, sell_prefix, start_stamp, answer_stamp, end_stamp, duration, billsec,
                              billed_seconds, cost_billed_seconds, sell_rate_id, sell_rate, sell_amount,
                              cost_rate_id, cost_rate, cost_amount, margin, hangup_cause, route_seq,
-                             status, unrated_reason)
+                             status, unrated_reason, cost_currency, cost_amount_original, exchange_rate)
     VALUES (NEW.id, NEW.uuid, v.customer_id, NEW.billing_endpoint_id, v.provider_id, NEW.billing_gateway,
             NEW.caller_id_number, coalesce(NEW.billing_destination, NEW.destination_number), v.sell_prefix,
             coalesce(NEW.start_stamp, NEW.end_stamp, NEW.answer_stamp, NEW.received_at, now()),
             NEW.answer_stamp, NEW.end_stamp, coalesce(NEW.duration, 0), coalesce(NEW.billsec, 0),
             v.billed_seconds, v.cost_billed_seconds, v.sell_rate_id, v.sell_rate, v.sell_amount,
             v.cost_rate_id, v.cost_rate, v.cost_amount, v.sell_amount - v.cost_amount, NEW.hangup_cause,
-            NEW.billing_route_seq, v.status, v.unrated_reason);
+            NEW.billing_route_seq, v.status, v.unrated_reason, v.cost_currency, v.cost_amount_original,
+            v.exchange_rate);
     RETURN NEW;
 END $$;
 

@@ -1,0 +1,87 @@
+-- 0110 exchange rates: a provider's rates are in its currency, a customer pays in
+-- theirs (docs/billing.md "Currencies", docs/rounding.md "Currency conversion").
+--
+-- Call set-up ranks the carriers, and CDR billing books the cost, in the customer's
+-- currency, converting with the rate from the provider's currency to the customer's
+-- valid at that moment (route_call: now; a CDR: its start_stamp). Of two valid rates of
+-- one pair the latest valid_from wins, then the highest id (as for call rates). A route
+-- through a provider whose currency has no valid rate to the customer's is not
+-- offered; an answered CDR that needs one and has none is kept unrated
+-- (`no_exchange_rate`) until a rate is added and the period re-rated.
+--
+-- Rates are exact (numeric, 12 decimals; a value with more is refused, never rounded)
+-- and direct: SEK -> EUR is its own row, never derived from EUR -> SEK (1/x is not a
+-- finite decimal).
+
+CREATE DOMAIN billing.exchange_rate AS numeric(24, 12) CHECK (VALUE > 0);
+
+CREATE TABLE billing.exchange_rates (
+    id             bigint GENERATED ALWAYS AS IDENTITY CONSTRAINT pk_exchange_rates PRIMARY KEY,
+    from_currency  billing.currency NOT NULL,
+    to_currency    billing.currency NOT NULL,
+    rate           billing.exchange_rate NOT NULL,   -- 1 from_currency = rate to_currency
+    valid_from     timestamptz NOT NULL,
+    valid_to       timestamptz NULL,                 -- exclusive; NULL = open
+    created_by     text NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT ck_exchange_rates_pair CHECK (from_currency <> to_currency),
+    CONSTRAINT ck_exchange_rates_validity CHECK (valid_to IS NULL OR valid_to > valid_from),
+    -- also the index of a CDR's lookup: one pair, latest valid_from <= start_stamp
+    CONSTRAINT uq_exchange_rates_pair_valid_from UNIQUE (from_currency, to_currency, valid_from)
+);
+-- route_call's lookup: every rate into the customer's currency valid now
+CREATE INDEX ix_exchange_rates_to_currency ON billing.exchange_rates (to_currency, from_currency, valid_from);
+
+-- The rated call gains where its cost came from when it was converted (NULL when the
+-- provider's currency is the customer's): the provider's currency, the cost in it and
+-- the rate used. cost_amount stays the cost in the customer's currency (margin).
+ALTER TABLE billing.cdr
+    ADD COLUMN cost_currency        text NULL,
+    ADD COLUMN cost_amount_original billing.money NULL,
+    ADD COLUMN exchange_rate        numeric NULL;
+ALTER TYPE billing_private.rated_call
+    ADD ATTRIBUTE cost_currency        text,
+    ADD ATTRIBUTE cost_amount_original numeric,
+    ADD ATTRIBUTE exchange_rate        numeric;
+
+-- Routing: every routable gateway carries its provider's currency, and the currencies
+-- in use are one tiny table, so route_call learns in its first statement whether any
+-- conversion can be needed at all (a customer in the only currency in use pays one
+-- lookup of a one-row table, nothing per route).
+ALTER TYPE billing_private.route_candidate ADD ATTRIBUTE currency text;
+ALTER TABLE billing_private.route_gateways ADD COLUMN currency text NULL;
+CREATE TABLE billing_private.route_currencies (
+    currency  text CONSTRAINT pk_route_currencies PRIMARY KEY
+);
+
+CREATE OR REPLACE FUNCTION billing_private.route_gateways_rebuild() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- one rebuild at a time: a second one waits, then sees the first's rows
+    LOCK TABLE billing_private.route_gateways IN EXCLUSIVE MODE;
+    DELETE FROM billing_private.route_gateways;
+    INSERT INTO billing_private.route_gateways
+           (gateway_id, provider_id, name, priority, strip_digits, add_prefix, provider_priority, currency)
+    SELECT g.id, g.provider_id, g.name, g.priority, g.strip_digits, g.add_prefix, p.priority, p.currency
+      FROM billing.gateways g
+      JOIN billing.providers p ON p.id = g.provider_id
+     WHERE p.enabled AND g.enabled;
+    DELETE FROM billing_private.route_currencies;
+    INSERT INTO billing_private.route_currencies (currency)
+    SELECT DISTINCT gw.currency FROM billing_private.route_gateways gw;
+END $$;
+
+SELECT billing_private.route_gateways_rebuild();
+ALTER TABLE billing_private.route_gateways ALTER COLUMN currency SET NOT NULL;
+ANALYZE billing_private.route_gateways, billing_private.route_currencies;
+
+-- Return types and signatures that change (the procedures re-create them):
+-- route_decide / route_preview gain the route's currency and exchange rate (the
+-- simulator shows them; route_call's columns, CONTRACT 1, do not change);
+-- rate_cdr_with takes the two currencies and the exchange rate.
+DROP FUNCTION IF EXISTS billing.route_preview(text, inet, text, text, text);
+DROP FUNCTION IF EXISTS billing_private.route_decide(text, inet, text, text, text, boolean);
+DROP FUNCTION IF EXISTS billing_private.rate_cdr_with(
+    bigint, bigint, text, timestamptz, timestamptz, integer, bigint, bigint, text,
+    bigint, text, numeric, numeric, integer, integer, integer,
+    bigint, numeric, numeric, integer, integer, integer);
