@@ -333,6 +333,11 @@ class ExchangeRate(db.Model):
     def pair(self) -> str:
         return f"{self.from_currency}→{self.to_currency}"
 
+    @property
+    def rate_text(self) -> str:
+        """The exact rate without trailing zeros (0.0871, not 0.087100000000)."""
+        return format(Decimal(self.rate).normalize(), "f")
+
 
 class User(UserMixin, db.Model):
     __tablename__ = "users"

@@ -39,6 +39,9 @@ def ratecard_new():
 def ratecard_edit(ratecard_id: int):
     ratecard = get_or_404(Ratecard, ratecard_id)
     form = RatecardForm(obj=ratecard)
+    form.customer_currencies = dict(db.session.execute(
+        select(Customer.name, Customer.currency).join(CustomerRatecard, CustomerRatecard.customer_id == Customer.id)
+        .where(CustomerRatecard.ratecard_id == ratecard.id)).all())
     back = url_for("admin.ratecard", ratecard_id=ratecard.id)
     if form.validate_on_submit():
         response = saved(ratecard, form_data(form), "ratecard", f"Ratecard {form.name.data}", back)

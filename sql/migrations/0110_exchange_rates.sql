@@ -4,7 +4,7 @@
 -- Call set-up ranks the carriers, and CDR billing books the cost, in the customer's
 -- currency, converting with the rate from the provider's currency to the customer's
 -- valid at that moment (route_call: now; a CDR: its start_stamp). Of two valid rates of
--- one pair the latest valid_from wins, then the highest id (as for call rates). A route
+-- one pair the latest valid_from wins (unique per pair). A route
 -- through a provider whose currency has no valid rate to the customer's is not
 -- offered; an answered CDR that needs one and has none is kept unrated
 -- (`no_exchange_rate`) until a rate is added and the period re-rated.

@@ -271,15 +271,15 @@ BEGIN
     v_convert := v_ep.needs_fx;
     IF v_convert THEN
         -- Exchange rates into the customer's currency valid now, one per currency (the
-        -- latest valid_from, then the highest id: find_exchange_rate's rule). A route
-        -- whose currency has none is not offered.
+        -- latest valid_from: find_exchange_rate's rule). A route whose currency has none
+        -- is not offered.
         SELECT coalesce(array_agg(x.from_currency), '{}'), coalesce(array_agg(x.rate), '{}')
           INTO v_fx_from, v_fx_rate
           FROM (SELECT DISTINCT ON (e.from_currency) e.from_currency::text, e.rate::numeric
                   FROM billing.exchange_rates e
                  WHERE e.to_currency = v_currency AND e.valid_from <= v_now
                    AND (e.valid_to IS NULL OR v_now < e.valid_to)
-                 ORDER BY e.from_currency, e.valid_from DESC, e.id DESC) x;
+                 ORDER BY e.from_currency, e.valid_from DESC) x;
     END IF;
 
     -- Rank the routes now, before the lock: for each enabled provider its longest

@@ -3,8 +3,8 @@
 -- rounding: docs/rounding.md "Currency conversion".
 --
 -- One rule everywhere a rate is chosen: the row of the pair (from, to) with
--- valid_from <= moment < valid_to (NULL = open); of several, the latest valid_from,
--- then the highest id. Used by CDR rating (rate_cdr, the set-based re-rate) through
+-- valid_from <= moment < valid_to (NULL = open); of several, the latest valid_from
+-- (unique per pair, so there is no tie to break). Used by CDR rating (rate_cdr, the set-based re-rate) through
 -- find_exchange_rate, and by route_call's ranking (11_route_call.sql, the same rule
 -- for every currency into the customer's at once).
 
@@ -12,7 +12,8 @@
 -- (nothing to convert) or when none is valid. Inlined by the planner into its callers:
 -- with the currencies of an outer row, `p_from <> p_to` becomes a one-time filter, so a
 -- call whose provider and customer share a currency never reads the table.
--- Cost: uq_exchange_rates_pair_valid_from, one backward range scan, first row.
+-- Cost: uq_exchange_rates_pair_valid_from, one backward range scan, first row (no sort:
+-- ordering by valid_from alone is the index's order).
 CREATE OR REPLACE FUNCTION billing_private.find_exchange_rate(p_from text, p_to text, p_at timestamptz)
 RETURNS SETOF billing.exchange_rates
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
@@ -22,7 +23,7 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
        AND x.from_currency = p_from AND x.to_currency = p_to
        AND x.valid_from <= p_at
        AND (x.valid_to IS NULL OR p_at < x.valid_to)
-     ORDER BY x.valid_from DESC, x.id DESC
+     ORDER BY x.valid_from DESC   -- unique per pair (uq_exchange_rates_pair_valid_from): no tie
      LIMIT 1
 $$;
 

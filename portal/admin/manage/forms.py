@@ -103,8 +103,8 @@ class UtcDateTimeField(DateTimeLocalField):
     """A date and time in UTC (the database stores timestamptz)."""
 
     def __init__(self, label=None, validators=None, **kwargs):
-        super().__init__(label, validators or [Optional()], format=["%Y-%m-%dT%H:%M", "%Y-%m-%d"],
-                         description="UTC; empty means open.", **kwargs)
+        kwargs.setdefault("description", "UTC; empty means open.")
+        super().__init__(label, validators or [Optional()], format=["%Y-%m-%dT%H:%M", "%Y-%m-%d"], **kwargs)
 
     def process_formdata(self, valuelist):
         super().process_formdata(valuelist)
@@ -158,9 +158,19 @@ class CustomerForm(FlaskForm):
     RATECARD_FIELDS = ("ratecard_1", "ratecard_2", "ratecard_3")
 
     def set_ratecard_choices(self, ratecards) -> None:
+        ratecards = list(ratecards)
+        self.ratecard_currencies = {r.id: (r.name, r.currency) for r in ratecards}
         choices = options([(0, "— none —")] + [(r.id, f"{r.name} ({r.currency})") for r in ratecards])
         for name in self.RATECARD_FIELDS:
             self[name].choices = choices
+
+    def validate_currency(self, field):
+        # sell rates are in the customer's currency (0111): only the cost side is converted
+        for ratecard_id in self.ratecard_ids():
+            name, currency = getattr(self, "ratecard_currencies", {}).get(ratecard_id, (None, field.data))
+            if currency != field.data:
+                raise ValidationError(f"Ratecard {name} is in {currency}: a customer's ratecards must be in its "
+                                      "currency (choose ratecards in this one, or change it).")
 
     def ratecard_ids(self) -> list[int]:
         return [self[name].data for name in self.RATECARD_FIELDS if self[name].data]
@@ -313,6 +323,15 @@ class RatecardForm(FlaskForm):
     name = name_field()
     currency = currency_field()
     submit = SubmitField("Save")
+
+    # {customer name: currency} of the customers using this ratecard (set by the edit view)
+    customer_currencies: dict = {}
+
+    def validate_currency(self, field):
+        others = sorted(name for name, currency in self.customer_currencies.items() if currency != field.data)
+        if others:
+            raise ValidationError(f"Used by {', '.join(others)}, who pay in another currency: a customer's ratecards "
+                                  "must be in its currency.")
 
 
 class RateForm(FlaskForm):
