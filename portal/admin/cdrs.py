@@ -87,7 +87,8 @@ def cdrs_totals():
     form = _form()
     form.validate()
     totals = services.totals(_connection(), _filter(form))
-    return jsonify(totals={k: (str(v) if v is not None and not isinstance(v, int) else v) for k, v in totals.items()},
+    return jsonify(totals={k: (str(v) if v is not None and not isinstance(v, (int, list)) else v)
+                           for k, v in totals.items() if k != "by_currency"},
                    display=services.display_totals(totals))
 
 

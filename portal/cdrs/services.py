@@ -38,6 +38,8 @@ class CdrFilter:
     hangup_cause: str | None = None
     answered: str | None = None          # 'yes' | 'no'
     status: str | None = None            # 'rated' | 'unrated'
+    currency: str | None = None          # calls of customers paying in this currency
+
 
     def where(self) -> tuple[str, dict]:
         clauses, params = ["TRUE"], {}
@@ -57,6 +59,9 @@ class CdrFilter:
                 raise CdrError("the destination prefix is digits only")
             clauses.append("c.destination LIKE %(prefix)s")
             params["prefix"] = self.prefix + "%"
+        if self.currency:
+            clauses.append("c.customer_id IN (SELECT cu.id FROM billing.customers cu WHERE cu.currency = %(currency)s)")
+            params["currency"] = self.currency
         if self.answered == "yes":
             clauses.append("c.billsec > 0")
         elif self.answered == "no":
@@ -95,7 +100,8 @@ class Page:
 SELECT_ROWS = """
     SELECT c.id, c.fs_cdr_id, c.uuid, c.start_stamp, c.answer_stamp, c.end_stamp, c.duration, c.billsec,
            c.billed_seconds, c.caller_id, c.destination, c.sell_prefix, c.sell_rate, c.sell_amount,
-           c.cost_rate, c.cost_amount, c.margin, c.hangup_cause, c.gateway, c.route_seq, c.status,
+           c.cost_rate, c.cost_amount, c.cost_currency, c.cost_amount_original, c.exchange_rate,
+           c.margin, c.hangup_cause, c.gateway, c.route_seq, c.status,
            c.unrated_reason, c.customer_id, cu.name AS customer, cu.currency, c.endpoint_id, e.name AS endpoint,
            c.provider_id, p.name AS provider
       FROM billing.cdr c
@@ -149,9 +155,19 @@ def page(conn, flt: CdrFilter, older_than: str | None = None, newer_than: str | 
     return result
 
 
+def currencies_in_use(conn) -> list[str]:
+    """The currencies customers pay in. Amounts of customers in different currencies are
+    never added up: sums are per currency when there is more than one."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT DISTINCT currency FROM billing.customers ORDER BY 1")
+        return [r[0] for r in cur.fetchall()]
+
+
 def totals(conn, flt: CdrFilter) -> dict:
     """Totals of the filtered set. Rounding: minutes half-up to 2 places, ASR (%) to 2,
-    ACD (seconds) to 1; money sums are exact (6 places)."""
+    ACD (seconds) to 1; money sums are exact (6 places). When the set holds calls of
+    customers paying in different currencies, `by_currency` lists the money per currency
+    and the single revenue / cost / margin are None (they cannot be added)."""
     where, params = flt.where()
     with conn.cursor() as cur:
         cur.execute(f"""
@@ -161,8 +177,20 @@ def totals(conn, flt: CdrFilter) -> dict:
                    count(*) FILTER (WHERE c.status = 'unrated')
               FROM billing.cdr c WHERE {where}""", params)
         calls, answered, billsec, billed, revenue, cost, margin, unrated = cur.fetchone()
-    return metrics(calls, answered, billsec, revenue, cost) | {"billed_seconds": int(billed), "margin": margin,
-                                                                "unrated": unrated}
+        by_currency = []
+        if not flt.customer_id and not flt.currency and len(currencies_in_use(conn)) > 1:
+            cur.execute(f"""
+                SELECT cu.currency, coalesce(sum(c.sell_amount), 0), coalesce(sum(c.cost_amount), 0),
+                       coalesce(sum(c.margin), 0)
+                  FROM billing.cdr c JOIN billing.customers cu ON cu.id = c.customer_id
+                 WHERE {where} AND (c.sell_amount <> 0 OR c.cost_amount <> 0)
+                 GROUP BY 1 ORDER BY 1""", params)
+            by_currency = [{"currency": cur_, "revenue": r, "cost": co, "margin": m} for cur_, r, co, m in cur.fetchall()]
+    result = metrics(calls, answered, billsec, revenue, cost) | {"billed_seconds": int(billed), "margin": margin,
+                                                                  "unrated": unrated}
+    if len(by_currency) > 1:
+        result.update(revenue=None, cost=None, margin=None, by_currency=by_currency)
+    return result
 
 
 def metrics(calls, answered, billsec, revenue, cost) -> dict:
@@ -184,7 +212,9 @@ def display_totals(totals: dict) -> dict:
 
     shown = {}
     for key, value in totals.items():
-        if value is None:
+        if key == "by_currency":
+            shown[key] = [{k: (v if k == "currency" else money(v, places=4)) for k, v in row.items()} for row in value]
+        elif value is None:
             shown[key] = "—"
         elif key in ("revenue", "cost", "margin"):
             shown[key] = money(value, places=4)
@@ -196,7 +226,7 @@ def display_totals(totals: dict) -> dict:
 EXPORT_HEADER = ["start_stamp", "answer_stamp", "end_stamp", "uuid", "customer", "endpoint", "caller_id",
                  "destination", "sell_prefix", "duration", "billsec", "billed_seconds", "sell_rate", "sell_amount",
                  "provider", "gateway", "cost_rate", "cost_amount", "margin", "hangup_cause", "status",
-                 "unrated_reason"]
+                 "unrated_reason", "currency", "cost_currency", "cost_amount_original", "exchange_rate"]
 
 
 def export_csv(conn, flt: CdrFilter, batch: int = 5000) -> Iterator[str]:
@@ -209,7 +239,7 @@ def export_csv(conn, flt: CdrFilter, batch: int = 5000) -> Iterator[str]:
         SELECT c.start_stamp, c.answer_stamp, c.end_stamp, c.uuid, cu.name, e.name, c.caller_id,
                c.destination, c.sell_prefix, c.duration, c.billsec, c.billed_seconds, c.sell_rate,
                c.sell_amount, p.name, c.gateway, c.cost_rate, c.cost_amount, c.margin, c.hangup_cause,
-               c.status, c.unrated_reason
+               c.status, c.unrated_reason, cu.currency, c.cost_currency, c.cost_amount_original, c.exchange_rate
           FROM billing.cdr c
           LEFT JOIN billing.customers cu ON cu.id = c.customer_id
           LEFT JOIN billing.endpoints e ON e.id = c.endpoint_id

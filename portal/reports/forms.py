@@ -14,6 +14,8 @@ class ReportForm(FlaskForm):
     date_from = DateField("From", validators=[Optional()])
     date_to = DateField("To", validators=[Optional()])
     customer_id = SelectField("Customer", coerce=str, default="")
+    currency = SelectField("Currency", coerce=str, default="", validate_choice=False,
+                           description="Customers paying in this currency (amounts are never added across currencies).")
 
     def validate_date_to(self, field):
         if field.data and self.date_from.data:
