@@ -8,6 +8,7 @@ from ..extensions import db
 from ..models import Customer, CustomerRatecard, Ratecard, SellRate, Settings
 from . import bp
 from .manage.common import arg_text, deleted, get_or_404, paginate, render_form_page, saved, searched, sorted_by
+from ..rates import services as rate_versions
 from .manage.rates import STATES, add_rate_routes, rates_page
 from .manage.forms import RatecardForm, form_data
 
@@ -65,9 +66,10 @@ def ratecard(ratecard_id: int):
         select(Customer).join(CustomerRatecard, CustomerRatecard.customer_id == Customer.id)
         .where(CustomerRatecard.ratecard_id == ratecard.id).order_by(Customer.name)).all()
     return render_template("admin/ratecard_detail.html", ratecard=ratecard, customers=customers, states=STATES,
-                           page=rates_page(SellRate, SellRate.ratecard_id, ratecard.id))
+                           page=rates_page(SellRate, SellRate.ratecard_id, ratecard.id), now=rate_versions.now())
 
 
 add_rate_routes(SellRate, Ratecard, owner_field="ratecard_id", entity="rate", noun="rate",
                 new_rule="/ratecards/<int:ratecard_id>/rates/new", rule_prefix="/rates",
-                endpoint_prefix="", list_view="admin.ratecards", list_label="Ratecards")
+                endpoint_prefix="", list_view="admin.ratecards", list_label="Ratecards",
+               history_rule="/ratecards/<int:ratecard_id>/prefixes/<prefix>")

@@ -48,7 +48,6 @@ ALTER TYPE billing_private.rated_call
 -- in use are one tiny table, so route_call learns in its first statement whether any
 -- conversion can be needed at all (a customer in the only currency in use pays one
 -- lookup of a one-row table, nothing per route).
-ALTER TYPE billing_private.route_candidate ADD ATTRIBUTE currency text;
 ALTER TABLE billing_private.route_gateways ADD COLUMN currency text NULL;
 CREATE TABLE billing_private.route_currencies (
     currency  text CONSTRAINT pk_route_currencies PRIMARY KEY
@@ -76,11 +75,10 @@ ALTER TABLE billing_private.route_gateways ALTER COLUMN currency SET NOT NULL;
 ANALYZE billing_private.route_gateways, billing_private.route_currencies;
 
 -- Return types and signatures that change (the procedures re-create them):
--- route_decide / route_preview gain the route's currency and exchange rate (the
+-- route_preview gains the route's currency, exchange rate and converted cost (the
 -- simulator shows them; route_call's columns, CONTRACT 1, do not change);
 -- rate_cdr_with takes the two currencies and the exchange rate.
 DROP FUNCTION IF EXISTS billing.route_preview(text, inet, text, text, text);
-DROP FUNCTION IF EXISTS billing_private.route_decide(text, inet, text, text, text, boolean);
 DROP FUNCTION IF EXISTS billing_private.rate_cdr_with(
     bigint, bigint, text, timestamptz, timestamptz, integer, bigint, bigint, text,
     bigint, text, numeric, numeric, integer, integer, integer,

@@ -110,10 +110,7 @@ RETURNS TABLE (
     gateway       text,
     dial_string   text,
     provider_id   bigint,
-    cost_rate     numeric,
-    cost_currency text,      -- not in route_call (CONTRACT 1): the provider's currency,
-    exchange_rate numeric,   -- the rate to the customer's currency (NULL: the same),
-    converted_cost_rate numeric)  -- and cost_rate in the customer's currency
+    cost_rate     numeric)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 -- The plans of the statements below do not depend on the values; planning them
@@ -152,9 +149,9 @@ DECLARE
     v_allow_negative boolean;
     v_strategy     integer;     -- 1 cost, 2 quality, 3 reliability, 4 equal, 5 priority
     v_currency     text;        -- the customer's
-    v_convert      boolean;     -- some routable provider is in another currency
+    v_convert      boolean;     -- some routable provider is in another currency (0110)
     v_fx_from      text[];      -- currencies with a rate to v_currency valid now,
-    v_fx_rate      numeric[];   -- and those rates (0110)
+    v_fx_rate      numeric[];   -- and those rates
 BEGIN
     ok := false;
 
@@ -271,8 +268,8 @@ BEGIN
     v_convert := v_ep.needs_fx;
     IF v_convert THEN
         -- Exchange rates into the customer's currency valid now, one per currency (the
-        -- latest valid_from: find_exchange_rate's rule). A route whose currency has none
-        -- is not offered.
+        -- latest valid_from: find_exchange_rate's rule, 12_exchange_rates.sql). A route
+        -- whose currency has none is not offered.
         SELECT coalesce(array_agg(x.from_currency), '{}'), coalesce(array_agg(x.rate), '{}')
           INTO v_fx_from, v_fx_rate
           FROM (SELECT DISTINCT ON (e.from_currency) e.from_currency::text, e.rate::numeric
@@ -300,7 +297,7 @@ BEGIN
     -- reads them at fixed offsets (numeric keys and keys behind text columns cost
     -- the sort ~40 % more: docs/performance-route.md).
     SELECT count(*)::integer,
-           array_agg(ROW(t.provider_id, t.name, t.add_prefix || substr(v_number, t.strip_digits + 1), t.rate, t.currency)::billing_private.route_candidate
+           array_agg(ROW(t.provider_id, t.name, t.add_prefix || substr(v_number, t.strip_digits + 1), t.rate)::billing_private.route_candidate
                      ORDER BY t.key, t.provider_priority, t.rate_u, t.provider_id, t.priority, t.id)
                FILTER (WHERE NOT t.refused)
       INTO v_candidates, v_routes
@@ -313,7 +310,7 @@ BEGIN
                                  ELSE 0
                             END, 9223372036854775807) AS key,
                    gw.provider_priority, fx.rate_u, gw.provider_id, gw.priority, gw.gateway_id AS id,
-                   pc.rate, gw.name, gw.add_prefix, gw.strip_digits, gw.currency
+                   pc.rate, gw.name, gw.add_prefix, gw.strip_digits
               FROM (SELECT DISTINCT ON (pr.provider_id) pr.provider_id, pr.rate, (pr.rate * 1000000)::bigint AS rate_u
                       FROM billing.provider_rates pr
                      WHERE pr.prefix = ANY (v_prefixes)
@@ -324,11 +321,12 @@ BEGIN
               -- enabled gateways of enabled providers with the provider's priority:
               -- one small table kept by triggers (0015)
               JOIN billing_private.route_gateways gw ON gw.provider_id = pc.provider_id
-              -- the cost in the customer's currency, in millionths: converted only when
-              -- the currencies differ, round(rate x exchange rate, 6) (docs/rounding.md)
+              -- the cost in the customer's currency, in millionths: converted when the
+              -- currencies differ, round(rate x exchange rate, 6) (docs/rounding.md);
+              -- OFFSET 0 keeps it one expression evaluated once per route
              CROSS JOIN LATERAL (SELECT CASE WHEN v_convert AND gw.currency <> v_currency
                                              THEN (pc.rate * v_fx_rate[array_position(v_fx_from, gw.currency)] * 1000000)::bigint
-                                             ELSE pc.rate_u END AS rate_u) fx
+                                             ELSE pc.rate_u END AS rate_u OFFSET 0) fx
               -- the statistics, read only for the strategies that use them
               LEFT JOIN (SELECT s.gateway_id, s.asr, s.acd
                            FROM billing.gateway_stats s
@@ -424,13 +422,8 @@ BEGIN
     RETURN QUERY
         SELECT true, NULL::text, NULL::text, v_ep.customer_id, v_ep.id, v_number, v_rate.prefix::text,
                v_rate.rate::numeric, v_max, r.seq::integer, r.gateway,
-               'sofia/gateway/' || r.gateway || '/' || r.dial_number, r.provider_id, r.cost_rate,
-               r.currency,
-               CASE WHEN v_convert AND r.currency <> v_currency THEN v_fx_rate[array_position(v_fx_from, r.currency)] END,
-               CASE WHEN v_convert AND r.currency <> v_currency
-                    THEN round(r.cost_rate * v_fx_rate[array_position(v_fx_from, r.currency)], 6)
-                    ELSE r.cost_rate END
-          FROM unnest(v_routes) WITH ORDINALITY AS r(provider_id, gateway, dial_number, cost_rate, currency, seq)
+               'sofia/gateway/' || r.gateway || '/' || r.dial_number, r.provider_id, r.cost_rate
+          FROM unnest(v_routes) WITH ORDINALITY AS r(provider_id, gateway, dial_number, cost_rate, seq)
          ORDER BY r.seq;
 END $$;
 
@@ -461,9 +454,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RETURN QUERY SELECT d.ok, d.reason, d.hangup_cause, d.customer_id, d.endpoint_id, d.destination, d.sell_prefix,
-                        d.sell_rate, d.max_duration, d.route_seq, d.gateway, d.dial_string, d.provider_id, d.cost_rate
-                   FROM billing_private.route_decide(p_call_uuid, p_source_ip, p_sip_user, p_caller_id, p_destination, true) d;
+    RETURN QUERY SELECT * FROM billing_private.route_decide(p_call_uuid, p_source_ip, p_sip_user, p_caller_id, p_destination, true);
 END $$;
 
 -- The routing simulator: same rows, no hold, no lock.
@@ -488,12 +479,21 @@ RETURNS TABLE (
     dial_string   text,
     provider_id   bigint,
     cost_rate     numeric,
-    cost_currency text,
-    exchange_rate numeric,
-    converted_cost_rate numeric)
+    cost_currency text,            -- not in route_call (CONTRACT 1): the provider's currency,
+    exchange_rate numeric,         -- the rate into the customer's (NULL: the same currency)
+    converted_cost_rate numeric)   -- and cost_rate in the customer's currency, as ranked
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RETURN QUERY SELECT * FROM billing_private.route_decide(p_call_uuid, p_source_ip, p_sip_user, p_caller_id, p_destination, false);
+    -- the extra columns are looked up here, not in route_decide: call set-up pays nothing
+    -- for them; same rule (find_exchange_rate) and same moment (now()) as the ranking
+    RETURN QUERY
+        SELECT d.*, p.currency::text, fx.rate::numeric,
+               CASE WHEN fx.rate IS NULL THEN d.cost_rate ELSE round(d.cost_rate * fx.rate, 6) END
+          FROM billing_private.route_decide(p_call_uuid, p_source_ip, p_sip_user, p_caller_id, p_destination, false) d
+          LEFT JOIN billing.providers p ON p.id = d.provider_id
+          LEFT JOIN billing.customers c ON c.id = d.customer_id
+          LEFT JOIN LATERAL billing_private.find_exchange_rate(p.currency, c.currency, now()) fx ON true
+         ORDER BY d.route_seq;
 END $$;

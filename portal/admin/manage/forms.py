@@ -359,6 +359,35 @@ class RateForm(FlaskForm):
         return data
 
 
+class RateChangeForm(FlaskForm):
+    """A new version of a rate: its values from an effective date (the prefix stays)."""
+    rate = AmountField("Rate per minute", validators=[InputRequired(message="Enter a rate.")],
+                       minimum=0, maximum=100000000)
+    connect_fee = AmountField("Connect fee", minimum=0, maximum=100000000, default=0)
+    min_duration = IntegerField("Minimum duration (s)", default=0, validators=[InputRequired(), NumberRange(0, 86400)])
+    increment = IncrementField("Increment", default=(60, 60), description="first/next seconds: 60/60, 30/6, 1/1.")
+    blocked = BooleanField("Blocked (calls to this prefix are refused)")
+    effective_from = UtcDateTimeField("Effective from", description="UTC; empty = now. Now or later: the current "
+                                      "version ends then, the new one starts then; calls before keep their rate.")
+    valid_to = UtcDateTimeField("New version valid to", description="UTC; empty = open.")
+    submit = SubmitField("Save as a new version")
+
+    def validate_valid_to(self, field):
+        if field.data and self.effective_from.data and field.data <= self.effective_from.data:
+            raise ValidationError("Must be after 'effective from'.")
+
+    def values(self) -> dict:
+        first, nxt = self.increment.data
+        return {"rate": self.rate.data, "connect_fee": self.connect_fee.data or 0, "min_duration": self.min_duration.data,
+                "increment_first": first, "increment_next": nxt, "blocked": self.blocked.data}
+
+
+class RateEndForm(FlaskForm):
+    at = UtcDateTimeField("End at", description="UTC; empty = now. Calls from then on find a shorter prefix's "
+                                                "rate, or none.")
+    submit = SubmitField("End this rate")
+
+
 class ProviderForm(FlaskForm):
     name = name_field()
     enabled = BooleanField("Enabled", default=True)
