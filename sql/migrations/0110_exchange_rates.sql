@@ -44,14 +44,12 @@ ALTER TYPE billing_private.rated_call
     ADD ATTRIBUTE cost_amount_original numeric,
     ADD ATTRIBUTE exchange_rate        numeric;
 
--- Routing: every routable gateway carries its provider's currency, and the currencies
--- in use are one tiny table, so route_call learns in its first statement whether any
--- conversion can be needed at all (a customer in the only currency in use pays one
--- lookup of a one-row table, nothing per route).
-ALTER TABLE billing_private.route_gateways ADD COLUMN currency text NULL;
-CREATE TABLE billing_private.route_currencies (
-    currency  text CONSTRAINT pk_route_currencies PRIMARY KEY
-);
+-- Routing: route_call learns in its first statement, from the one-row table it already
+-- reads (billing_private.prefix_lengths, 0014: per-call constants kept by triggers),
+-- which currencies the routable providers bill in. A customer paying in the only one
+-- in use pays nothing more per call; otherwise one lookup of the providers' exchange
+-- rates, and the conversion per candidate rate (docs/performance-route.md).
+ALTER TABLE billing_private.prefix_lengths ADD COLUMN route_currencies text[] NOT NULL DEFAULT '{}';
 
 CREATE OR REPLACE FUNCTION billing_private.route_gateways_rebuild() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -60,19 +58,20 @@ BEGIN
     LOCK TABLE billing_private.route_gateways IN EXCLUSIVE MODE;
     DELETE FROM billing_private.route_gateways;
     INSERT INTO billing_private.route_gateways
-           (gateway_id, provider_id, name, priority, strip_digits, add_prefix, provider_priority, currency)
-    SELECT g.id, g.provider_id, g.name, g.priority, g.strip_digits, g.add_prefix, p.priority, p.currency
+           (gateway_id, provider_id, name, priority, strip_digits, add_prefix, provider_priority)
+    SELECT g.id, g.provider_id, g.name, g.priority, g.strip_digits, g.add_prefix, p.priority
       FROM billing.gateways g
       JOIN billing.providers p ON p.id = g.provider_id
      WHERE p.enabled AND g.enabled;
-    DELETE FROM billing_private.route_currencies;
-    INSERT INTO billing_private.route_currencies (currency)
-    SELECT DISTINCT gw.currency FROM billing_private.route_gateways gw;
+    -- the currencies the routable providers bill in (0110); written only when they change
+    UPDATE billing_private.prefix_lengths pl SET route_currencies = c.currencies
+      FROM (SELECT coalesce(array_agg(DISTINCT p.currency::text ORDER BY p.currency::text), '{}') AS currencies
+              FROM billing.providers p
+             WHERE p.id IN (SELECT gw.provider_id FROM billing_private.route_gateways gw)) c
+     WHERE pl.route_currencies IS DISTINCT FROM c.currencies;
 END $$;
 
 SELECT billing_private.route_gateways_rebuild();
-ALTER TABLE billing_private.route_gateways ALTER COLUMN currency SET NOT NULL;
-ANALYZE billing_private.route_gateways, billing_private.route_currencies;
 
 -- Return types and signatures that change (the procedures re-create them):
 -- route_preview gains the route's currency, exchange rate and converted cost (the

@@ -148,10 +148,9 @@ DECLARE
     v_sell_rate_u  bigint;
     v_allow_negative boolean;
     v_strategy     integer;     -- 1 cost, 2 quality, 3 reliability, 4 equal, 5 priority
-    v_currency     text;        -- the customer's
-    v_convert      boolean;     -- some routable provider is in another currency (0110)
-    v_fx_from      text[];      -- currencies with a rate to v_currency valid now,
-    v_fx_rate      numeric[];   -- and those rates
+    v_convert      boolean;     -- a routable provider bills in another currency (0110)
+    v_fx_provider  bigint[];    -- then: enabled providers and the factor into the customer's
+    v_fx_factor    numeric[];   -- currency (1, the exchange rate valid now, NULL: none)
 BEGIN
     ok := false;
 
@@ -202,7 +201,7 @@ BEGIN
            e.add_prefix, e.spend_limit_month, c.enabled AS customer_enabled, c.balance, c.credit_limit,
            c.max_calls AS customer_max_calls, c.allow_negative_margin, c.lcr_strategy,
            s.max_call_seconds, s.hold_grace_seconds, coalesce(pl.longest, 20) AS longest_prefix,
-           c.currency, EXISTS (SELECT FROM billing_private.route_currencies rc WHERE rc.currency <> c.currency) AS needs_fx
+           c.currency, coalesce(pl.route_currencies <> ARRAY[c.currency::text], true) AS needs_fx
       INTO v_ep
       FROM billing.endpoints e
       JOIN billing.customers c ON c.id = e.customer_id
@@ -264,19 +263,16 @@ BEGIN
     v_allow_negative := v_ep.allow_negative_margin;
     v_strategy := CASE v_ep.lcr_strategy WHEN 'cost' THEN 1 WHEN 'quality' THEN 2 WHEN 'reliability' THEN 3
                                          WHEN 'equal' THEN 4 ELSE 5 END;
-    v_currency := v_ep.currency;
     v_convert := v_ep.needs_fx;
     IF v_convert THEN
-        -- Exchange rates into the customer's currency valid now, one per currency (the
-        -- latest valid_from: find_exchange_rate's rule, 12_exchange_rates.sql). A route
-        -- whose currency has none is not offered.
-        SELECT coalesce(array_agg(x.from_currency), '{}'), coalesce(array_agg(x.rate), '{}')
-          INTO v_fx_from, v_fx_rate
-          FROM (SELECT DISTINCT ON (e.from_currency) e.from_currency::text, e.rate::numeric
-                  FROM billing.exchange_rates e
-                 WHERE e.to_currency = v_currency AND e.valid_from <= v_now
-                   AND (e.valid_to IS NULL OR v_now < e.valid_to)
-                 ORDER BY e.from_currency, e.valid_from DESC) x;
+        -- Each enabled provider's factor into the customer's currency: 1 in the same
+        -- currency, else the exchange rate valid now (find_exchange_rate, 12_exchange_rates.sql),
+        -- NULL without one: its routes are then not offered.
+        SELECT array_agg(p.id), array_agg(CASE WHEN p.currency = v_ep.currency THEN 1 ELSE x.rate END)
+          INTO v_fx_provider, v_fx_factor
+          FROM billing.providers p
+          LEFT JOIN LATERAL billing_private.find_exchange_rate(p.currency, v_ep.currency, v_now) x ON true
+         WHERE p.enabled;
     END IF;
 
     -- Rank the routes now, before the lock: for each enabled provider its longest
@@ -301,17 +297,23 @@ BEGIN
                      ORDER BY t.key, t.provider_priority, t.rate_u, t.provider_id, t.priority, t.id)
                FILTER (WHERE NOT t.refused)
       INTO v_candidates, v_routes
-      FROM (SELECT NOT (v_allow_negative OR fx.rate_u <= v_sell_rate_u) AS refused,
+      FROM (SELECT NOT (v_allow_negative OR pc.rate_u <= v_sell_rate_u) AS refused,
                    coalesce(CASE v_strategy
-                                 WHEN 1 THEN fx.rate_u
+                                 WHEN 1 THEN pc.rate_u
                                  WHEN 2 THEN -(gs.acd * 1000000)::bigint
                                  WHEN 3 THEN -(gs.asr * 1000000)::bigint
                                  WHEN 4 THEN hashint8extended(gw.provider_id, v_seed)
                                  ELSE 0
                             END, 9223372036854775807) AS key,
-                   gw.provider_priority, fx.rate_u, gw.provider_id, gw.priority, gw.gateway_id AS id,
+                   gw.provider_priority, pc.rate_u, gw.provider_id, gw.priority, gw.gateway_id AS id,
                    pc.rate, gw.name, gw.add_prefix, gw.strip_digits
-              FROM (SELECT DISTINCT ON (pr.provider_id) pr.provider_id, pr.rate, (pr.rate * 1000000)::bigint AS rate_u
+              -- rate_u: the cost in the customer's currency in millionths, converted only
+              -- when some provider bills in another currency: round(rate x exchange rate, 6)
+              -- (docs/rounding.md); NULL for a currency without a rate (filtered below)
+              FROM (SELECT DISTINCT ON (pr.provider_id) pr.provider_id, pr.rate,
+                           CASE WHEN v_convert
+                                THEN (pr.rate * v_fx_factor[array_position(v_fx_provider, pr.provider_id)] * 1000000)::bigint
+                                ELSE (pr.rate * 1000000)::bigint END AS rate_u
                       FROM billing.provider_rates pr
                      WHERE pr.prefix = ANY (v_prefixes)
                        AND NOT pr.blocked
@@ -321,12 +323,6 @@ BEGIN
               -- enabled gateways of enabled providers with the provider's priority:
               -- one small table kept by triggers (0015)
               JOIN billing_private.route_gateways gw ON gw.provider_id = pc.provider_id
-              -- the cost in the customer's currency, in millionths: converted when the
-              -- currencies differ, round(rate x exchange rate, 6) (docs/rounding.md);
-              -- OFFSET 0 keeps it one expression evaluated once per route
-             CROSS JOIN LATERAL (SELECT CASE WHEN v_convert AND gw.currency <> v_currency
-                                             THEN (pc.rate * v_fx_rate[array_position(v_fx_from, gw.currency)] * 1000000)::bigint
-                                             ELSE pc.rate_u END AS rate_u OFFSET 0) fx
               -- the statistics, read only for the strategies that use them
               LEFT JOIN (SELECT s.gateway_id, s.asr, s.acd
                            FROM billing.gateway_stats s
@@ -334,8 +330,7 @@ BEGIN
                      ON gs.gateway_id = gw.gateway_id
                -- a gateway that would strip the whole number cannot dial it
              WHERE (gw.strip_digits < length(v_number) OR gw.add_prefix <> '')
-               -- a currency without an exchange rate to the customer's: not offered
-               AND (NOT v_convert OR gw.currency = v_currency OR gw.currency = ANY (v_fx_from))
+               AND pc.rate_u IS NOT NULL   -- a currency without an exchange rate: not offered
                AND (NOT EXISTS (SELECT FROM billing.routing_rules rr
                                  WHERE rr.customer_id = v_customer_id AND rr.prefix = ANY (v_prefixes))
                     OR gw.provider_id IN (SELECT rp.provider_id
@@ -345,7 +340,7 @@ BEGIN
                                                                           AND rr.prefix = ANY (v_prefixes)
                                                                         ORDER BY length(rr.prefix) DESC
                                                                         LIMIT 1)))
-             ORDER BY refused, key, gw.provider_priority, fx.rate_u, gw.provider_id, gw.priority, gw.gateway_id
+             ORDER BY refused, key, gw.provider_priority, pc.rate_u, gw.provider_id, gw.priority, gw.gateway_id
              LIMIT 10) t;
 
     -- 7-9: limits and funds. route_call serialises per customer here and re-reads
@@ -457,7 +452,7 @@ BEGIN
     RETURN QUERY SELECT * FROM billing_private.route_decide(p_call_uuid, p_source_ip, p_sip_user, p_caller_id, p_destination, true);
 END $$;
 
--- The routing simulator: same rows, no hold, no lock.
+-- The routing simulator: same rows (plus each route's currency), no hold, no lock.
 CREATE OR REPLACE FUNCTION billing.route_preview(
     p_call_uuid   text,
     p_source_ip   inet,
