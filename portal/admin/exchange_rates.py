@@ -96,7 +96,8 @@ def exchange_rates_import():
         except services.ExchangeRateError as exc:
             db.session.rollback()
             errors = exc.errors or [{"line": None, "column": "", "value": "", "message": str(exc)}]
-            flash(f"Nothing was imported: {exc}.", "danger")
+            flash(f"Nothing was imported: {len(errors)} problem(s), listed below by line." if exc.errors
+                  else f"Nothing was imported: {exc}.", "danger")
         else:
             flash(f"{len(result.added)} exchange rate(s) imported; {result.closed} earlier version(s) closed.", "success")
             if result.in_the_past:

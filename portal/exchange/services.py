@@ -312,7 +312,7 @@ def read_csv(content: str) -> list[dict]:
             seen.setdefault(key, row["line"])
     if errors:
         errors.sort(key=lambda e: e["line"])
-        raise ExchangeRateError(f"{len(errors)} problem(s) found: nothing was imported", errors[:100])
+        raise ExchangeRateError(f"{len(errors)} problem(s) found", errors[:100])
     if not rows:
         raise ExchangeRateError("the file has no rates under its header line")
     return rows
@@ -335,7 +335,7 @@ def import_csv(content: str, actor: str | None = None) -> ImportResult:
     if errors:
         savepoint.rollback()
         errors.sort(key=lambda e: e["line"])
-        raise ExchangeRateError(f"{len(errors)} problem(s) found: nothing was imported", errors[:100])
+        raise ExchangeRateError(f"{len(errors)} problem(s) found", errors[:100])
     savepoint.commit()
     audit.record("import", "exchange_rate", None, actor=actor, rates=len(added),
                  closed=sum(len(a.closed) for a in added))

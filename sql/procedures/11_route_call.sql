@@ -26,6 +26,13 @@
 --      permission_weights;
 --   3. sell rate: billing_private.find_sell_rate given the number cut to that length
 --      (ix_rates_ratecard_id_prefix per ratecard in priority order);
+--   3b. only when a routable provider bills in another currency than the customer
+--      (prefix_lengths.route_currencies, read by statement 1; 0110): each enabled
+--      provider's exchange rate into the customer's currency (pk scan of providers,
+--      uq_exchange_rates_pair_valid_from per foreign provider); the ranking then
+--      converts each candidate rate. A customer in the only currency in use pays
+--      ~25,000 instructions (0.8 %) for currencies, nothing per route
+--      (docs/performance-route.md);
 --   4. routes: ix_provider_rates_prefix_covering (0011), one index-only scan for all
 --      providers (about 60 rows), joined to billing_private.route_gateways (0015:
 --      ~100 rows, enabled gateways of enabled providers, hashed), gateway_stats

@@ -22,6 +22,10 @@
 --   billing_private.prefix_lengths.longest, 0014: 6 probes instead of 12 for a 12-digit
 --   number when no prefix is longer than 6 digits)). Between valid rates of one prefix
 --   the latest valid_from wins, then the highest id (10_rating.sql; rerate agrees).
+--   Currencies (0110): when the provider's currency is not the customer's, the cost is
+--   converted with find_exchange_rate(provider's, customer's, start_stamp)
+--   (uq_exchange_rates_pair_valid_from, one backward probe); in one currency that
+--   lookup is a one-time filter that reads nothing.
 --
 -- Unrated reasons, checked in this order (the first that applies is recorded):
 --   missing_customer, unknown_customer, missing_destination, invalid_destination,
