@@ -21,13 +21,24 @@ depend on it:
   / last_bridge_proto_specific_hangup_cause, and ``switch_channel_handle_cause`` hangs it
   up unless continue_on_fail allows the cause (NO_ANSWER, NO_USER_RESPONSE and
   ORIGINATOR_CANCEL never hang up when continue_on_fail is unset); an answered bridge
-  sets originate_disposition "call accepted", runs every ``execute_on_answer*`` variable,
+  sets originate_disposition (and DIALSTATUS) "SUCCESS" as 1.10.12 does, answers the
+  A-leg, runs every ``execute_on_answer*`` variable,
   and with hangup_after_bridge=true hangs the A-leg up when the bridge ends;
 * ``limit_execute``: skips the application (setting nothing) when the hash counter is at
   its maximum; the count is released when the application returns;
 * ``sched_hangup +N CAUSE`` counts from when it runs;
+* ``freeswitch.API()``: ``luarun SCRIPT ARGS`` runs the script in a fresh state (a thread
+  of its own in FreeSWITCH: here at once, before the call goes on, or never when the
+  host's database stalls), ``uuid_getvar`` / ``uuid_setvar`` on the channels the host
+  knows (uuid_setvar's argument parser strips quotes and backslashes, as
+  switch_separate_string does), ``fsctl flush_db_handles``, ``getTime()`` (ms);
+  ``freeswitch.msleep`` advances the host's clock;
+* ``hangup(cause)`` and the ``hangup`` application take a cause name of CAUSE_CHART;
+  any other name hangs up with NORMAL_CLEARING (switch_channel_str2cause);
 * hangup of an unanswered call answers the INVITE with the code of
-  last_bridge_proto_specific_hangup_cause ("sip:402") else the cause's default code;
+  last_bridge_proto_specific_hangup_cause ("sip:402") else the cause's default code
+  (mod_sofia hangup_cause_to_sip, 480 for any cause it does not list), with every
+  ``sip_rh_*`` variable as a header;
 * at hangup the timestamps and durations are set like switch_channel_set_timestamps
   (stamps as local time text of the switch's time zone, epochs; answer_epoch "0" when
   unanswered), and ``cdr_insert`` builds mod_cdr_pg_csv's INSERT from the real
@@ -70,22 +81,44 @@ _RAW_OIDS = (16, 17, 20, 21, 23, 25, 26, 114, 650, 700, 701, 790, 829, 869, 1042
              1114, 1184, 1186, 1266, 1700, 2950, 3802)
 _RAW = psycopg2.extensions.new_type(_RAW_OIDS, "FS_RAW_TEXT", lambda value, cur: value)
 
-# FreeSWITCH's default SIP response for a cause (mod_sofia hangup_cause_to_sip).
+# FreeSWITCH's default SIP response for a cause (mod_sofia.c hangup_cause_to_sip of
+# 1.10.12); any other cause is 480.
 CAUSE_TO_SIP = {
     "UNALLOCATED_NUMBER": 404, "NO_ROUTE_TRANSIT_NET": 404, "NO_ROUTE_DESTINATION": 404,
     "USER_BUSY": 486, "NO_USER_RESPONSE": 408, "NO_ANSWER": 480, "SUBSCRIBER_ABSENT": 480,
     "CALL_REJECTED": 603, "NUMBER_CHANGED": 410, "REDIRECTION_TO_NEW_DESTINATION": 410,
-    "DESTINATION_OUT_OF_ORDER": 502, "INVALID_NUMBER_FORMAT": 484, "FACILITY_REJECTED": 501,
-    "NORMAL_UNSPECIFIED": 480, "NORMAL_CIRCUIT_CONGESTION": 503, "NETWORK_OUT_OF_ORDER": 502,
-    "NORMAL_TEMPORARY_FAILURE": 503, "SWITCH_CONGESTION": 503, "GATEWAY_DOWN": 502,
-    "TEMPORARY_FAILURE": 503, "OUTGOING_CALL_BARRED": 403, "INCOMING_CALL_BARRED": 403,
-    "BEARERCAPABILITY_NOTAUTH": 403, "INVALID_GATEWAY": 503, "RECOVERY_ON_TIMER_EXPIRE": 504,
-    "ALLOTTED_TIMEOUT": 480, "ORIGINATOR_CANCEL": 487,
+    "DESTINATION_OUT_OF_ORDER": 502, "INVALID_PROFILE": 502, "INVALID_NUMBER_FORMAT": 484,
+    "INVALID_URL": 484, "INVALID_GATEWAY": 484, "FACILITY_REJECTED": 501, "NORMAL_UNSPECIFIED": 480,
+    "REQUESTED_CHAN_UNAVAIL": 503, "NORMAL_CIRCUIT_CONGESTION": 503, "NETWORK_OUT_OF_ORDER": 503,
+    "NORMAL_TEMPORARY_FAILURE": 503, "SWITCH_CONGESTION": 503, "GATEWAY_DOWN": 503,
+    "OUTGOING_CALL_BARRED": 403, "INCOMING_CALL_BARRED": 403, "BEARERCAPABILITY_NOTAUTH": 403,
+    "BEARERCAPABILITY_NOTAVAIL": 503, "BEARERCAPABILITY_NOTIMPL": 488, "INCOMPATIBLE_DESTINATION": 488,
+    "FACILITY_NOT_IMPLEMENTED": 501, "SERVICE_NOT_IMPLEMENTED": 501, "RECOVERY_ON_TIMER_EXPIRE": 504,
+    "ORIGINATOR_CANCEL": 487, "EXCHANGE_ROUTING_ERROR": 483, "BUSY_EVERYWHERE": 600, "DECLINE": 603,
+    "DOES_NOT_EXIST_ANYWHERE": 604, "NOT_ACCEPTABLE": 606, "UNWANTED": 607,
 }
+# switch_channel.c CAUSE_CHART: the names hangup() understands.
+CAUSE_NAMES = set("""
+    NONE UNALLOCATED_NUMBER NO_ROUTE_TRANSIT_NET NO_ROUTE_DESTINATION CHANNEL_UNACCEPTABLE
+    CALL_AWARDED_DELIVERED NORMAL_CLEARING USER_BUSY NO_USER_RESPONSE NO_ANSWER SUBSCRIBER_ABSENT
+    CALL_REJECTED NUMBER_CHANGED REDIRECTION_TO_NEW_DESTINATION EXCHANGE_ROUTING_ERROR
+    DESTINATION_OUT_OF_ORDER INVALID_NUMBER_FORMAT FACILITY_REJECTED RESPONSE_TO_STATUS_ENQUIRY
+    NORMAL_UNSPECIFIED NORMAL_CIRCUIT_CONGESTION NETWORK_OUT_OF_ORDER NORMAL_TEMPORARY_FAILURE
+    SWITCH_CONGESTION ACCESS_INFO_DISCARDED REQUESTED_CHAN_UNAVAIL PRE_EMPTED FACILITY_NOT_SUBSCRIBED
+    OUTGOING_CALL_BARRED INCOMING_CALL_BARRED BEARERCAPABILITY_NOTAUTH BEARERCAPABILITY_NOTAVAIL
+    SERVICE_UNAVAILABLE BEARERCAPABILITY_NOTIMPL CHAN_NOT_IMPLEMENTED FACILITY_NOT_IMPLEMENTED
+    SERVICE_NOT_IMPLEMENTED INVALID_CALL_REFERENCE INCOMPATIBLE_DESTINATION INVALID_MSG_UNSPECIFIED
+    MANDATORY_IE_MISSING MESSAGE_TYPE_NONEXIST WRONG_MESSAGE IE_NONEXIST INVALID_IE_CONTENTS
+    WRONG_CALL_STATE RECOVERY_ON_TIMER_EXPIRE MANDATORY_IE_LENGTH_ERROR PROTOCOL_ERROR INTERWORKING
+    SUCCESS ORIGINATOR_CANCEL CRASH SYSTEM_SHUTDOWN LOSE_RACE MANAGER_REQUEST BLIND_TRANSFER
+    ATTENDED_TRANSFER ALLOTTED_TIMEOUT USER_CHALLENGE MEDIA_TIMEOUT PICKED_OFF USER_NOT_REGISTERED
+    PROGRESS_TIMEOUT INVALID_GATEWAY GATEWAY_DOWN INVALID_URL INVALID_PROFILE NO_PICKUP
+    SRTP_READ_ERROR BOWOUT BUSY_EVERYWHERE DECLINE DOES_NOT_EXIST_ANYWHERE NOT_ACCEPTABLE UNWANTED
+    NO_IDENTITY BAD_IDENTITY_INFO UNSUPPORTED_CERTIFICATE INVALID_IDENTITY""".split())
 CAUSE_Q850 = {
     "NORMAL_CLEARING": 16, "USER_BUSY": 17, "NO_USER_RESPONSE": 18, "NO_ANSWER": 19,
     "CALL_REJECTED": 21, "NUMBER_CHANGED": 22, "INVALID_NUMBER_FORMAT": 28,
-    "NORMAL_CIRCUIT_CONGESTION": 34, "NORMAL_TEMPORARY_FAILURE": 41, "TEMPORARY_FAILURE": 41,
+    "NORMAL_CIRCUIT_CONGESTION": 34, "NORMAL_TEMPORARY_FAILURE": 41,
     "NO_ROUTE_DESTINATION": 3, "OUTGOING_CALL_BARRED": 52, "ORIGINATOR_CANCEL": 487,
     "ALLOTTED_TIMEOUT": 602, "INVALID_GATEWAY": 608, "GATEWAY_DOWN": 609,
     "DESTINATION_OUT_OF_ORDER": 27, "UNALLOCATED_NUMBER": 1, "SUBSCRIBER_ABSENT": 20,
@@ -126,11 +159,16 @@ class Host:
     """One FreeSWITCH box: global variables, limit counters, logs, the database."""
 
     def __init__(self, flavour: str, conn=None, *, globals_: dict | None = None, db_down: bool = False,
-                 switch_tz: str = "UTC", clock: float = 1_790_000_000.0):
+                 db_stalls: bool = False, switch_tz: str = "UTC", clock: float = 1_790_000_000.0):
         self.flavour = flavour
         self.module = importlib.import_module(f"lupa.{flavour}")
         self.conn = conn
         self.db_down = db_down
+        # A database that never answers: a luarun worker never gets back to its call.
+        self.db_stalls = db_stalls
+        self.channels: dict[str, "Channel"] = {}
+        self.workers_started = 0
+        self.handles_flushed = 0
         self.globals = dict(globals_ or {})
         self.limits: Counter = Counter()
         self.limit_peaks: Counter = Counter()
@@ -147,17 +185,33 @@ class Host:
     def new_state(self):
         lua = self.module.LuaRuntime(unpack_returned_tuples=True)
         lua.execute("package.path = ... .. '/?.lua;' .. package.path", str(SCRIPTS))
-        install = lua.eval("""function(console_log, get_global, api, dbh)
+        install = lua.eval("""function(console_log, get_global, set_global, api, get_time, msleep, dbh)
             freeswitch = {}
             freeswitch.consoleLog = function(level, message) console_log(level, message) end
             freeswitch.getGlobalVariable = function(name) return get_global(name) end
+            freeswitch.setGlobalVariable = function(name, value) set_global(name, value) end
+            freeswitch.msleep = function(ms) msleep(ms) end
             freeswitch.API = function()
-                return { executeString = function(self, command) return api(command) end }
+                return {
+                    executeString = function(self, command) return api(command) end,
+                    getTime = function(self) return get_time() end,
+                }
             end
             freeswitch.Dbh = function(dsn, user, pass) return dbh(dsn) end
         end""")
-        install(self._console_log, self._get_global, self._api, lambda dsn: DbHandle(self, lua, dsn).lua_object())
+        install(self._console_log, self._get_global, self._set_global, self._api,
+                lambda: str(int(self.clock * 1000)), self._msleep,
+                lambda dsn: DbHandle(self, lua, dsn).lua_object())
         return lua
+
+    def _set_global(self, name, value):
+        if value is None:
+            self.globals.pop(str(name), None)
+        else:
+            self.globals[str(name)] = str(value)
+
+    def _msleep(self, ms):
+        self.clock += float(ms) / 1000
 
     def _console_log(self, level, message):
         self.logs.append((str(level), str(message)))
@@ -173,7 +227,42 @@ class Host:
             return str(self.limits[(realm, ident)])
         if name == "global_getvar":
             return self.globals.get(args, "")
+        if name == "luarun":
+            return self._luarun(args)
+        if name == "uuid_getvar":
+            uuid, _, var = args.partition(" ")
+            channel = self.channels.get(uuid)
+            if channel is None or not channel.up:
+                return "-ERR No such channel!\n"
+            value = channel.get_variable(var.strip())
+            return "_undef_" if value is None else value
+        if name == "uuid_setvar":
+            parts = _separate_string(args, 3)
+            channel = self.channels.get(parts[0]) if parts else None
+            if channel is None or not channel.up:
+                return "-ERR No such channel!\n"
+            channel.set_variable(parts[1], parts[2] if len(parts) > 2 else None)
+            return "+OK\n"
+        if name == "fsctl" and args.strip() == "flush_db_handles":
+            self.handles_flushed += 1
+            return "+OK\n"
         return "-ERR emulator has no API " + name
+
+    def _luarun(self, args):
+        """mod_lua's luarun: a fresh state in a thread of its own; returns at once."""
+        parts = args.split(" ")
+        script = parts[0]
+        self.workers_started += 1
+        if self.db_stalls:
+            return "+OK\n"
+        lua = self.new_state()
+        g = lua.globals()
+        g.argv = lua.table_from({i: v for i, v in enumerate(parts)})
+        try:
+            g.dofile(str(SCRIPTS / script))
+        except self.module.LuaError as exc:
+            self.logs.append(("err", f"mod_lua: {exc}\n"))
+        return "+OK\n"
 
     def log_text(self) -> str:
         return "".join(message for _level, message in self.logs)
@@ -194,7 +283,9 @@ class Host:
         except LuaError:
             pass
         if channel.ready():
-            channel.fell_through = True     # the dialplan would continue after `lua`
+            channel.fell_through = True     # the dialplan continues after `lua`: its safety net
+            for app, data in DIALPLAN_AFTER_LUA:
+                channel.execute(app, data)
         channel.finish()
         return channel
 
@@ -251,6 +342,58 @@ class Host:
         conn = conn or self.conn
         with conn.cursor() as cur:
             cur.execute(self.cdr_insert_sql(channel))
+
+
+def _separate_string(text: str, limit: int) -> list[str]:
+    """switch_separate_string(buf, ' ', argv, limit): split on spaces outside single
+    quotes, then strip the quotes and backslash escapes of every part."""
+    parts, current, quoted, i = [], "", False, 0
+    text = text.lstrip(" ")
+    while i < len(text):
+        c = text[i]
+        if len(parts) == limit - 1:
+            current = text[i:]
+            break
+        if c == "\\" and i + 1 < len(text):
+            current += c + text[i + 1]
+            i += 2
+            continue
+        if c == "'":
+            quoted = not quoted
+        if c == " " and not quoted:
+            parts.append(current)
+            current = ""
+            while i + 1 < len(text) and text[i + 1] == " ":
+                i += 1
+        else:
+            current += c
+        i += 1
+    parts.append(current)
+
+    def clean(part):
+        out, j = "", 0
+        while j < len(part):
+            if part[j] == "\\" and j + 1 < len(part):
+                out += part[j + 1]
+                j += 2
+                continue
+            if part[j] != "'":
+                out += part[j]
+            j += 1
+        return out.strip(" ")
+    return [clean(p) for p in parts]
+
+
+def _dialplan_after_lua() -> list[tuple[str, str]]:
+    """The actions of conf/dialplan/billing.xml's billing_route after `lua`."""
+    root = ET.parse(CONF / "dialplan" / "billing.xml").getroot()
+    actions = [(a.get("application"), a.get("data") or "")
+               for a in root.find("./context[@name='default']/extension/condition").findall("action")]
+    names = [a for a, _ in actions]
+    return actions[names.index("lua") + 1:]
+
+
+DIALPLAN_AFTER_LUA = _dialplan_after_lua()
 
 
 class DbHandle:
@@ -319,7 +462,8 @@ class DbHandle:
         except psycopg2.Error as exc:
             if atomic:
                 cur.execute("ROLLBACK TO SAVEPOINT fs_dbh")
-            self.err = str(exc).strip()
+            # PQerrorMessage: the server's text, "ERROR:  ..." (pgerror), as mod_pgsql reports it
+            self.err = (exc.pgerror or str(exc)).strip()
             self.host.logs.append(("err", f"SQL ERR: [{sql_text}] {self.err}\n"))
             return False
         finally:
@@ -369,7 +513,9 @@ class Channel:
         self.ended_at: float | None = None
         self.scheduled_hangup: tuple[float, str] | None = None
         self.pre_answered = False
+        self.response_headers: dict[str, str] = {}
         self.lua_obj = None
+        host.channels[self.uuid] = self
 
     @property
     def uuid(self) -> str:
@@ -409,6 +555,7 @@ class Channel:
         obj.setVariable = lambda _s, name, value=None: self.set_variable(name, value)
         obj.execute = lambda _s, app, data=None: self.execute(app, data)
         obj.ready = lambda _s: self.ready()
+        obj.answered = lambda _s: self.answered_at is not None
         obj.answer = lambda _s: self.answer()
         obj.preAnswer = lambda _s: self.pre_answer()
         obj.hangup = lambda _s, cause="NORMAL_CLEARING": self.hangup(cause)
@@ -540,9 +687,10 @@ class Channel:
         if outcome.cause:
             self._fail(outcome.cause, outcome.sip)
             return False
-        # answered
-        self.vars["originate_disposition"] = "call accepted"
-        self.vars["DIALSTATUS"] = "ANSWER"
+        # answered: 1.10.12 sets "call accepted", then overwrites it with the cause name
+        # of SUCCESS (switch_ivr_originate.c), and DIALSTATUS likewise.
+        self.vars["originate_disposition"] = "SUCCESS"
+        self.vars["DIALSTATUS"] = "SUCCESS"
         self.answered_at = self.host.clock
         for name in sorted(k for k in self.vars if k.startswith("execute_on_answer")):
             app, _, args = self.vars[name].partition(" ")
@@ -572,7 +720,7 @@ class Channel:
 
     def _handle_cause(self, cause):
         """switch_channel_handle_cause after a failed bridge."""
-        if not self.up or cause is None or cause == "call accepted":
+        if not self.up or cause is None or cause == "SUCCESS":
             return
         cof = self.vars.get("continue_on_fail")
         if cof is not None:
@@ -589,7 +737,9 @@ class Channel:
     def hangup(self, cause="NORMAL_CLEARING", respond_code=None):
         if not self.up:
             return
-        cause = str(cause or "NORMAL_CLEARING")
+        cause = str(cause or "NORMAL_CLEARING").upper()
+        if cause not in CAUSE_NAMES or cause == "NONE":
+            cause = "NORMAL_CLEARING"      # switch_channel_str2cause's default
         self.up = False
         self.hangup_cause = cause
         self.ended_at = self.host.clock
@@ -599,6 +749,7 @@ class Channel:
             if not respond_code and ps.startswith("sip:") and ps[4:].isdigit() and int(ps[4:]):
                 code = int(ps[4:])
             self.sip_response = code
+            self.response_headers = {k[len("sip_rh_"):]: v for k, v in self.vars.items() if k.startswith("sip_rh_")}
             self.vars["sip_hangup_disposition"] = "send_refuse"
         else:
             self.vars["sip_hangup_disposition"] = "send_bye"

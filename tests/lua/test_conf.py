@@ -1,14 +1,21 @@
-"""The sample FreeSWITCH configuration (freeswitch/conf) agrees with the scripts and the
-schema: parsed with xml.etree like FreeSWITCH reads it."""
+"""The FreeSWITCH configuration (freeswitch/conf) agrees with the scripts and the schema.
+Read first through FreeSWITCH's own preprocessor (tests/lua/fsconf.py, ported from
+switch_xml.c), then with xml.etree; the real switch starts it in tests/switch/."""
 from __future__ import annotations
 
 import re
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from tests.lua.emulator import CONF, ROOT, SCRIPTS, Host
+from tests.lua.fsconf import comment_spans, preprocess
+
+# What FreeSWITCH defines itself before reading the configuration (switch_core.c).
+CORE_VARIABLES = {"local_ip_v4": "192.0.2.2", "script_dir": "/usr/share/freeswitch/scripts",
+                  "log_dir": "/var/log/freeswitch", "base_dir": "/usr"}
 
 CONTRACT_2 = ["uuid", "caller_id_number", "destination_number", "start_stamp", "answer_stamp", "end_stamp",
               "duration", "billsec", "hangup_cause", "sip_hangup_disposition", "billing_customer_id",
@@ -31,11 +38,88 @@ def params(element):
 
 
 def preprocessed_vars() -> dict[str, str]:
-    out = {}
-    for pre in conf("billing_vars.xml").iter("X-PRE-PROCESS"):
-        name, _, value = pre.get("data").partition("=")
-        out[name] = value
-    return out
+    return preprocess(CONF / "freeswitch.xml", CORE_VARIABLES).variables
+
+
+# --------------------------------------------------------------------------- as the switch reads it
+
+def test_the_switch_reads_one_whole_document():
+    """freeswitch.xml through the preprocessor: no runaway include, one XML document with
+    every module's configuration and the dialplan."""
+    result = preprocess(CONF / "freeswitch.xml", CORE_VARIABLES)
+    root = ET.fromstring(result.text)
+    assert root.tag == "document"
+    sections = {s.get("name"): s for s in root.findall("section")}
+    assert set(sections) == {"configuration", "dialplan"}
+    names = {c.get("name") for c in sections["configuration"].findall("configuration")}
+    assert {"switch.conf", "modules.conf", "pre_load_modules.conf", "lua.conf", "sofia.conf", "acl.conf",
+            "cdr_pg_csv.conf", "event_socket.conf", "logfile.conf", "console.conf"} <= names
+    assert {c.get("name") for c in sections["dialplan"].findall("context")} == {"default", "carriers"}
+    assert [d[1] for d in result.directives if d[0] == "include"] == [
+        "billing_vars.xml", "autoload_configs/*.xml", "../sip_profiles/customers.xml",
+        "../sip_profiles/carriers.xml", "dialplan/*.xml"]
+
+
+@pytest.mark.parametrize("path", sorted(CONF.rglob("*.xml")), ids=lambda p: str(p.relative_to(CONF)))
+def test_no_comment_holds_what_the_preprocessor_acts_on(path):
+    """The preprocessor runs directives and drops or rewrites lines without knowing about
+    comments: a comment must not spell a directive, an include tag, a processing
+    instruction or a variable to expand."""
+    text = path.read_text()
+    for start, end in comment_spans(text):
+        comment = text[start:end]
+        assert "x-pre-process" not in comment.lower(), f"{path.name}: directive in a comment: {comment[:80]}"
+        for marker in ("<include>", "</include>", "<?", "$${", "<!--#"):
+            assert marker not in comment, f"{path.name}: {marker} in a comment"
+
+
+def test_only_the_documented_settings_are_set():
+    """The optional settings are documented, not set: a "commented out" set line would
+    still run (bridge timeout, SIP codes, prompts)."""
+    variables = preprocessed_vars()
+    billing = {k for k in variables if k.startswith("billing_")}
+    assert billing == {
+        "billing_db_host", "billing_db_port", "billing_db_name", "billing_db_password", "billing_db_options",
+        "billing_dsn", "billing_cdr_conninfo", "billing_route_timeout_ms", "billing_sip_domain",
+        "billing_gateway_domain", "billing_sip_ip", "billing_customers_sip_port", "billing_carriers_sip_port",
+        "billing_rtp_start_port", "billing_rtp_end_port", "billing_esl_ip", "billing_esl_port",
+        "billing_esl_password", "billing_calls_per_second", "billing_max_calls", "billing_max_db_handles",
+        "billing_log_level"}
+    assert variables["billing_dsn"] == (
+        "pgsql://host=127.0.0.1 port=5432 dbname=billing user=billing_freeswitch password=CHANGE-ME "
+        "connect_timeout=2 application_name=freeswitch_route options=-cstatement_timeout=2000 ")
+    assert variables["billing_sip_ip"] == CORE_VARIABLES["local_ip_v4"]
+
+
+def configure(tmp_path, *settings, check=True):
+    return subprocess.run([str(ROOT / "freeswitch" / "configure"), "--conf", str(tmp_path / "conf"),
+                           "--scripts", str(tmp_path / "scripts"), *settings],
+                          capture_output=True, text=True, check=check)
+
+
+def test_configure_installs_the_tree_and_sets_values(tmp_path):
+    configure(tmp_path, "billing_db_host=10.0.0.5,10.0.0.6", "billing_db_password=s3cr'et&x",
+              "billing_db_options=target_session_attrs=read-write", "billing_bridge_timeout=45")
+    assert (tmp_path / "scripts" / "billing" / "route.lua").is_file()
+    assert sorted(p.relative_to(tmp_path / "conf") for p in (tmp_path / "conf").rglob("*.xml")) == \
+        sorted(p.relative_to(CONF) for p in CONF.rglob("*.xml"))
+    v = preprocess(tmp_path / "conf" / "freeswitch.xml", CORE_VARIABLES).variables
+    assert v["billing_db_host"] == "10.0.0.5,10.0.0.6"
+    assert v["billing_bridge_timeout"] == "45"                 # an optional setting is added
+    assert "host=10.0.0.5,10.0.0.6 " in v["billing_dsn"] and "password=s3cr'et&x " in v["billing_dsn"]
+    assert v["billing_dsn"].endswith(" target_session_attrs=read-write")
+    assert v["billing_cdr_conninfo"].endswith(" target_session_attrs=read-write")
+    # A second run keeps the operator's settings and changes only what it is given.
+    configure(tmp_path, "billing_sip_domain=sip.operator.example")
+    v = preprocess(tmp_path / "conf" / "freeswitch.xml", CORE_VARIABLES).variables
+    assert v["billing_db_host"] == "10.0.0.5,10.0.0.6" and v["billing_sip_domain"] == "sip.operator.example"
+
+
+@pytest.mark.parametrize("bad", ['billing_db_password=a"b', "1abc=x", "billing dsn=x", "noequals"])
+def test_configure_refuses_what_would_break_the_file(tmp_path, bad):
+    result = configure(tmp_path, bad, check=False)
+    assert result.returncode == 2 and "configure:" in result.stderr
+    assert not (tmp_path / "conf" / "billing_vars.xml").exists()
 
 
 def test_cdr_config_maps_contract_2_onto_fs_cdr(pg):
@@ -112,7 +196,9 @@ def test_dialplan_routes_every_call_through_route_lua_then_fails_closed():
     root = conf("dialplan/billing.xml")
     default = root.find("./context[@name='default']")
     actions = [(a.get("application"), a.get("data")) for a in default.iter("action")]
-    assert actions == [("lua", "billing/route.lua"), ("hangup", "TEMPORARY_FAILURE")]
+    # NORMAL_TEMPORARY_FAILURE (SIP 503): a name FreeSWITCH does not know, such as
+    # TEMPORARY_FAILURE, hangs up with NORMAL_CLEARING and answers 480.
+    assert actions == [("lua", "billing/route.lua"), ("hangup", "NORMAL_TEMPORARY_FAILURE")]
     assert (SCRIPTS / "billing" / "route.lua").is_file()
     carriers = [(a.get("application"), a.get("data")) for a in root.find("./context[@name='carriers']").iter("action")]
     assert carriers == [("hangup", "CALL_REJECTED")]

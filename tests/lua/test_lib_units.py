@@ -117,6 +117,40 @@ def test_config_defaults_and_overrides(lua):
     assert cfg.callee_causes.USER_BUSY and cfg.callee_causes.CALL_REJECTED is None
 
 
+def test_config_of_set_up_timeout_and_hangup_after_bridge(lua):
+    config = lua.eval('(require("billing.lib.config"))')
+    cfg = config.load(None)
+    assert cfg.route_timeout_ms == 2000 and cfg.hangup_after_bridge is True
+    for text, expected in (("500", 500), ("50", 2000), ("999999", 2000), ("soon", 2000)):
+        assert config.load(lambda name: {"billing_route_timeout_ms": text}.get(name)).route_timeout_ms == expected
+    assert config.load(lambda name: {"billing_hangup_after_bridge": "false"}.get(name)).hangup_after_bridge is False
+
+
+HOSTILE_VALUES = ["plain", "it's", "a b  c", "back\\slash", "semi;colon&amp=eq%25", "sofia/gateway/gw_1/+33",
+                  "{no_throttle_limits=true}[leg_timeout=30]", "", "é ü 🙂", "line\nbreak"]
+
+
+def test_offload_answer_survives_uuid_setvar(lua):
+    """An answer encoded by the worker reaches the call unchanged through uuid_setvar's
+    parser (quotes and backslashes stripped, split on spaces)."""
+    from tests.lua.emulator import _separate_string
+
+    offload = lua.eval('(require("billing.lib.offload"))')
+    rows = [{"route_seq": str(i), "value": v, "n" + str(i): v} for i, v in enumerate(HOSTILE_VALUES)]
+    encoded = offload.encode_rows(lua.table_from([lua.table_from(r) for r in rows]))
+    assert " " not in encoded and "'" not in encoded and "\\" not in encoded
+    uuid, name, value = _separate_string(f"u-1 billing_route_answer {encoded}", 3)
+    assert value == encoded
+    decoded = offload.decode(value)
+    assert [dict(decoded[i + 1]) for i in range(len(rows))] == rows
+    assert offload.decode(offload.encode_rows(lua.table_from([]))) is not None
+    assert len(offload.decode(offload.encode_rows(lua.table_from([])))) == 0
+    message = offload.decode(offload.encode_error("ERROR:  it's broken; really"))
+    assert message == (None, "ERROR:  it's broken; really")
+    assert offload.decode("r;a=b c")[0] is None and offload.decode("x;")[0] is None
+    assert offload.decode(None)[0] is None
+
+
 def test_xml_escape(lua):
     x = lua.eval('(require("billing.lib.xml"))')
     assert x.escape('<a href="x">&\'</a>') == "&lt;a href=&quot;x&quot;&gt;&amp;&apos;&lt;/a&gt;"
@@ -141,7 +175,8 @@ def test_build_query_quotes_everything(lua):
 
 def test_no_accidental_globals(lua):
     before = set(lua.eval("(function() local t = {} for k in pairs(_G) do t[#t+1] = k end return t end)()").values())
-    for module in ("sql", "validate", "config", "log", "router", "xml", "xmlhandler"):
+    for module in ("sql", "validate", "config", "log", "router", "xml", "xmlhandler", "db", "offload",
+                   "route_worker"):
         lua.eval(f'(require("billing.lib.{module}"))')
     after = set(lua.eval("(function() local t = {} for k in pairs(_G) do t[#t+1] = k end return t end)()").values())
     assert after == before

@@ -92,7 +92,8 @@ def test_answered_call_sets_contract_variables_and_bridges_once(host, world, as_
     max_duration = int(v["billing_max_duration"])
     assert v["execute_on_answer"] == f"sched_hangup +{max_duration} ALLOTTED_TIMEOUT"
     assert ("sched_hangup", f"+{max_duration} ALLOTTED_TIMEOUT") in ch.executed
-    assert ch.apps("bridge") == [f"sofia/gateway/gw1/{NUMBER}"]
+    # carrier legs are not counted by the switch's admission limits (switch.conf.xml)
+    assert ch.apps("bridge") == [f"{{no_throttle_limits=true}}sofia/gateway/gw1/{NUMBER}"]
     assert "billing_reject_reason" not in v
     assert not ch.fell_through
     assert len(route_calls(host)) == 1
@@ -112,6 +113,21 @@ def test_failover_in_order_until_a_route_answers(host, world, as_freeswitch):
     assert Decimal(ch.vars["billing_cost_rate"]) == Decimal("0.0070")
     assert ch.hangup_cause == "NORMAL_CLEARING"
     assert ch.vars["billsec"] == "30"
+
+
+def test_answered_call_with_hangup_after_bridge_off_tries_no_other_route(flavour, pg, as_freeswitch):
+    """1.10.12 leaves originate_disposition "SUCCESS" after an answered bridge; with the
+    caller's leg still up, that must not read as a failure and ring the next carrier."""
+    World(pg)
+    host = Host(flavour, pg, globals_={"billing_dsn": "pgsql://x", "billing_hangup_after_bridge": "false"})
+    host.gateways = {"gw1": Outcome.answer(talk=20), "gw2": Outcome.answer(), "gw3": Outcome.answer()}
+    ch = place(host, as_freeswitch)
+    assert [b["gateway"] for b in ch.bridges] == ["gw1"]
+    assert ch.vars["hangup_after_bridge"] == "false"
+    assert ch.vars["originate_disposition"] == "SUCCESS"
+    assert ch.hangup_cause == "NORMAL_CLEARING" and ch.vars["billsec"] == "20"
+    assert not ch.fell_through
+    assert "route 1 answered" in host.log_text() and "failed" not in host.log_text()
 
 
 CALLEE_CAUSES = [("USER_BUSY", 486), ("NO_ANSWER", 480), ("CALL_REJECTED", 603), ("NO_USER_RESPONSE", 408),
@@ -144,7 +160,7 @@ def test_all_routes_fail_hangs_up_with_the_last_cause(host, world, as_freeswitch
     ch = place(host, as_freeswitch)
     assert len(ch.bridges) == 3
     assert ch.hangup_cause == "GATEWAY_DOWN"
-    assert ch.sip_response == 502
+    assert ch.sip_response == 503      # mod_sofia hangup_cause_to_sip
     assert ch.vars["billing_route_seq"] == "3"
     assert not ch.fell_through
 
@@ -156,8 +172,8 @@ def test_gateway_channel_limits_with_limit_execute(flavour, pg, as_freeswitch):
                      "gw3": Outcome.answer()}
     ch = place(host, as_freeswitch)
     assert ch.apps("limit_execute") == [
-        f"hash billing_gateways gw1 2 bridge sofia/gateway/gw1/{NUMBER}",
-        f"hash billing_gateways gw3 5 bridge sofia/gateway/gw3/{NUMBER}",
+        f"hash billing_gateways gw1 2 bridge {{no_throttle_limits=true}}sofia/gateway/gw1/{NUMBER}",
+        f"hash billing_gateways gw3 5 bridge {{no_throttle_limits=true}}sofia/gateway/gw3/{NUMBER}",
     ]
     # gw2 has no limit: a plain bridge; the counters were held during each attempt
     assert ch.bridges[1]["gateway"] == "gw2" and ch.bridges[1]["limit_usage"].get(("billing_gateways", "gw2")) is None
@@ -394,16 +410,60 @@ def test_database_down_fails_closed(flavour, pg, as_freeswitch):
     host = Host(flavour, pg, globals_={"billing_dsn": "pgsql://x"}, db_down=True)
     host.gateways = {"gw1": Outcome.answer()}
     ch = place(host, as_freeswitch)
-    assert ch.hangup_cause == "TEMPORARY_FAILURE" and ch.bridges == []
+    assert ch.hangup_cause == "NORMAL_TEMPORARY_FAILURE" and ch.bridges == []
     assert ch.vars["billing_reject_reason"] == "billing_unavailable"
     assert any("FAIL CLOSED" in e and "database unreachable" in e for e in host.errors())
+
+
+def test_database_that_never_answers_fails_closed_in_time(flavour, pg, as_freeswitch):
+    """The worker thread is stuck (mod_pgsql retrying a dead connection): the call gives up
+    after billing_route_timeout_ms and refuses with 503 and Retry-After."""
+    World(pg)
+    host = Host(flavour, pg, globals_={"billing_dsn": "pgsql://x", "billing_route_timeout_ms": "1500"},
+                db_stalls=True)
+    host.gateways = {"gw1": Outcome.answer()}
+    ch = place(host, as_freeswitch)
+    assert ch.hangup_cause == "NORMAL_TEMPORARY_FAILURE" and ch.bridges == []
+    assert ch.sip_response == 503 and ch.response_headers == {"Retry-After": "10"}
+    assert 1.5 <= ch.ended_at - ch.created < 1.6
+    assert host.workers_started == 1
+    assert "billing_route_query" not in ch.vars           # a late worker finds nothing to run
+    assert any("no answer from the database within 1500 ms" in e for e in host.errors())
+
+
+def test_fail_closed_cause_is_one_the_switch_knows(flavour, pg):
+    """TEMPORARY_FAILURE is not a FreeSWITCH cause: hung up with it, a call ends as
+    NORMAL_CLEARING and the caller gets 480 (what the real switch showed)."""
+    host = Host(flavour, pg)
+    ch = host.call(destination=NUMBER)
+    ch.hangup("TEMPORARY_FAILURE")
+    assert (ch.hangup_cause, ch.sip_response) == ("NORMAL_CLEARING", 480)
+    lua = host.new_state()
+    router = lua.eval('(require("billing.lib.router"))')
+    assert router.CAUSES[router.FAIL_CLOSED_CAUSE] is True
+    assert router.CAUSES["TEMPORARY_FAILURE"] is None
+
+
+def test_route_worker_without_a_waiting_call_runs_nothing(flavour, pg, as_freeswitch):
+    World(pg)
+    host = Host(flavour, pg, globals_={"billing_dsn": "pgsql://x"})
+    ch = host.call(destination=NUMBER)
+    with as_freeswitch:
+        host._api(f"luarun billing/route_query.lua {ch.uuid}")
+        host._api("luarun billing/route_query.lua not-a-uuid'")
+    assert host.queries == []
+    ch.set_variable("billing_route_query", "DELETE FROM billing.customers")
+    with as_freeswitch:
+        host._api(f"luarun billing/route_query.lua {ch.uuid}")
+    assert host.queries == []                                  # only route_call's own statement
+    assert "billing_route_answer" not in ch.vars
 
 
 def test_missing_dsn_fails_closed(flavour, pg, as_freeswitch):
     World(pg)
     host = Host(flavour, pg)
     ch = place(host, as_freeswitch)
-    assert ch.hangup_cause == "TEMPORARY_FAILURE"
+    assert ch.hangup_cause == "NORMAL_TEMPORARY_FAILURE"
     assert "billing_dsn is not set" in host.log_text()
 
 
@@ -412,7 +472,7 @@ def test_query_error_fails_closed(host, world, as_freeswitch, pg):
         cur.execute("DROP FUNCTION billing.route_options(bigint, text)")
     host.gateways = {"gw1": Outcome.answer()}
     ch = place(host, as_freeswitch)
-    assert ch.hangup_cause == "TEMPORARY_FAILURE" and ch.bridges == []
+    assert ch.hangup_cause == "NORMAL_TEMPORARY_FAILURE" and ch.bridges == []
     assert any("billing.route_call failed" in e for e in host.errors())
     assert host.dbh_released == 1
 
@@ -426,7 +486,7 @@ def test_script_error_fails_closed(host, world, as_freeswitch):
     ch._app_bridge = broken
     with as_freeswitch:
         host.route(ch)
-    assert ch.hangup_cause == "TEMPORARY_FAILURE"
+    assert ch.hangup_cause == "NORMAL_TEMPORARY_FAILURE"
     assert any("script error" in e for e in host.errors())
 
 

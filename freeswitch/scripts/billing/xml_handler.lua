@@ -9,7 +9,12 @@ local xmlhandler = require("billing.lib.xmlhandler")
 local log = logging.new(freeswitch.consoleLog, "xml")
 local ok, result = pcall(function()
     local cfg = config.load(freeswitch.getGlobalVariable)
-    return xmlhandler.handle(XML_REQUEST, params, function(dsn) return freeswitch.Dbh(dsn) end, cfg, log)
+    return xmlhandler.handle(XML_REQUEST, params, {
+        open_dbh = function(dsn) return freeswitch.Dbh(dsn) end,
+        cfg = cfg,
+        log = log,
+        api = freeswitch.API(),
+    })
 end)
 if ok then
     XML_STRING = result

@@ -1,8 +1,6 @@
 -- Settings of route.lua, with the defaults below. An operator overrides them with
--- global variables in vars.xml (no Lua edited on a switch), e.g.
---   <X-PRE-PROCESS cmd="set" data="billing_dsn=pgsql://hostaddr=127.0.0.1 dbname=billing user=billing_freeswitch password=..."/>
---   <X-PRE-PROCESS cmd="set" data="billing_prompt_insufficient_funds=ivr/ivr-not_have_enough_credit.wav"/>
---   <X-PRE-PROCESS cmd="set" data="billing_sip_code_too_many_calls=503"/>
+-- global variables in billing_vars.xml (no Lua edited on a switch), e.g.
+--   freeswitch/configure --conf /etc/freeswitch billing_sip_code_too_many_calls=503
 local M = {}
 
 M.REASONS = {
@@ -35,6 +33,8 @@ M.DEFAULT_CALLEE_CAUSES = {
     "NUMBER_CHANGED", "INVALID_NUMBER_FORMAT", "SUBSCRIBER_ABSENT", "USER_NOT_REGISTERED",
 }
 
+M.DEFAULT_ROUTE_TIMEOUT_MS = 2000
+
 local function split_words(text)
     local out = {}
     for word in tostring(text):gmatch("[A-Z_]+") do
@@ -57,6 +57,9 @@ function M.load(get_global)
         dsn = global("billing_dsn"),
         limit_realm = global("billing_limit_realm") or "billing_gateways",
         bridge_timeout = tonumber(global("billing_bridge_timeout") or ""),
+        -- longest wait for the database's answer during set-up (lib/offload.lua)
+        route_timeout_ms = tonumber(global("billing_route_timeout_ms") or "") or M.DEFAULT_ROUTE_TIMEOUT_MS,
+        hangup_after_bridge = global("billing_hangup_after_bridge") ~= "false",
         gateway_domain = global("billing_gateway_domain") or "billing.gateways",
         prompts = {},
         sip_codes = {},
@@ -64,6 +67,9 @@ function M.load(get_global)
     }
     if not cfg.limit_realm:match("^[A-Za-z0-9_.%-]+$") then
         cfg.limit_realm = "billing_gateways"
+    end
+    if cfg.route_timeout_ms < 100 or cfg.route_timeout_ms > 60000 then
+        cfg.route_timeout_ms = M.DEFAULT_ROUTE_TIMEOUT_MS
     end
     if cfg.bridge_timeout and cfg.bridge_timeout <= 0 then
         cfg.bridge_timeout = nil

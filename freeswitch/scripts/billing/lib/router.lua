@@ -1,17 +1,21 @@
 -- Call set-up: who is calling, may they, and through which carriers (DESIGN.md,
 -- "Data flow of one call"). Everything FreeSWITCH-specific is passed in (session,
--- a function opening a database handle, the config, a logger), so tests drive this
--- module through an emulator and FreeSWITCH drives it through route.lua.
+-- a function asking the database, the config, a logger), so tests drive this module
+-- through an emulator and FreeSWITCH drives it through route.lua.
 --
 -- FreeSWITCH behaviour this relies on (src/switch_ivr_originate.c, mod_dptools.c,
--- mod_sofia.c of 1.10):
---   * after `bridge`, the A-leg's originate_disposition is "call accepted" when the
---     far end answered, else the cause name (originate_failed_cause too);
+-- switch_channel.c, mod_sofia.c of 1.10.12, checked in the real switch by
+-- tests/switch/):
+--   * after an answered bridge the A-leg's originate_disposition is "SUCCESS" (1.10.12
+--     sets "call accepted" and then overwrites it with the cause name of SUCCESS), and the
+--     A-leg itself is answered; after a failed one it is the cause name;
 --   * continue_on_fail=true keeps the A-leg up after a failed bridge so we decide;
 --   * limit_execute runs nothing (and sets nothing) when the gateway is at its limit;
+--   * hangup(cause) needs a cause name FreeSWITCH knows (switch_channel.c CAUSE_CHART):
+--     any other name becomes NORMAL_CLEARING, which refuses an INVITE with 480;
 --   * on hangup of an unanswered inbound call, mod_sofia answers the INVITE with the
---     SIP code found in last_bridge_proto_specific_hangup_cause ("sip:402"), else
---     with the code mapped from the hangup cause.
+--     SIP code found in last_bridge_proto_specific_hangup_cause ("sip:402"), else with
+--     the code mapped from the hangup cause, plus every sip_rh_* variable as a header.
 local sql = require("billing.lib.sql")
 local validate = require("billing.lib.validate")
 
@@ -42,6 +46,28 @@ local OUTCOME_VARS = {
     "originate_disposition", "originate_failed_cause", "DIALSTATUS",
     "last_bridge_hangup_cause", "last_bridge_proto_specific_hangup_cause",
 }
+
+-- Cause names FreeSWITCH 1.10.12 knows (switch_channel.c CAUSE_CHART); hangup() with
+-- any other name ends the call as NORMAL_CLEARING.
+M.CAUSES = {}
+for name in ([[UNALLOCATED_NUMBER NO_ROUTE_TRANSIT_NET NO_ROUTE_DESTINATION CHANNEL_UNACCEPTABLE
+    CALL_AWARDED_DELIVERED NORMAL_CLEARING USER_BUSY NO_USER_RESPONSE NO_ANSWER SUBSCRIBER_ABSENT
+    CALL_REJECTED NUMBER_CHANGED REDIRECTION_TO_NEW_DESTINATION EXCHANGE_ROUTING_ERROR
+    DESTINATION_OUT_OF_ORDER INVALID_NUMBER_FORMAT FACILITY_REJECTED RESPONSE_TO_STATUS_ENQUIRY
+    NORMAL_UNSPECIFIED NORMAL_CIRCUIT_CONGESTION NETWORK_OUT_OF_ORDER NORMAL_TEMPORARY_FAILURE
+    SWITCH_CONGESTION ACCESS_INFO_DISCARDED REQUESTED_CHAN_UNAVAIL PRE_EMPTED FACILITY_NOT_SUBSCRIBED
+    OUTGOING_CALL_BARRED INCOMING_CALL_BARRED BEARERCAPABILITY_NOTAUTH BEARERCAPABILITY_NOTAVAIL
+    SERVICE_UNAVAILABLE BEARERCAPABILITY_NOTIMPL CHAN_NOT_IMPLEMENTED FACILITY_NOT_IMPLEMENTED
+    SERVICE_NOT_IMPLEMENTED INVALID_CALL_REFERENCE INCOMPATIBLE_DESTINATION INVALID_MSG_UNSPECIFIED
+    MANDATORY_IE_MISSING MESSAGE_TYPE_NONEXIST WRONG_MESSAGE IE_NONEXIST INVALID_IE_CONTENTS
+    WRONG_CALL_STATE RECOVERY_ON_TIMER_EXPIRE MANDATORY_IE_LENGTH_ERROR PROTOCOL_ERROR INTERWORKING
+    ORIGINATOR_CANCEL CRASH SYSTEM_SHUTDOWN LOSE_RACE MANAGER_REQUEST BLIND_TRANSFER
+    ATTENDED_TRANSFER ALLOTTED_TIMEOUT USER_CHALLENGE MEDIA_TIMEOUT PICKED_OFF USER_NOT_REGISTERED
+    PROGRESS_TIMEOUT INVALID_GATEWAY GATEWAY_DOWN INVALID_URL INVALID_PROFILE NO_PICKUP
+    SRTP_READ_ERROR BOWOUT BUSY_EVERYWHERE DECLINE DOES_NOT_EXIST_ANYWHERE NOT_ACCEPTABLE UNWANTED
+    NO_IDENTITY BAD_IDENTITY_INFO UNSUPPORTED_CERTIFICATE INVALID_IDENTITY]]):gmatch("[A-Z_]+") do
+    M.CAUSES[name] = true
+end
 
 local function is_true(value)
     return value == "t" or value == "true" or value == "1"
@@ -98,17 +124,8 @@ function M.build_query(call)
         q_uuid, q_ip, q_sip_user, q_caller, q_dest)
 end
 
--- Runs the query; returns the rows (tables of strings, NULL as "") in route order,
--- or nil and an error text.
-function M.fetch_rows(dbh, query)
-    local rows = {}
-    local ok = dbh:query(query, function(row)
-        rows[#rows + 1] = row
-    end)
-    local err = dbh:last_error()
-    if not ok or (err ~= nil and err ~= "") then
-        return nil, (err ~= nil and err ~= "") and err or "query failed"
-    end
+-- route_call's rows in failover order, or nil and an error text.
+function M.order_rows(rows)
     if #rows == 0 then
         return nil, "billing.route_call returned no row"
     end
@@ -118,17 +135,21 @@ function M.fetch_rows(dbh, query)
     return rows
 end
 
+M.FAIL_CLOSED_CAUSE = "NORMAL_TEMPORARY_FAILURE"     -- SIP 503
+M.FAIL_CLOSED_RETRY_AFTER = "10"
+
 -- Ends the call because billing cannot decide: never let it through unbilled.
 function M.fail_closed(session, log, why)
-    log.err("FAIL CLOSED, hanging up with TEMPORARY_FAILURE: %s", why)
+    log.err("FAIL CLOSED, hanging up with %s: %s", M.FAIL_CLOSED_CAUSE, why)
     session:setVariable("billing_reject_reason", "billing_unavailable")
-    session:hangup("TEMPORARY_FAILURE")
+    session:setVariable("sip_rh_Retry-After", M.FAIL_CLOSED_RETRY_AFTER)
+    session:hangup(M.FAIL_CLOSED_CAUSE)
     return "fail_closed"
 end
 
 -- Refuses the call: reason for the CDR, optional prompt, SIP code, cause.
 function M.reject(session, cfg, log, reason, cause, row)
-    if type(cause) ~= "string" or not cause:match("^[A-Z_]+$") then
+    if not M.CAUSES[cause] then
         cause = "CALL_REJECTED"
     end
     session:setVariable("billing_reject_reason", reason)
@@ -178,17 +199,20 @@ function M.attempt(session, cfg, log, row)
 
     local gateway = validate.gateway(row.gateway)
     local max_channels = tonumber(row.opt_gateway_max_channels)
+    -- Carrier legs do not count against sessions-per-second / max-sessions: those
+    -- limits are the switch's admission of customers' calls (switch.conf.xml).
+    local target = "{no_throttle_limits=true}" .. dial
     if gateway and max_channels then
         log.info("route %s: %s under limit %d", seq, dial, max_channels)
         session:execute("limit_execute", string.format("hash %s %s %d bridge %s",
-            cfg.limit_realm, gateway, max_channels, dial))
+            cfg.limit_realm, gateway, max_channels, target))
     else
         log.info("route %s: %s", seq, dial)
-        session:execute("bridge", dial)
+        session:execute("bridge", target)
     end
 
     local disposition = session:getVariable("originate_disposition")
-    if disposition == "call accepted" then
+    if disposition == "SUCCESS" or disposition == "call accepted" or session:answered() then
         return "answered"
     end
     if not session:ready() then
@@ -200,8 +224,11 @@ function M.attempt(session, cfg, log, row)
         return "failed", "NORMAL_CIRCUIT_CONGESTION"
     end
     local cause = session:getVariable("originate_failed_cause") or disposition
-    if not cause:match("^[A-Z_]+$") then
-        cause = session:getVariable("last_bridge_hangup_cause") or "NORMAL_TEMPORARY_FAILURE"
+    if not M.CAUSES[cause] then
+        cause = session:getVariable("last_bridge_hangup_cause")
+        if not M.CAUSES[cause] then
+            cause = "NORMAL_TEMPORARY_FAILURE"
+        end
     end
     return "failed", cause
 end
@@ -221,7 +248,7 @@ function M.route(session, cfg, log, rows)
         session:setVariable("execute_on_answer",
             string.format("sched_hangup +%d ALLOTTED_TIMEOUT", math.floor(max_duration)))
     end
-    session:setVariable("hangup_after_bridge", "true")
+    session:setVariable("hangup_after_bridge", cfg.hangup_after_bridge and "true" or "false")
     session:setVariable("continue_on_fail", "true")
     if cfg.bridge_timeout then
         session:setVariable("call_timeout", tostring(math.floor(cfg.bridge_timeout)))
@@ -235,6 +262,11 @@ function M.route(session, cfg, log, rows)
         local outcome, cause = M.attempt(session, cfg, log, row)
         if outcome == "answered" then
             log.info("route %s answered", tostring(row.route_seq))
+            if session:ready() then
+                -- hangup_after_bridge off: the carrier ended the call, so does the caller's
+                -- leg (no other route may be tried for an answered call).
+                session:hangup(present(session:getVariable("last_bridge_hangup_cause")) or "NORMAL_CLEARING")
+            end
             return "answered"
         end
         if outcome == "caller_gone" then
@@ -254,8 +286,9 @@ function M.route(session, cfg, log, rows)
     return "all_failed"
 end
 
--- The whole call set-up. open_dbh(dsn) returns a freeswitch.Dbh.
-function M.run(session, open_dbh, cfg, log)
+-- The whole call set-up. ask(query) returns route_call's rows, or nil, an error text
+-- and "timeout" / "gone" / "error" (lib/offload.lua).
+function M.run(session, ask, cfg, log)
     if not session:ready() then
         log.info("caller already gone, nothing to route")
         return "caller_gone"
@@ -272,16 +305,20 @@ function M.run(session, open_dbh, cfg, log)
         return M.fail_closed(session, log, "unusable channel variable: " .. tostring(refused))
     end
     if not cfg.dsn then
-        return M.fail_closed(session, log, "global variable billing_dsn is not set (vars.xml)")
+        return M.fail_closed(session, log, "global variable billing_dsn is not set (billing_vars.xml)")
     end
-    local opened, dbh = pcall(open_dbh, cfg.dsn)
-    if not opened or not dbh or not dbh:connected() then
-        return M.fail_closed(session, log, "database unreachable (check billing_dsn, mod_pgsql, PostgreSQL)")
+    local answer, err, kind = ask(query)
+    if kind == "gone" then
+        log.info("caller hung up during set-up")
+        return "caller_gone"
     end
-    local rows, err = M.fetch_rows(dbh, query)
-    dbh:release()
+    local rows
+    if answer then
+        rows, err = M.order_rows(answer)
+    end
     if not rows then
-        return M.fail_closed(session, log, "billing.route_call failed: " .. tostring(err))
+        return M.fail_closed(session, log, "billing.route_call failed: " .. tostring(err)
+            .. " (check billing_dsn, mod_pgsql, PostgreSQL)")
     end
     local first = rows[1]
     if not is_true(first.ok) then

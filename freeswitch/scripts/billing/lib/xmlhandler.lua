@@ -19,6 +19,7 @@
 -- Anything else, a database that cannot be reached, or input that fails validation
 -- gets the "not found" document, so FreeSWITCH falls back to its static XML (for
 -- authentication that means the user is unknown: fail closed).
+local db = require("billing.lib.db")
 local sql = require("billing.lib.sql")
 local validate = require("billing.lib.validate")
 local xml = require("billing.lib.xml")
@@ -47,32 +48,12 @@ local function header(params, name)
     return value
 end
 
--- Runs one query through a fresh handle; returns rows or nil, error.
-local function select_rows(open_dbh, cfg, query)
-    if not cfg.dsn then
-        return nil, "global variable billing_dsn is not set"
-    end
-    local opened, dbh = pcall(open_dbh, cfg.dsn)
-    if not opened or not dbh or not dbh:connected() then
-        return nil, "database unreachable"
-    end
-    local rows = {}
-    local ok = dbh:query(query, function(row)
-        rows[#rows + 1] = row
-    end)
-    local err = dbh:last_error()
-    dbh:release()
-    if not ok or (err ~= nil and err ~= "") then
-        return nil, (err ~= nil and err ~= "") and err or "query failed"
-    end
-    return rows
-end
-
-function M.directory_user(open_dbh, cfg, log, user, domain)
+function M.directory_user(host, user, domain)
+    local log = host.log
     local q_user = sql.literal(user)
     local q_domain = sql.literal(domain)
-    local rows, err = select_rows(open_dbh, cfg, string.format(
-        "SELECT * FROM billing.directory_user(%s, %s)", q_user, q_domain))
+    local rows, err = db.select(host.open_dbh, host.cfg.dsn, string.format(
+        "SELECT * FROM billing.directory_user(%s, %s)", q_user, q_domain), host.api)
     if not rows then
         log.err("directory lookup of %s@%s failed: %s", user, domain, tostring(err))
         return M.NOT_FOUND
@@ -125,9 +106,10 @@ local function proxy_address(row)
     return address
 end
 
-function M.gateways(open_dbh, cfg, log, domain, profile)
-    local rows, err = select_rows(open_dbh, cfg, string.format(
-        "SELECT * FROM billing.sofia_gateways(%s)", sql.literal(profile)))
+function M.gateways(host, domain, profile)
+    local log = host.log
+    local rows, err = db.select(host.open_dbh, host.cfg.dsn, string.format(
+        "SELECT * FROM billing.sofia_gateways(%s)", sql.literal(profile)), host.api)
     if not rows then
         log.err("gateway list for profile %s failed: %s", profile, tostring(err))
         return M.NOT_FOUND
@@ -170,9 +152,10 @@ function M.gateways(open_dbh, cfg, log, domain, profile)
     return xml.document("directory", table.concat(lines, "\n"))
 end
 
-function M.acl(open_dbh, cfg, log)
-    local rows, err = select_rows(open_dbh, cfg, string.format(
-        "SELECT * FROM billing.acl_networks(%s)", sql.literal(M.ACL_LIST)))
+function M.acl(host)
+    local log = host.log
+    local rows, err = db.select(host.open_dbh, host.cfg.dsn, string.format(
+        "SELECT * FROM billing.acl_networks(%s)", sql.literal(M.ACL_LIST)), host.api)
     if not rows then
         log.err("ACL list failed, static acl.conf stays in charge: %s", tostring(err))
         return M.NOT_FOUND
@@ -191,8 +174,10 @@ function M.acl(open_dbh, cfg, log)
     return xml.document("configuration", table.concat(lines, "\n"))
 end
 
--- request: XML_REQUEST; params: the request's event (may be nil).
-function M.handle(request, params, open_dbh, cfg, log)
+-- request: XML_REQUEST; params: the request's event (may be nil); host: { open_dbh,
+-- cfg, log, api } (api: freeswitch.API(), used to drop stale database handles).
+function M.handle(request, params, host)
+    local cfg = host.cfg
     if type(request) ~= "table" then
         return M.NOT_FOUND
     end
@@ -202,7 +187,7 @@ function M.handle(request, params, open_dbh, cfg, log)
             local domain = request.key_value or header(params, "domain")
             local profile = validate.name(header(params, "profile"))
             if domain == cfg.gateway_domain and profile then
-                return M.gateways(open_dbh, cfg, log, domain, profile)
+                return M.gateways(host, domain, profile)
             end
             return M.NOT_FOUND
         end
@@ -210,14 +195,14 @@ function M.handle(request, params, open_dbh, cfg, log)
             local user = validate.sip_user(header(params, "user"))
             local domain = validate.domain(header(params, "domain"))
             if user and domain then
-                return M.directory_user(open_dbh, cfg, log, user, domain)
+                return M.directory_user(host, user, domain)
             end
-            log.info("directory: refused malformed user/domain")
+            host.log.info("directory: refused malformed user/domain")
         end
         return M.NOT_FOUND
     end
     if section == "configuration" and request.key_value == "acl.conf" then
-        return M.acl(open_dbh, cfg, log)
+        return M.acl(host)
     end
     return M.NOT_FOUND
 end
