@@ -63,16 +63,14 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
            CASE WHEN v.bill THEN billing_private.billed_seconds(p_billsec, c_min_duration, c_first, c_next) ELSE 0 END,
            -- the cost in the customer's currency: the provider's charge converted when
            -- the currencies differ, round(charge x exchange rate, 6) (docs/rounding.md)
-           CASE WHEN NOT v.bill THEN 0
-                WHEN v.needs_fx THEN round(billing_private.charge(p_billsec, c_rate, c_connect_fee, c_min_duration,
-                                                                 c_first, c_next) * c_exchange_rate, 6)
-                ELSE billing_private.charge(p_billsec, c_rate, c_connect_fee, c_min_duration, c_first, c_next) END,
+           CASE WHEN NOT v.bill THEN 0 WHEN v.needs_fx THEN round(v.cost * c_exchange_rate, 6) ELSE v.cost END,
            CASE WHEN v.bill AND v.needs_fx THEN c_currency END,
-           CASE WHEN v.bill AND v.needs_fx
-                THEN billing_private.charge(p_billsec, c_rate, c_connect_fee, c_min_duration, c_first, c_next) END,
+           CASE WHEN v.bill AND v.needs_fx THEN v.cost END,
            CASE WHEN v.bill AND v.needs_fx THEN c_exchange_rate END
       FROM (SELECT r.reason, r.reason IS NULL AND NOT k.rejected AS bill,
-                   c_currency <> p_currency AND p_billsec > 0 AS needs_fx   -- unanswered: 0 in any currency
+                   c_currency <> p_currency AND p_billsec > 0 AS needs_fx,   -- unanswered: 0 in any currency
+                   -- the provider's charge in its currency, once (the fence below)
+                   billing_private.charge(p_billsec, c_rate, c_connect_fee, c_min_duration, c_first, c_next) AS cost
               FROM (SELECT coalesce(p_reject_reason, '') <> '' AND coalesce(p_billsec, 0) = 0 AS rejected) k
              CROSS JOIN LATERAL (
                     SELECT CASE
