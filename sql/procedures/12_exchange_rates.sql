@@ -4,9 +4,10 @@
 --
 -- One rule everywhere a rate is chosen: the row of the pair (from, to) with
 -- valid_from <= moment < valid_to (NULL = open); of several, the latest valid_from
--- (unique per pair, so there is no tie to break). Used by CDR rating (rate_cdr, the set-based re-rate) through
--- find_exchange_rate, and by route_call's ranking (11_route_call.sql, the same rule
--- for every currency into the customer's at once).
+-- (unique per pair, so there is no tie to break). find_exchange_rate is that rule: CDR
+-- rating (through exchange_rate_at), the set-based re-rate, route_call's ranking (each
+-- enabled provider's rate into the customer's currency, 11_route_call.sql), the
+-- simulator and route_preview.
 
 -- The rate from p_from to p_to valid at p_at; no row when the currencies are the same
 -- (nothing to convert) or when none is valid. Inlined by the planner into its callers:
@@ -25,6 +26,15 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
        AND (x.valid_to IS NULL OR p_at < x.valid_to)
      ORDER BY x.valid_from DESC   -- unique per pair (uq_exchange_rates_pair_valid_from): no tie
      LIMIT 1
+$$;
+
+-- The same rate as a value, for expressions: CDR rating calls it only when the provider's
+-- currency is not the customer's (rate_cdr, 20_cdr_billing.sql). Not inlined (a query
+-- is no simple expression): each call runs find_exchange_rate's probe.
+CREATE OR REPLACE FUNCTION billing_private.exchange_rate_at(p_from text, p_to text, p_at timestamptz)
+RETURNS numeric
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT x.rate FROM billing_private.find_exchange_rate(p_from, p_to, p_at) x
 $$;
 
 -- For the routing simulator: the providers that would have offered a route for

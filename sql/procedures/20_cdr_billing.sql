@@ -23,9 +23,11 @@
 --   number when no prefix is longer than 6 digits)). Between valid rates of one prefix
 --   the latest valid_from wins, then the highest id (10_rating.sql; rerate agrees).
 --   Currencies (0110): when the provider's currency is not the customer's, the cost is
---   converted with find_exchange_rate(provider's, customer's, start_stamp)
---   (uq_exchange_rates_pair_valid_from, one backward probe); in one currency that
---   lookup is a one-time filter that reads nothing.
+--   converted with exchange_rate_at(provider's, customer's, start_stamp)
+--   (uq_exchange_rates_pair_valid_from, one backward probe). It is a function call in an
+--   expression, not a lateral join: a join's plan nodes are started for every CDR (the
+--   trigger's plan is cached, its executor is not), which cost one currency ~45,000
+--   instructions per CDR for nothing; the call costs nothing when not made.
 --
 -- Unrated reasons, checked in this order (the first that applies is recorded):
 --   missing_customer, unknown_customer, missing_destination, invalid_destination,
@@ -63,15 +65,17 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
            CASE WHEN v.bill THEN billing_private.billed_seconds(p_billsec, c_min_duration, c_first, c_next) ELSE 0 END,
            -- the cost in the customer's currency: the provider's charge converted when
            -- the currencies differ, round(charge x exchange rate, 6) (docs/rounding.md)
-           CASE WHEN NOT v.bill THEN 0 WHEN v.needs_fx THEN round(v.cost * c_exchange_rate, 6) ELSE v.cost END,
+           CASE WHEN NOT v.bill THEN 0 WHEN v.needs_fx THEN round(v.cost * v.fx, 6) ELSE v.cost END,
            CASE WHEN v.bill AND v.needs_fx THEN c_currency END,
            CASE WHEN v.bill AND v.needs_fx THEN v.cost END,
-           CASE WHEN v.bill AND v.needs_fx THEN c_exchange_rate END
+           CASE WHEN v.bill AND v.needs_fx THEN v.fx END
       FROM (SELECT r.reason, r.reason IS NULL AND NOT k.rejected AS bill,
                    c_currency <> p_currency AND p_billsec > 0 AS needs_fx,   -- unanswered: 0 in any currency
                    -- the provider's charge in its currency, once (the fence below)
-                   billing_private.charge(p_billsec, c_rate, c_connect_fee, c_min_duration, c_first, c_next) AS cost
-              FROM (SELECT coalesce(p_reject_reason, '') <> '' AND coalesce(p_billsec, 0) = 0 AS rejected) k
+                   billing_private.charge(p_billsec, c_rate, c_connect_fee, c_min_duration, c_first, c_next) AS cost,
+                   k.fx
+              FROM (SELECT coalesce(p_reject_reason, '') <> '' AND coalesce(p_billsec, 0) = 0 AS rejected,
+                           c_exchange_rate AS fx) k
              CROSS JOIN LATERAL (
                     SELECT CASE
                                WHEN k.rejected THEN NULL
@@ -90,7 +94,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                                WHEN p_provider_id IS NULL THEN 'missing_provider'
                                WHEN p_provider_found IS NULL THEN 'unknown_provider'
                                WHEN c_id IS NULL THEN 'no_cost_rate'
-                               WHEN c_currency <> p_currency AND c_exchange_rate IS NULL THEN 'no_exchange_rate'
+                               WHEN c_currency <> p_currency AND k.fx IS NULL THEN 'no_exchange_rate'
                            END AS reason) r
             OFFSET 0) v   -- a fence: the reason is computed once, not once per use below
 $$;
@@ -110,13 +114,14 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
              ON NOT k.rejected
       LEFT JOIN LATERAL billing_private.find_provider_rate(p.id, left(p_destination, coalesce(pl.longest, 20)), p_start) pr
              ON NOT k.rejected
-      -- looked up only when the provider's currency is not the customer's (12_exchange_rates.sql)
-      LEFT JOIN LATERAL billing_private.find_exchange_rate(p.currency, c.currency, p_start) fx ON NOT k.rejected
      CROSS JOIN LATERAL billing_private.rate_cdr_with(
             p_customer_id, c.id, p_destination, p_start, p_end, p_billsec, p_provider_id, p.id, p_reject_reason,
             s.id, s.prefix, s.rate, s.connect_fee, s.min_duration, s.increment_first, s.increment_next,
             pr.id, pr.rate, pr.connect_fee, pr.min_duration, pr.increment_first, pr.increment_next,
-            c.currency, p.currency, fx.rate) x
+            c.currency, p.currency,
+            -- an expression, not a join: a call in one currency starts no plan node for it
+            CASE WHEN p.currency <> c.currency AND NOT k.rejected
+                 THEN billing_private.exchange_rate_at(p.currency, c.currency, p_start) END) x
 $$;
 
 -- Exponential decay factor for gateway statistics: counters halve every hour, so the
