@@ -120,7 +120,7 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
             pr.id, pr.rate, pr.connect_fee, pr.min_duration, pr.increment_first, pr.increment_next,
             c.currency, p.currency,
             -- an expression, not a join: a call in one currency starts no plan node for it
-            CASE WHEN p.currency <> c.currency AND NOT k.rejected
+            CASE WHEN p.currency <> c.currency AND p_billsec > 0
                  THEN billing_private.exchange_rate_at(p.currency, c.currency, p_start) END) x
 $$;
 
