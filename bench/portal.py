@@ -12,8 +12,9 @@
   and filtered pages; also the totals of a filtered month.
 * Rate deck: a CSV of deck-rows prefixes imported end to end (COPY -> validate ->
   stage -> diff -> apply -> commit) into an empty ratecard, then a second deck with
-  10 % changed, 5 % removed and 5 % new prefixes over the first; baseline in the same
-  run: a plain COPY of the same file into an unindexed table.
+  10 % changed, 5 % left out and 5 % new prefixes over the first, in replace mode (the
+  5 % are closed; rolled back) and in update mode (the 5 % are kept); baseline in the
+  same run: a plain COPY of the same file into an unindexed table.
 
 The machine is shared and noisy: compare the ratios with the baseline, not absolute
 figures across runs.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import secrets
 import statistics
 import sys
 import tempfile
@@ -191,9 +193,8 @@ def bench_browser(dsn: str, runs: int) -> dict:
     from portal.config import Config
 
     class BenchConfig(Config):
-        SECRET_KEY = "bench"
+        SECRET_KEY = secrets.token_hex(32)
         WTF_CSRF_ENABLED = False
-        RATELIMIT_ENABLED = False
 
     app = create_app(BenchConfig, DATABASE_URL=dsn)
     client = app.test_client()
@@ -208,6 +209,9 @@ def bench_browser(dsn: str, runs: int) -> dict:
         depth = min(500_000, cur.fetchone()[0] // 2)
         cur.execute("SELECT start_stamp, id FROM billing.cdr ORDER BY start_stamp DESC, id DESC OFFSET %s LIMIT 1", (depth,))
         deep = cur.fetchone()
+        cur.execute("SELECT id, destination FROM billing.cdr WHERE start_stamp > %s ORDER BY start_stamp DESC LIMIT 1",
+                    (last - timedelta(days=2),))
+        recent_id, recent_destination = cur.fetchone()
     conn.close()
     month_from = (last.date().replace(day=1) - timedelta(days=1)).replace(day=1)
     from portal.cdrs.services import Cursor
@@ -221,6 +225,9 @@ def bench_browser(dsn: str, runs: int) -> dict:
         "provider + hangup cause": f"/admin/cdrs?provider_id={customer % PROVIDERS + 1}&hangup_cause=NO_ANSWER",
         "totals: customer, 2 months (JSON)": f"/admin/cdrs/totals?customer_id={customer}&date_from={month_from}&date_to={last.date()}",
         "totals: all customers, one day (JSON)": f"/admin/cdrs/totals?date_from={last.date()}&date_to={last.date()}",
+        "number: caller or destination starts with 7 digits": f"/admin/cdrs?number={recent_destination[:7]}",
+        "number: contains 6 digits, last 31 days": f"/admin/cdrs?number={recent_destination[-6:]}&match=contains",
+        "call detail page": f"/admin/cdrs/{recent_id}",
     }
     results = {}
     for label, url in urls.items():
@@ -301,12 +308,25 @@ def bench_import(dsn: str, rows: int) -> dict:
     results["import deck 1 into an empty ratecard"] = time.perf_counter() - t
     first_phases = {k: v - t for k, v in phases.items()}
 
+    # Deck 2 in both modes over the same deck 1: replace (rolled back), then update.
+    replace = services.ImportOptions(mapping=dict(mapping.mapping), mode="replace")
+    t = time.perf_counter()
+    planned = services.preview(conn, "ratecard", card, deck2, replace, effective2)
+    conn.commit()
+    results["preview deck 2, replace mode (rolled back)"] = time.perf_counter() - t
+    t = time.perf_counter()
+    result = services.apply(conn, "ratecard", card, deck2, replace, effective2,
+                            confirm_removed=planned.counts.get("removed", 0))
+    results["import deck 2 over deck 1, replace (10% changed, 5% removed, 5% new)"] = time.perf_counter() - t
+    conn.rollback()
+    print(f"  deck 2 changes, replace mode: {result.counts}")
+
     phases.clear()
     t = time.perf_counter()
     result = services.apply(conn, "ratecard", card, deck2, mapping, effective2, services.Progress(progress))
     conn.commit()
-    results["import deck 2 over deck 1 (10% changed, 5% removed, 5% new)"] = time.perf_counter() - t
-    print(f"  deck 2 changes: {result.counts}")
+    results["import deck 2 over deck 1, update (10% changed, 5% kept, 5% new)"] = time.perf_counter() - t
+    print(f"  deck 2 changes, update mode: {result.counts}")
     conn.close()
     print(f"  deck: {rows:,} lines, {size:.1f} MB; phase start offsets of deck 1: "
           + ", ".join(f"{k} {v:.1f}s" for k, v in first_phases.items()))

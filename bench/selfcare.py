@@ -14,16 +14,18 @@ import os
 import statistics
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg2  # noqa: E402
 
-from portal import create_app, dbmigrate  # noqa: E402
-from portal.config import Config  # noqa: E402
-from portal.extensions import db  # noqa: E402
-from portal.selfcare import _services as s  # noqa: E402
+from portal import dbapi, dbmigrate  # noqa: E402
+from portal.cdrs import services as cdrs  # noqa: E402
+from portal.customers import services as customers  # noqa: E402
+from portal.ledger import services as ledger  # noqa: E402
+from portal.rates import services as rates  # noqa: E402
 
 SERVER = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres").rsplit("/", 1)[0]
 NAME = "bench_selfcare"
@@ -81,13 +83,13 @@ def setup() -> str:
     return url
 
 
-def timed(fn, runs: int = 5) -> float:
+def timed(conn, fn, runs: int = 5) -> float:
     times = []
     for _ in range(runs):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-        db.session.rollback()
+        conn.rollback()
     return statistics.median(times) * 1000
 
 
@@ -95,46 +97,45 @@ def main():
     t = time.perf_counter()
     url = setup()
     print(f"setup: {ROWS} calls and ledger rows per customer, 2 customers, {time.perf_counter() - t:.0f} s")
-    app = create_app(Config, DATABASE_URL=url, SECRET_KEY="bench")
-    with app.app_context():
-        from datetime import timedelta
-        from sqlalchemy import text
-
-        today = s.today()
-        month = s.CdrFilter(date_from=today.replace(day=1))
-        everything = s.CdrFilter()
-        _, older, _ = s.cdr_page(1, everything)
-        deep = None
+    # The services take a DB-API connection: no Flask app is needed to ask them.
+    conn = psycopg2.connect(url)
+    try:
+        today = dbapi.today(conn)
+        month = cdrs.CdrFilter(date_from=today.replace(day=1), zone=None)
+        everything = cdrs.CdrFilter(zone=None)
+        scope = {"customer_id": 1}
+        deep = cdrs.page(conn, everything, **scope).older
         for _ in range(20):  # 20 pages down
-            _, deep, _ = s.cdr_page(1, everything, before=deep or older)
+            deep = cdrs.page(conn, everything, older_than=deep.encode(), **scope).older
+        since = lambda days: ledger.LedgerFilter(date_from=today - timedelta(days=days))  # noqa: E731
         cases = {
-            "baseline: count(*) of the customer's CDRs": lambda: db.session.execute(
-                text("SELECT count(*) FROM billing.cdr WHERE customer_id = 1")).scalar(),
-            "overview: funds": lambda: s.funds(1),
-            "overview: month summary": lambda: s.month_summary(1),
-            "overview: recent calls": lambda: s.recent_calls(1),
-            "calls: first page": lambda: s.cdr_page(1, month),
-            "calls: page 21 (keyset)": lambda: s.cdr_page(1, everything, before=deep),
-            "calls: totals this month": lambda: s.cdr_totals(1, month),
-            "calls: totals all 90 days": lambda: s.cdr_totals(1, everything),
-            "calls: prefix filter page": lambda: s.cdr_page(1, s.CdrFilter(prefix="55")),
-            "ledger: first page": lambda: s.ledger_page(1),
-            "ledger: page 200 (offset)": lambda: s.ledger_page(1, page=200),
-            "ledger: last 7 days": lambda: s.ledger_page(1, date_from=today - timedelta(days=7)),
-            "ledger: per day, 90 days": lambda: s.ledger_days(1),
-            "ledger: period summary 30 days": lambda: s.ledger_period(1, date_from=today - timedelta(days=30)),
-            "rates: first page (20000 prefixes)": lambda: s.rates_page(1),
-            "rates: name search": lambda: s.rates_page(1, "Country 7"),
-            "rates: CSV all prefixes": lambda: sum(len(b) for b in s.iter_rates(1)),
-            "calls: CSV this month": lambda: sum(len(b) for b in s.iter_cdrs(1, month)),
+            "baseline: count(*) of the customer's CDRs": lambda: dbapi.fetch_value(
+                conn, "SELECT count(*) FROM billing.cdr WHERE customer_id = 1"),
+            "overview: funds": lambda: customers.funds(conn, 1),
+            "overview: month summary": lambda: cdrs.totals(conn, month, **scope),
+            "overview: recent calls": lambda: cdrs.recent(conn, **scope),
+            "calls: first page": lambda: cdrs.page(conn, month, **scope),
+            "calls: page 21 (keyset)": lambda: cdrs.page(conn, everything, older_than=deep.encode(), **scope),
+            "calls: totals this month": lambda: cdrs.totals(conn, month, **scope),
+            "calls: totals all 90 days": lambda: cdrs.totals(conn, everything, **scope),
+            "calls: prefix filter page": lambda: cdrs.page(conn, cdrs.CdrFilter(prefix="55", zone=None), **scope),
+            "ledger: first page": lambda: ledger.entries(conn, 1),
+            "ledger: page 200 (offset)": lambda: ledger.entries(conn, 1, page=200),
+            "ledger: last 7 days": lambda: ledger.entries(conn, 1, since(7)),
+            "ledger: per day, 90 days": lambda: ledger.days(conn, 1),
+            "ledger: period summary 30 days": lambda: ledger.period(conn, 1, since(30)),
+            "rates: first page (20000 prefixes)": lambda: rates.applied(conn, 1),
+            "rates: name search": lambda: rates.applied(conn, 1, "Country 7"),
+            "rates: CSV all prefixes": lambda: sum(len(b) for b in rates.export(1).batches(conn)),
+            "calls: CSV this month": lambda: sum(len(b) for b in cdrs.export(month, **scope).batches(conn)),
         }
-        results = {name: timed(fn, 3 if "CSV" in name or "all 90" in name else 5) for name, fn in cases.items()}
+        results = {name: timed(conn, fn, 3 if "CSV" in name or "all 90" in name else 5) for name, fn in cases.items()}
         base = results["baseline: count(*) of the customer's CDRs"]
         print(f"{'query':45} {'ms':>9} {'x baseline':>11}")
         for name, ms in results.items():
             print(f"{name:45} {ms:9.1f} {ms / base:11.2f}")
-    with app.app_context():
-        db.engine.dispose()
+    finally:
+        conn.close()
 
 
 if __name__ == "__main__":

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import importlib
 import logging
+import secrets
 
-from flask import Flask, render_template, request
+import click
+from flask import Flask, abort, g, render_template, request
 
-from .config import Config, DevelopmentConfig, sqlalchemy_url
-from .extensions import csrf, db, limiter, login_manager
+from . import localtime, proxy
+from .config import Config, secret_key_problem, sqlalchemy_url
+from .extensions import csrf, db, login_manager
 
 # (module, url_prefix). Each module exposes `bp`. URL prefixes are set here only.
 BLUEPRINTS = [
@@ -26,27 +29,37 @@ CLI_MODULES = [
 ]
 
 
-def create_app(config_class: type[Config] = DevelopmentConfig, **overrides) -> Flask:
+def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
     app.config.from_object(config_class)
     app.config.update(overrides)
-    if not app.config.get("SECRET_KEY"):
-        raise RuntimeError("SECRET_KEY is not set: export SECRET_KEY (make run generates one)")
+    app.config.setdefault("REMEMBER_COOKIE_SECURE", app.config.get("SESSION_COOKIE_SECURE", False))
+    _require_secret_key(app)
     app.config["SQLALCHEMY_DATABASE_URI"] = sqlalchemy_url(app.config["DATABASE_URL"])
 
     db.init_app(app)
+    with app.app_context():
+        localtime.install(app, db.engine)
     csrf.init_app(app)
-    limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "warning"
+    proxy.install(app)
 
     from . import models  # noqa: F401  (register mappers)
 
     @login_manager.user_loader
     def load_user(user_id: str):
-        user = db.session.get(models.User, int(user_id))
-        return user if user is not None and user.active else None
+        """The session and the remember-me cookie hold "<id>.<session_version>": a cookie
+        issued before the user signed out, changed the password or was signed out by an
+        admin carries an older version and signs nobody in."""
+        ident, _, version = user_id.partition(".")
+        if not (ident.isdigit() and version.isdigit() and len(ident) <= 18 and len(version) <= 9):
+            return None
+        user = db.session.get(models.User, int(ident))
+        if user is None or not user.active or user.session_version != int(version):
+            return None
+        return user
 
     for module_name, prefix in BLUEPRINTS:
         module = importlib.import_module(module_name)
@@ -56,6 +69,7 @@ def create_app(config_class: type[Config] = DevelopmentConfig, **overrides) -> F
 
     app.config["NAV_ENDPOINTS"] = frozenset(app.view_functions)
     _register_filters(app)
+    _register_input_guard(app)
     _register_error_pages(app)
     _register_security_headers(app)
     if app.config.get("SCHEDULER_ENABLED"):
@@ -68,14 +82,71 @@ def create_app(config_class: type[Config] = DevelopmentConfig, **overrides) -> F
     return app
 
 
+def _require_secret_key(app: Flask) -> None:
+    """Sessions are signed with SECRET_KEY: without a real one anybody could forge an admin
+    session, so the portal refuses to start. Commands of `flask --app wsgi` other than
+    `run` (db upgrade, provision, jobs ...) serve no request and sign nothing that outlives
+    them: when the key is unset they get a throwaway one."""
+    problem = secret_key_problem(app.config.get("SECRET_KEY"))
+    if problem is None:
+        return
+    if not app.config.get("SECRET_KEY") and _loading_for_a_cli_command():
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+        return
+    raise RuntimeError(f"{problem}: export SECRET_KEY=<a random string, 64 hex digits such as the output of "
+                       "`python3 -c 'import secrets; print(secrets.token_hex(32))'`> (make run generates one "
+                       "and keeps it in var/secret_key)")
+
+
+def _loading_for_a_cli_command() -> bool:
+    """True while the flask CLI loads the app to find one of the app's own commands (its
+    group is running); `flask run` and `flask shell` load it inside their own command."""
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and isinstance(ctx.command, click.Group)
+
+
 def _register_filters(app: Flask) -> None:
     from . import formatting
 
-    app.jinja_env.filters["money"] = formatting.money
-    app.jinja_env.filters["rate"] = formatting.rate
+    app.jinja_env.filters["money"] = formatting.money_filter
+    app.jinja_env.filters["money_exact"] = formatting.money_exact_filter   # = money(cur, exact=True)
+    app.jinja_env.filters["rate"] = formatting.rate_filter
     app.jinja_env.filters["dt"] = formatting.datetime_short
     app.jinja_env.filters["duration"] = formatting.duration
     app.jinja_env.globals["url_with"] = formatting.url_with
+    app.jinja_env.globals["timezone_name"] = formatting.timezone_name
+    app.jinja_env.globals["minor_units"] = formatting.minor_units
+    app.jinja_env.globals["input_attrs"] = formatting.input_attrs
+
+
+def _register_input_guard(app: Flask) -> None:
+    """A NUL character can be typed into no form and stored in no PostgreSQL text: a
+    request that carries one (path, query string or form) is refused before any view
+    passes it to the database, where it would fail as a 500."""
+
+    @app.before_request
+    def refuse_nul_characters():
+        fields = request.args.items(multi=True)
+        if request.method == "POST" and request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            fields = list(fields) + list(request.form.items(multi=True))
+        if "\x00" in request.path or any("\x00" in key or "\x00" in value for key, value in fields):
+            abort(400, description="The request contains a NUL character (%00), which no field accepts.")
+
+
+def _database_unreachable(exc: BaseException) -> bool:
+    """Connection refused, lost, or the server shutting down (SQLSTATE classes 08, 57P)
+    — not a query's own error (those are bugs or bad input)."""
+    from sqlalchemy.exc import DBAPIError
+
+    orig = getattr(exc, "orig", exc)
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    code = getattr(orig, "pgcode", None)
+    if code is None:
+        import psycopg2
+
+        return isinstance(orig, (psycopg2.OperationalError, psycopg2.InterfaceError))
+    return code.startswith("08") or code.startswith("57P")
 
 
 def _register_error_pages(app: Flask) -> None:
@@ -100,8 +171,32 @@ def _register_error_pages(app: Flask) -> None:
 
     @app.errorhandler(500)
     def server_error(e):
+        original = getattr(e, "original_exception", None)
+        if original is not None and _database_unreachable(original):
+            return database_down(original)
         db.session.rollback()
         return render_error(500, "Something went wrong", "The error was logged. Try again, or contact the operator.")
+
+    from sqlalchemy.exc import DBAPIError
+
+    @app.errorhandler(DBAPIError)
+    def database_error(e):
+        if not _database_unreachable(e):
+            raise e
+        return database_down(e)
+
+    def database_down(e):
+        """503 with its own page: no database query, no current_user, no session."""
+        app.logger.error("database unreachable: %s", getattr(e, "orig", e))
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 - the connection is gone; nothing to roll back
+            pass
+        # Flask-Login's template context would load the user (a query) once more.
+        g._login_user = login_manager.anonymous_user()
+        seconds = app.config.get("DATABASE_DOWN_RETRY_AFTER", 30)
+        page = render_template("errors/unavailable.html", seconds=seconds)
+        return page, 503, {"Retry-After": str(seconds)}
 
 
 def _register_security_headers(app: Flask) -> None:

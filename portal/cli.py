@@ -6,7 +6,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from . import dbmigrate
+from . import audit, dbmigrate
 from .extensions import db
 from .models import User
 from .security import MIN_PASSWORD_LENGTH, hash_password
@@ -34,7 +34,9 @@ def db_status():
 @click.command("create-admin")
 @click.option("--email", required=True, help="Login e-mail of the back-office user.")
 @click.option("--password", required=True, help=f"At least {MIN_PASSWORD_LENGTH} characters.")
-def create_admin(email: str, password: str):
+@click.option("--reset-two-factor", is_flag=True,
+              help="Also turn off the admin's two-factor sign-in (a lost phone and lost recovery codes).")
+def create_admin(email: str, password: str, reset_two_factor: bool):
     """Create a back-office user, or reset the password of an existing one."""
     email = email.strip().lower()
     if "@" not in email:
@@ -46,11 +48,17 @@ def create_admin(email: str, password: str):
         db.session.add(User(email=email, password_hash=hash_password(password), role="admin"))
         click.echo(f"created admin {email}")
     elif user.role != "admin":
-        raise click.ClickException(f"{email} is a customer user; use another e-mail for the admin")
+        raise click.ClickException(f"{email} is a {user.role} user; use another e-mail for the admin")
     else:
         user.password_hash = hash_password(password)
         user.active = True
         click.echo(f"admin {email} exists: password reset")
+        if reset_two_factor and user.two_factor_enabled:
+            from .auth import two_factor
+
+            two_factor.disable(user)
+            audit.record("two_factor_reset", "staff", user.id, actor="cli", email=email)
+            click.echo(f"two-factor sign-in of {email} turned off")
     db.session.commit()
 
 

@@ -2,8 +2,30 @@
 from __future__ import annotations
 
 import os
+import secrets
+from datetime import timedelta
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/billing"
+
+
+# Keys that have been published (this project's old built-in defaults, framework examples):
+# a session cookie signed with any of them must never be accepted.
+PUBLIC_SECRET_KEYS = frozenset({
+    "dev-only-not-secret", "testing", "bench", "dev", "development", "secret", "secret-key", "secret_key",
+    "changeme", "change-me", "please-change-me", "your-secret-key", "super-secret", "default",
+})
+MIN_SECRET_KEY_LENGTH = 16
+
+
+def secret_key_problem(key) -> str | None:
+    """Why `key` cannot sign sessions, or None when it can."""
+    if not key:
+        return "SECRET_KEY is not set"
+    if str(key).strip().lower() in PUBLIC_SECRET_KEYS:
+        return "SECRET_KEY is a published example key"
+    if len(str(key)) < MIN_SECRET_KEY_LENGTH:
+        return f"SECRET_KEY is shorter than {MIN_SECRET_KEY_LENGTH} characters"
+    return None
 
 
 def sqlalchemy_url(libpq_url: str) -> str:
@@ -21,12 +43,34 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
+    # "Keep me signed in": the same flags as the session cookie (create_app copies
+    # SESSION_COOKIE_SECURE to REMEMBER_COOKIE_SECURE), for two weeks.
     REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_DURATION = timedelta(days=int(os.environ.get("REMEMBER_COOKIE_DAYS", "14")))
     WTF_CSRF_TIME_LIMIT = None
-    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
-    RATELIMIT_ENABLED = True
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated
+    # addresses or networks); from any other peer those headers are ignored (portal/proxy.py).
+    TRUSTED_PROXIES = os.environ.get("TRUSTED_PROXIES", "")
+    PROXY_FIX_X_FOR = int(os.environ.get("PROXY_FIX_X_FOR", "1"))
+    PROXY_FIX_X_PROTO = int(os.environ.get("PROXY_FIX_X_PROTO", "1"))
+    # Sign-in throttling (portal/auth/throttle.py): failed attempts within the window.
+    LOGIN_WINDOW_MINUTES = 15
+    LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_CLIENT = 5
+    LOGIN_MAX_FAILURES_PER_ACCOUNT = 25
+    LOGIN_MAX_FAILURES_PER_CLIENT = 100
+    SECOND_FACTOR_MAX_FAILURES = 5
+    RESET_MAX_PER_ADDRESS_AND_HOUR = 3
+    RESET_MAX_PER_CLIENT_AND_HOUR = 20
+    # Links sent by e-mail (password reset, address verification) start with this URL,
+    # never with the Host header of the request that asked for them.
+    PORTAL_URL = os.environ.get("PORTAL_URL", "").rstrip("/")
+    PASSWORD_RESET_MINUTES = 60
+    EMAIL_VERIFICATION_HOURS = 48
+    # Seconds a browser is asked to wait when the database is unreachable (503 page).
+    DATABASE_DOWN_RETRY_AFTER = 30
     # Outgoing mail (alerts, invoices).
-    SMTP_HOST = os.environ.get("SMTP_HOST", "127.0.0.1")
+    SMTP_HOST = os.environ.get("SMTP_HOST")   # unset: a mail server on 127.0.0.1 (pages say "not configured")
     SMTP_PORT = int(os.environ.get("SMTP_PORT", "25"))
     SMTP_USER = os.environ.get("SMTP_USER")
     SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD")
@@ -43,15 +87,34 @@ class Config:
     PAGE_SIZE = 50
 
 
-class DevelopmentConfig(Config):
-    # `make run` exports a generated SECRET_KEY; this fallback only serves a dev shell.
-    SECRET_KEY = os.environ.get("SECRET_KEY") or "dev-only-not-secret"
+class ProductionConfig(Config):
+    """Behind nginx with TLS (deploy/, docs/deployment.md): wsgi.py uses it when
+    PORTAL_CONFIG=production. No fallback secret (as everywhere: create_app refuses a
+    missing or published SECRET_KEY), secure cookies, and X-Forwarded-For/-Proto believed
+    from nginx on this host only (TRUSTED_PROXIES, portal/proxy.py): the client address
+    the sign-in throttle counts, https for redirects and HSTS."""
+    SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "1") == "1"
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    PREFERRED_URL_SCHEME = "https"
+    TRUSTED_PROXIES = os.environ.get("TRUSTED_PROXIES", "127.0.0.1, ::1")
+
+
+CONFIGS = {"production": ProductionConfig}
+
+
+def config_from_environment(default: type[Config]) -> type[Config]:
+    """The class named by PORTAL_CONFIG (`production`), else `default`."""
+    name = os.environ.get("PORTAL_CONFIG", "").strip().lower()
+    if name and name not in CONFIGS:
+        raise RuntimeError(f"PORTAL_CONFIG={name!r} is not one of: {', '.join(CONFIGS)} (or unset for development)")
+    return CONFIGS.get(name, default)
 
 
 class TestingConfig(Config):
     TESTING = True
-    SECRET_KEY = "testing"
+    # A key of this test process only: nothing signed with it is valid anywhere else.
+    SECRET_KEY = secrets.token_hex(32)
     WTF_CSRF_ENABLED = False
-    RATELIMIT_ENABLED = False
     SCHEDULER_ENABLED = False
+    PORTAL_URL = "http://portal.test"
     SMTP_PORT = 0

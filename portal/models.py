@@ -11,9 +11,10 @@ from decimal import Decimal
 from typing import Optional
 
 from flask_login import UserMixin
+from sqlalchemy import event, inspect
 from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer, LargeBinary, Numeric, Text
-from sqlalchemy.dialects.postgresql import CIDR, JSONB, TIMESTAMP
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.dialects.postgresql import CIDR, INET, JSONB, TIMESTAMP
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from .extensions import db
 
@@ -41,7 +42,17 @@ class Settings(db.Model):
     company_email: Mapped[str] = mapped_column(Text)
     invoice_footer: Mapped[str] = mapped_column(Text)
     company_logo: Mapped[str] = mapped_column(Text, server_default="img/logo.svg")
+    staff_two_factor_required: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # 0091: the operator's legal block on invoices, payment terms, reminders.
+    company_registration: Mapped[str] = mapped_column(Text, server_default="")
+    company_bank_details: Mapped[str] = mapped_column(Text, server_default="")
+    payment_terms_days: Mapped[int] = mapped_column(Integer, server_default="30")
+    reminder_interval_days: Mapped[int] = mapped_column(Integer, server_default="14")
     updated_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+    # credit in quotas (CONTRACT 1b, migration 0026)
+    quota_seconds: Mapped[Optional[int]] = mapped_column(Integer, server_default="300")
+    reauth_margin_seconds: Mapped[int] = mapped_column(Integer, server_default="10")
+    ring_timeout_seconds: Mapped[int] = mapped_column(Integer, server_default="60")
 
     @classmethod
     def get(cls) -> "Settings":
@@ -163,12 +174,23 @@ class Customer(db.Model):
     currency: Mapped[str] = mapped_column(Text, default="EUR")
     tax_rate: Mapped[Optional[Decimal]] = mapped_column(Numeric(6, 4))
     daily_balance_email: Mapped[bool] = mapped_column(Boolean, default=False)
+    # 0091: legal data for invoices; `name` stays the identifier.
+    display_name: Mapped[Optional[str]] = mapped_column(Text)
+    legal_name: Mapped[Optional[str]] = mapped_column(Text)
+    address: Mapped[Optional[str]] = mapped_column(Text)
+    vat_id: Mapped[Optional[str]] = mapped_column(Text)
+    payment_terms_days: Mapped[Optional[int]] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
     endpoints: Mapped[list["Endpoint"]] = relationship(back_populates="customer", order_by="Endpoint.name")
     ratecard_links: Mapped[list["CustomerRatecard"]] = relationship(order_by="CustomerRatecard.priority", cascade="all, delete-orphan")
     routing_rules: Mapped[list["RoutingRule"]] = relationship(order_by="RoutingRule.prefix", cascade="all, delete-orphan")
 
     __mapper_args__ = {"eager_defaults": True}
+
+    @property
+    def label(self) -> str:
+        """The name people read: the display name, else the identifier."""
+        return self.display_name or self.name
 
 
 class CustomerRatecard(db.Model):
@@ -241,6 +263,15 @@ class CallHold(db.Model):
     destination: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
     expires_at: Mapped[datetime] = mapped_column(TZ)
+    # what the hold covers (CONTRACT 1b): seconds since the answer (NULL: all of
+    # max_duration), priced with these terms
+    granted_seconds: Mapped[Optional[int]] = mapped_column(Integer)
+    connect_fee: Mapped[Decimal] = mapped_column(Money, server_default="0")
+    min_duration: Mapped[int] = mapped_column(Integer, server_default="0")
+    increment_first: Mapped[int] = mapped_column(Integer, server_default="1")
+    increment_next: Mapped[int] = mapped_column(Integer, server_default="1")
+    grants: Mapped[int] = mapped_column(Integer, server_default="1")
+    granted_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
 
 
 class FsCdr(db.Model):
@@ -277,6 +308,7 @@ class FsCdr(db.Model):
     status: Mapped[str] = mapped_column(Text, server_default="new")
     unrated_reason: Mapped[Optional[str]] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+    held_seconds: Mapped[Optional[int]] = mapped_column(Integer)   # the hold's grant when billed; NULL: none
 
 
 class Cdr(db.Model):
@@ -310,6 +342,12 @@ class Cdr(db.Model):
     status: Mapped[str] = mapped_column(Text)
     unrated_reason: Mapped[Optional[str]] = mapped_column(Text)
     rated_at: Mapped[datetime] = mapped_column(TZ)
+    # a call never costs more than its hold (CONTRACT 1b): what the hold granted, the
+    # seconds billed to nobody beyond it, and the flags for admin review
+    held_seconds: Mapped[Optional[int]] = mapped_column(Integer)
+    overrun_seconds: Mapped[int] = mapped_column(Integer, server_default="0")
+    no_hold: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    absurd_duration: Mapped[bool] = mapped_column(Boolean, server_default="false")
     # Set when the provider's currency is not the customer's (0110): cost_amount is the
     # cost converted into the customer's currency, these say from what.
     cost_currency: Mapped[Optional[str]] = mapped_column(Text)
@@ -349,15 +387,74 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
     last_login_at: Mapped[Optional[datetime]] = mapped_column(TZ)
+    # Incremented to revoke every session and remember-me cookie issued before (0100).
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    totp_secret: Mapped[Optional[str]] = mapped_column(Text)
+    totp_enabled_at: Mapped[Optional[datetime]] = mapped_column(TZ)
+    totp_last_step: Mapped[Optional[int]] = mapped_column(BigInteger)
     customer: Mapped[Optional[Customer]] = relationship()
+
+    STAFF_ROLES = ("admin", "finance", "support")
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
 
     @property
+    def is_staff(self) -> bool:
+        """Back-office users: admin, finance or support."""
+        return self.role in self.STAFF_ROLES
+
+    @property
+    def two_factor_enabled(self) -> bool:
+        return self.totp_enabled_at is not None
+
+    @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
+
+    def get_id(self) -> str:
+        """What the session and the remember-me cookie store: the id and the session
+        version, so that incrementing the version revokes every cookie issued before."""
+        return f"{self.id}.{self.session_version}"
+
+
+class AuthEvent(db.Model):
+    """A sign-in attempt or another account event (0100): the login audit and the
+    throttle's memory, shared by every portal process."""
+    __tablename__ = "auth_events"
+    id: Mapped[int] = _id()
+    at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+    kind: Mapped[str] = mapped_column(Text)
+    email: Mapped[Optional[str]] = mapped_column(Text)
+    user_id: Mapped[Optional[int]] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    client_ip: Mapped[Optional[str]] = mapped_column(INET)
+    success: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[Optional[str]] = mapped_column(Text)
+    user_agent: Mapped[Optional[str]] = mapped_column(Text)
+
+
+class AccountToken(db.Model):
+    """A single-use, expiring token sent by e-mail (0102); only its SHA-256 is stored."""
+    __tablename__ = "account_tokens"
+    id: Mapped[int] = _id()
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(Text)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    email: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+    expires_at: Mapped[datetime] = mapped_column(TZ)
+    used_at: Mapped[Optional[datetime]] = mapped_column(TZ)
+    user: Mapped[User] = relationship()
+
+
+class RecoveryCode(db.Model):
+    """A one-time two-factor recovery code (0103); only its SHA-256 is stored."""
+    __tablename__ = "recovery_codes"
+    id: Mapped[int] = _id()
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    used_at: Mapped[Optional[datetime]] = mapped_column(TZ)
 
 
 class AuditLog(db.Model):
@@ -444,6 +541,12 @@ class Invoice(db.Model):
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
     issued_at: Mapped[Optional[datetime]] = mapped_column(TZ)
     issued_by: Mapped[Optional[str]] = mapped_column(Text)
+    # 0091: the customer's legal data as built, due date and terms as issued, reverse charge.
+    customer_snapshot: Mapped[dict] = mapped_column(JSONB, default=dict)
+    payment_terms_days: Mapped[Optional[int]] = mapped_column(Integer)
+    due_date: Mapped[Optional[date]] = mapped_column(Date)
+    reverse_charge: Mapped[bool] = mapped_column(Boolean, default=False)
+    tax_note: Mapped[Optional[str]] = mapped_column(Text)
     customer: Mapped[Customer] = relationship()
     lines: Mapped[list["InvoiceLine"]] = relationship(order_by="InvoiceLine.position", passive_deletes=True)
     corrects: Mapped[Optional["Invoice"]] = relationship(remote_side="Invoice.id")
@@ -460,6 +563,19 @@ class Invoice(db.Model):
     @property
     def title(self) -> str:
         return {"invoice": "Invoice", "statement": "Statement", "credit_note": "Credit note"}[self.kind]
+
+
+class PaymentAllocation(db.Model):
+    """Part of a payment (ledger entry) applied to an issued invoice (0091); immutable."""
+    __tablename__ = "payment_allocations"
+    id: Mapped[int] = _id()
+    ledger_entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ledger.id", ondelete="RESTRICT"))
+    invoice_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("invoices.id", ondelete="RESTRICT"))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+    created_by: Mapped[Optional[str]] = mapped_column(Text)
+    entry: Mapped[LedgerEntry] = relationship()
+    invoice: Mapped["Invoice"] = relationship()
 
 
 class InvoiceLine(db.Model):
@@ -581,3 +697,19 @@ class RerateJob(db.Model):
     finished_at: Mapped[Optional[datetime]] = mapped_column(TZ)
     customer: Mapped[Optional[Customer]] = relationship()
     provider: Mapped[Optional[Provider]] = relationship()
+
+
+@event.listens_for(Session, "before_flush")
+def _revoke_sessions_on_credential_change(session, flush_context, instances) -> None:
+    """A new password, a new e-mail address, two-factor sign-in switched on or off, or a
+    disabled account revokes every session
+    and remember-me cookie issued before (the user loader compares session_version),
+    whichever code path made the change: self care, the back office, provisioning, CLI."""
+    for obj in session.dirty:
+        if not isinstance(obj, User):
+            continue
+        state = inspect(obj)
+        changed = any(state.attrs[name].history.has_changes() for name in ("password_hash", "email", "totp_enabled_at"))
+        disabled = state.attrs.active.history.has_changes() and not obj.active
+        if (changed or disabled) and not state.attrs.session_version.history.has_changes():
+            obj.session_version = (obj.session_version or 1) + 1

@@ -17,6 +17,9 @@ if [ -z "${SECRET_KEY:-}" ]; then
     export SECRET_KEY="$(cat "$VAR/secret_key")"
 fi
 
+# Links in mails (password reset, address verification) start with the portal's address.
+export PORTAL_URL="${PORTAL_URL:-http://127.0.0.1:${PORT:-5000}}"
+
 FLASK=("$VENV/bin/flask" --app "$ROOT/wsgi.py")
 log "database: $DATABASE_URL"
 "${FLASK[@]}" db upgrade
@@ -34,6 +37,8 @@ cat <<MSG
   Portal:     http://127.0.0.1:${PORT:-5000}
   Admin:      $ADMIN_EMAIL / $ADMIN_PASSWORD
   Customers:  see 'Demo logins' printed by seed-demo above
+
+  This is the development server. Production: docs/deployment.md (gunicorn, nginx, systemd).
 
 MSG
 export SCHEDULER_ENABLED="${SCHEDULER_ENABLED:-1}"

@@ -15,8 +15,10 @@ checkout's path so two checkouts on one server do not collide; set
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import threading
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -143,6 +145,24 @@ def fresh_db(template_db):
     url = create_database(name, template=template_db)
     yield url
     drop_database(name)
+
+
+@contextlib.contextmanager
+def serving(app):
+    """`app` served by werkzeug in a thread on a free port of 127.0.0.1 (browser tests);
+    yields its base URL, and stops the server and the app's connections after."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+        with app.app_context():
+            db.engine.dispose()
 
 
 # ----------------------------------------------------------------------------- logins

@@ -70,8 +70,21 @@ def topup(c: Customer, amount: str, kind: str = "topup") -> LedgerEntry:
     return entry
 
 
-def endpoint(c: Customer, perm: Permission, auth: str = "ip", ip: str | None = "198.51.100.7/32",
+_ip_seq = count(1)
+
+
+def unique_ip() -> str:
+    """A /32 of 198.18.0.0/15 (RFC 2544, benchmarking) that no other call returns: an IP
+    range belongs to one customer (migration 0090), so endpoints built without an `ip`
+    must never overlap."""
+    n = next(_ip_seq)
+    return f"198.{18 + n // 65536 % 2}.{n // 256 % 256}.{n % 256}/32"
+
+
+def endpoint(c: Customer, perm: Permission, auth: str = "ip", ip: str | None = None,
              username: str | None = None, password: str | None = None, name: str | None = None, **kw) -> Endpoint:
+    if auth == "ip" and ip is None:
+        ip = unique_ip()
     if auth == "sip":
         ip = None
         username = username or _n("sipuser")

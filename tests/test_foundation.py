@@ -127,7 +127,8 @@ def test_freeswitch_role_has_least_privilege(pg):
                           AND has_function_privilege('billing_freeswitch', p.oid, 'EXECUTE')
                         ORDER BY 1""")
         allowed = {r[0] for r in cur.fetchall()}
-    assert allowed <= {"route_call", "directory_user", "sofia_gateways", "acl_networks", "route_options"}
+    assert allowed <= {"route_call", "directory_user", "sofia_gateways", "acl_networks", "route_options",
+                       "reauthorize_call", "release_call"}
 
 
 def test_balance_moves_only_through_the_ledger(db_session, pg):

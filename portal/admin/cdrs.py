@@ -1,22 +1,22 @@
-"""CDR browser: filters, keyset pages, totals, streaming CSV export, re-rate."""
+"""CDR browser: filters and number search, keyset pages, totals, streaming CSV export,
+re-rate, and the detail page of one call."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Response, abort, flash, jsonify, redirect, render_template, request, stream_with_context, url_for
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 
 from . import bp
-from .. import audit
+from .. import audit, csvstream
+from ..cdrs import causes, services
 from ..choices import options
-from ..cdrs import services
-from ..cdrs.forms import CdrFilterForm
+from ..dbapi import connection as _connection
+from ..endpoints.services import names as endpoint_names
 from ..extensions import db
+from ..localtime import local_today
 from ..models import Customer, Endpoint, Gateway, Provider
-
-
-def _connection():
-    return db.session.connection().connection.dbapi_connection
-
+from ..reports import services as report_services
+from ._forms import CdrFilterForm
 
 ENDPOINT_CHOICES_MAX = 200
 
@@ -26,14 +26,11 @@ def _form() -> CdrFilterForm:
     form.customer_id.choices = options([("", "Any")] + [(str(i), n) for i, n in db.session.execute(
         db.select(Customer.id, Customer.name).order_by(Customer.name))])
     # Endpoints: those of the chosen customer; all of them only while there are few.
-    endpoints = db.select(Endpoint.id, Endpoint.name).order_by(Endpoint.name)
     customer = request.args.get("customer_id", "")
     chosen = request.args.get("endpoint_id", "")
-    if customer.isdigit():
-        endpoints = endpoints.where(Endpoint.customer_id == int(customer))
-    else:
-        endpoints = endpoints.limit(ENDPOINT_CHOICES_MAX + 1)
-    rows = db.session.execute(endpoints).all()
+    rows = [(e["id"], e["name"]) for e in endpoint_names(
+        _connection(), customer_id=int(customer) if customer.isdigit() else None,
+        limit=None if customer.isdigit() else ENDPOINT_CHOICES_MAX + 1)]
     if not customer.isdigit() and len(rows) > ENDPOINT_CHOICES_MAX:
         rows = db.session.execute(db.select(Endpoint.id, Endpoint.name).where(
             Endpoint.id == int(chosen))).all() if chosen.isdigit() else []
@@ -49,24 +46,43 @@ def _form() -> CdrFilterForm:
 
 
 def _filter(form: CdrFilterForm) -> services.CdrFilter:
-    """The filter of a validated form; invalid fields are left out (errors shown beside them)."""
+    """The filter of a validated form; invalid fields are left out (errors shown beside them).
+
+    A search for digits anywhere in a number reads every call of its date range, so its
+    range is bounded (services.contains_window) and written back into the form. A
+    number search that cannot run finds nothing (its error is beside the field), rather
+    than silently listing every call."""
     def ident(field):
         return int(field.data) if field.data and str(field.data).isdigit() and not field.errors else None
 
     def value(field):
         return field.data or None if not field.errors else None
 
-    return services.CdrFilter(
-        date_from=value(form.date_from), date_to=value(form.date_to),
-        customer_id=ident(form.customer_id), endpoint_id=ident(form.endpoint_id),
-        provider_id=ident(form.provider_id), gateway=value(form.gateway), prefix=value(form.prefix),
-        hangup_cause=value(form.hangup_cause), answered=value(form.answered), status=value(form.status))
+    kw = dict(date_from=value(form.date_from), date_to=value(form.date_to),
+              customer_id=ident(form.customer_id), endpoint_id=ident(form.endpoint_id),
+              provider_id=ident(form.provider_id), gateway=value(form.gateway), prefix=value(form.prefix),
+              hangup_cause=value(form.hangup_cause), answered=value(form.answered), status=value(form.status))
+    if form.number.data or form.number.errors:
+        kw.update(number_in=form.number_in.data if form.number_in.data in services.NUMBER_FIELDS else "either",
+                  match=form.match.data if form.match.data in services.MATCHES else "prefix",
+                  number=value(form.number))
+        kw["nothing"] = kw["number"] is None
+        if kw["match"] == "contains" and kw["number"]:
+            try:
+                kw["date_from"], kw["date_to"] = services.contains_window(kw["date_from"], kw["date_to"],
+                                                                          local_today())
+                for field, day in ((form.date_from, kw["date_from"]), (form.date_to, kw["date_to"])):
+                    field.data, field.raw_data = day, [day.isoformat()]
+            except services.CdrError as e:
+                form.match.errors = [str(e)]
+                kw["nothing"] = True
+    return services.CdrFilter(**kw)
 
 
 @bp.route("/cdrs")
 def cdrs():
     form = _form()
-    form.validate()
+    valid = form.validate()
     flt = _filter(form)
     conn = _connection()
     try:
@@ -79,17 +95,31 @@ def cdrs():
     unrated = services.unrated_raw(conn) if flt.status == "unrated" else []
     filter_args = {k: v for k, v in request.args.items() if k not in ("older", "newer", "totals") and v}
     return render_template("admin/cdrs.html", form=form, page=result, totals=totals, unrated=unrated,
-                           filter_args=filter_args, rerate_available=services.rerate_available(conn))
+                           filter_args=filter_args, rerate_available=services.rerate_available(conn),
+                           totals_currency=report_services.currency_of(conn, flt.customer_id)), \
+        200 if valid and not form.match.errors else 400
+
+
+@bp.route("/cdrs/<int:cdr_id>")
+def cdr_detail(cdr_id: int):
+    conn = _connection()
+    call = services.call_detail(conn, cdr_id)
+    if call is None:
+        abort(404)
+    return render_template("admin/cdr_detail.html", call=call, causes=causes,
+                           rerate_available=services.rerate_available(conn))
 
 
 @bp.route("/cdrs/totals")
 def cdrs_totals():
     form = _form()
-    form.validate()
-    totals = services.totals(_connection(), _filter(form))
-    return jsonify(totals={k: (str(v) if v is not None and not isinstance(v, (int, list)) else v)
+    if not form.validate():
+        return jsonify(errors=form.errors), 400
+    conn, flt = _connection(), _filter(form)
+    totals = services.totals(conn, flt)
+    return jsonify(totals={k: (str(v) if v is not None and not isinstance(v, int) else v)
                            for k, v in totals.items() if k != "by_currency"},
-                   display=services.display_totals(totals))
+                   display=services.display_totals(totals, report_services.currency_of(conn, flt.customer_id)))
 
 
 @bp.route("/cdrs/export.csv")
@@ -98,14 +128,9 @@ def cdrs_export():
     if not form.validate():
         abort(400, "Fix the filter first: " + "; ".join(f"{f}: {e[0]}" for f, e in form.errors.items()))
     flt = _filter(form)
-    filename = f"cdrs-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.csv"
-    def rows():
-        # The connection is taken here, inside the re-pushed contexts: the view's own
-        # session is closed (and its connection back in the pool) before streaming starts.
-        yield from services.export_csv(_connection(), flt)
-
-    return Response(stream_with_context(rows()), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    if form.match.errors:
+        abort(400, "Fix the filter first: " + "; ".join(form.match.errors))
+    return csvstream.export_response(f"cdrs-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.csv", services.export(flt))
 
 
 @bp.route("/cdrs/raw/<int:fs_cdr_id>/rerate", methods=["POST"])

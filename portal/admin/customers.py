@@ -1,28 +1,32 @@
-"""Customers: list, create, edit, enable/disable, delete; detail page with funds, calls in
-progress and the ledger (top-up, payment, credit note, adjustment)."""
+"""Customers: list, create, edit, enable/disable, delete; the customer page: a summary
+(balance, reserved, available, calls in progress, calls today, margin this month), then
+tabs for the account, endpoints, portal users, routing rules, the ledger (a line per
+day, its entries on demand; top-up, payment, credit note, adjustment), invoices, calls
+and reports. Each tab runs only its own queries."""
 from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import flash, redirect, render_template, url_for
+import json
+from datetime import date, timedelta
+
+from flask import abort, flash, redirect, render_template, url_for
 from sqlalchemy import func, select
 
+from .. import dbapi
+from ..cdrs import services as cdr_services
+from ..customers.services import calls_in_progress, funds
 from ..extensions import db
-from ..formatting import money
-from ..models import CallHold, Customer, Endpoint, Ratecard, RoutingRule, Settings, User
+from ..formatting import exact_text, money
+from ..ledger import services as ledger
+from ..localtime import local_today
+from ..models import CallHold, Customer, Endpoint, Invoice, Ratecard, RoutingRule, Settings, User
+from ..reports import services as report_services
 from . import bp
 from .manage import services
-from .manage.common import arg_text, deleted, get_or_404, paginate, render_form_page, searched, sorted_by, toggled
+from .manage.common import (arg_text, deleted, get_or_404, page_number, paginate, render_form_page, searched,
+                            sorted_by, toggled)
 from .manage.forms import CustomerForm, LedgerForm, form_data
-
-
-@bp.app_template_filter("money_exact")
-def money_exact(value, currency: str | None = None) -> str:
-    """Ledger amounts with every significant decimal (at least 2): accounting views hide nothing."""
-    if value is None:
-        return money(value)
-    exponent = Decimal(value).normalize().as_tuple().exponent
-    return money(value, currency, max(2, -exponent if isinstance(exponent, int) else 2))
 
 
 def _holds_by_customer():
@@ -98,20 +102,91 @@ def customer_edit(customer_id: int):
                              (customer.name, url_for("admin.customer", customer_id=customer.id))])
 
 
-def _detail(customer: Customer, ledger_form: LedgerForm):
-    holds = list(db.session.scalars(select(CallHold).where(CallHold.customer_id == customer.id)
-                                    .order_by(CallHold.created_at)))
-    held = sum((h.amount for h in holds), start=Decimal(0))
-    context = dict(
-        customer=customer, holds=holds, held=held, available=services.available_funds(customer, held),
-        endpoints=db.session.scalars(select(Endpoint).where(Endpoint.customer_id == customer.id)
-                                     .order_by(Endpoint.name)).all(),
-        users=db.session.scalars(select(User).where(User.customer_id == customer.id).order_by(User.email)).all(),
-        rules=db.session.scalars(select(RoutingRule).where(RoutingRule.customer_id == customer.id)
-                                 .order_by(RoutingRule.prefix)).all(),
-        ledger=paginate(services.ledger_with_running_balance(customer.id), per_page=25),
-        form=ledger_form,
-    )
+TABS = [("overview", "Overview"), ("endpoints", "Endpoints"), ("users", "Portal users"),
+        ("rules", "Routing rules"), ("ledger", "Ledger"), ("invoices", "Invoices"), ("calls", "Calls"),
+        ("reports", "Reports")]
+
+
+def _summary(customer: Customer) -> dict:
+    """The figures above the tabs: the customer's funds (customers.funds: balance, credit
+    and holds in one statement) and two indexed aggregates of its calls
+    (ix_cdr_customer_id_start_stamp_id)."""
+    conn, today = dbapi.connection(), local_today()
+    money_now = funds(conn, customer.id)
+    month = cdr_services.totals(conn, cdr_services.CdrFilter(customer_id=customer.id, date_from=today.replace(day=1),
+                                                             date_to=today))
+    return {"held": money_now.holds, "available": money_now.available, "calls_live": money_now.calls_in_progress,
+            "today": cdr_services.totals(conn, cdr_services.CdrFilter(customer_id=customer.id, date_from=today,
+                                                                      date_to=today)),
+            "month": month, "month_start": today.replace(day=1),
+            "margin_percent": (month["margin"] * 100 / month["revenue"]).quantize(Decimal("0.1"))
+            if month["revenue"] else None}
+
+
+def _tab_data(customer: Customer, tab: str) -> dict:
+    cid = customer.id
+    if tab == "overview":
+        return {"holds": calls_in_progress(dbapi.connection(), customer_id=cid)}
+    if tab == "endpoints":
+        return {"endpoints": db.session.scalars(select(Endpoint).where(Endpoint.customer_id == cid)
+                                                .order_by(Endpoint.name)).all()}
+    if tab == "users":
+        return {"users": db.session.scalars(select(User).where(User.customer_id == cid).order_by(User.email)).all()}
+    if tab == "rules":
+        return {"rules": db.session.scalars(select(RoutingRule).where(RoutingRule.customer_id == cid)
+                                            .order_by(RoutingRule.prefix)).all()}
+    if tab == "ledger":
+        return _ledger_tab(cid)
+    if tab == "invoices":
+        return {"invoices": paginate(select(Invoice).where(Invoice.customer_id == cid)
+                                     .order_by(Invoice.period_start.desc(), Invoice.id.desc()), per_page=25)}
+    if tab == "calls":
+        calls = cdr_services.page(dbapi.connection(), cdr_services.CdrFilter(customer_id=cid), size=25)
+        return {"calls": calls.rows}
+    if tab == "reports":
+        today = local_today()
+        report = report_services.run(dbapi.connection(), "day", today - timedelta(days=29), today, cid)
+        report.currency = customer.currency
+        return {"report": report, "report_columns": report_services.COLUMNS,
+                "chart": json.dumps(report_services.chart_data(report))}
+    return {}
+
+
+def _ledger_tab(customer_id: int) -> dict:
+    """A line per day (calls summed, other entries counted in), newest first; `?day=`
+    opens that day's entries with the balance after each; `?view=entries` lists every
+    entry. Both from the ledger domain (portal/ledger), as in self care, with the author
+    of each entry (staff only)."""
+    conn, per_page, page = dbapi.connection(), 25, page_number()
+    if arg_text("view") == "entries":
+        rows, total = ledger.entries(conn, customer_id, page=page, per_page=per_page, with_author=True)
+        return {"view": "entries", "entries": rows, "page": page, "per_page": per_page, "total": total}
+    days, total = ledger.days(conn, customer_id, page=page, per_page=per_page)
+    opened, opened_rows, opened_total = None, [], 0
+    day_arg = arg_text("day")
+    if day_arg:
+        try:
+            opened = date.fromisoformat(day_arg)
+        except ValueError:
+            abort(400, f"{day_arg!r} is not a date (YYYY-MM-DD)")
+        opened_rows, opened_total = ledger.entries(conn, customer_id, ledger.LedgerFilter(opened, opened),
+                                                   per_page=DAY_ENTRIES, with_author=True)
+    return {"view": "days", "days": days, "page": page, "per_page": per_page, "total": total, "opened": opened,
+            "opened_rows": opened_rows, "opened_total": opened_total}
+
+
+DAY_ENTRIES = 200   # entries shown when a day is opened; the CDR browser has the rest
+
+
+def _detail(customer: Customer, ledger_form: LedgerForm, tab: str | None = None):
+    tab = tab or arg_text("tab") or "overview"
+    if tab not in dict(TABS):
+        abort(404)
+    counts = {name: db.session.scalar(select(func.count()).select_from(model).where(model.customer_id == customer.id))
+              for name, model in (("endpoints", Endpoint), ("users", User), ("rules", RoutingRule))}
+    context = dict(customer=customer, summary=_summary(customer), tabs=TABS, tab=tab, holds=[],
+                   counts=counts, form=ledger_form)
+    context.update(_tab_data(customer, tab))
     return render_template("admin/customer_detail.html", **context), 400 if ledger_form.errors else 200
 
 
@@ -131,10 +206,11 @@ def customer_ledger(customer_id: int):
             flash(str(exc), "danger")
         else:
             label = form.LABELS[entry.kind]
-            flash(f"{label} of {money_exact(entry.amount, customer.currency)} posted; "
-                  f"the balance is now {money_exact(customer.balance, customer.currency)}.", "success")
-            return redirect(url_for("admin.customer", customer_id=customer.id))
-    return _detail(customer, form)
+            # The amount as it was typed (exact), the balance by the display rule.
+            flash(f"{label} of {exact_text(entry.amount, customer.currency)} posted; "
+                  f"the balance is now {money(customer.balance, customer.currency)}.", "success")
+            return redirect(url_for("admin.customer", customer_id=customer.id, tab="ledger"))
+    return _detail(customer, form, "ledger")
 
 
 @bp.route("/customers/<int:customer_id>/toggle", methods=["POST"])

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from flask import render_template
 
 from . import bp
+from .. import dbapi
 from ..cdrs import services as cdr_services
-from ..extensions import db
+from ..customers import services as customers
+from ..localtime import local_today
 from ..models import Settings
 from ..reports import services
 
@@ -16,8 +18,8 @@ from ..reports import services
 @bp.route("/")
 @bp.route("/dashboard")
 def dashboard():
-    conn = db.session.connection().connection.dbapi_connection
-    today = datetime.now(timezone.utc).date()
+    conn = dbapi.connection()
+    today = local_today()
     month_start = today.replace(day=1)
     # Money is never added across currencies: with customers in several, the figures are
     # those of the customers paying in the default currency (the others: Reports).
@@ -29,11 +31,17 @@ def dashboard():
         "month": cdr_services.totals(conn, cdr_services.CdrFilter(date_from=month_start, date_to=today, currency=only)),
     }
     trend = services.run(conn, "day", today - timedelta(days=13), today, currency=only)
-    return render_template("admin/dashboard.html", stats=stats, live=services.live_calls(conn),
+    return render_template("admin/dashboard.html", stats=stats, live=_live_calls(conn),
                            unrated=cdr_services.unrated_count(conn),
-                           low_balance=services.low_balance_customers(conn),
-                           chart=json.dumps(services.chart_data(trend)), currency=currency,
+                           low_balance=customers.low_balance(conn),
+                           chart=json.dumps(services.chart_data(trend, currency)), currency=currency,
                            other_currencies=[c for c in currencies if c != currency] if only else [])
+
+
+def _live_calls(conn) -> dict:
+    """Calls in progress now: holds not yet past their expiry (stale ones are the sweeper's)."""
+    return {**customers.holds_summary(conn, include_stale=False),
+            "rows": customers.calls_in_progress(conn, limit=20, include_stale=False)}
 
 
 def _currency() -> str:

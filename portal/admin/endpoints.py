@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import Text, cast, select
 
+from .. import ipranges
 from ..models import Customer, Endpoint, Permission
 from . import bp
 from .manage import services
@@ -24,7 +25,8 @@ def endpoints():
     if arg_int("customer_id"):
         stmt = stmt.where(Endpoint.customer_id == arg_int("customer_id"))
     stmt = sorted_by(stmt, {"name": Endpoint.name, "customer": Customer.name, "auth": Endpoint.auth}, "name")
-    return render_template("admin/endpoints.html", page=paginate(stmt))
+    page = paginate(stmt)
+    return render_template("admin/endpoints.html", page=page, enclosing=ipranges.enclosing(e.id for e in page.items))
 
 
 def _endpoint_form(endpoint: Endpoint | None = None) -> EndpointForm:
@@ -44,6 +46,9 @@ def _back(endpoint_or_customer_id) -> str:
 def _save(endpoint: Endpoint, form: EndpointForm):
     try:
         password = services.save_endpoint(endpoint, form_data(form, "new_password"), form.new_password.data)
+    except services.FieldError as exc:
+        form[exc.field].errors.append(str(exc))
+        return None
     except services.AdminError as exc:
         flash(str(exc), "danger")
         return None
@@ -75,8 +80,18 @@ def endpoint_edit(endpoint_id: int):
         response = _save(endpoint, form)
         if response:
             return response
-    return render_template("admin/endpoint_edit.html", form=form, endpoint=endpoint,
+    return render_template("admin/endpoint_edit.html", form=form, endpoint=endpoint, intro=_nesting_note(endpoint),
                            cancel_url=_back(endpoint.customer_id)), 400 if form.errors else 200
+
+
+def _nesting_note(endpoint: Endpoint) -> str | None:
+    """Say which wider ranges of the customer contain this one: its own range wins."""
+    outer = ipranges.enclosing([endpoint.id]).get(endpoint.id) if endpoint.auth == "ip" else None
+    if not outer:
+        return None
+    names = ", ".join(f"{name} ({cidr})" for name, cidr in outer)
+    return (f"{endpoint.ip} lies inside {names} of the same customer. The longest match takes the call, so calls "
+            f"from {endpoint.ip} are this endpoint's (while it is enabled).")
 
 
 @bp.route("/endpoints/<int:endpoint_id>/password", methods=["POST"])

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 from sqlalchemy import select
 
 from .. import audit
 from ..extensions import db
 from ..jobs import JOBS, JobError, last_runs, run_job
 from ..jobs import definitions  # noqa: F401  (registers the jobs)
+from ..mail import diagnose
+from ..mail.forms import TestMailForm
 from ..mail.outbox import counts, retry
 from ..models import JobRun, MailMessage
 from . import bp
@@ -69,8 +72,36 @@ def mail():
     if status in dict(MAIL_STATUSES):
         query = query.where(MailMessage.status == status)
     listing = paginate(query.order_by(MailMessage.id.desc()))
+    form = TestMailForm(formdata=None, to_addr=current_user.email)
+    return _mail_page(listing, status, q, form)
+
+
+def _mail_page(listing, status, q, form, code=200):
     return render_template("admin/jobs/mail.html", **vars(listing), status=status, q=q, statuses=MAIL_STATUSES,
-                           mail_counts=counts())
+                           mail_counts=counts(), smtp=diagnose.settings(current_app.config),
+                           explain=lambda error: diagnose.explain(error, current_app.config), test_form=form), code
+
+
+@bp.route("/mail/test", methods=["POST"])
+def mail_test():
+    """Send one message now with the SMTP settings and say what happened, in words."""
+    form = TestMailForm()
+    if not form.validate_on_submit():
+        listing = paginate(select(MailMessage).order_by(MailMessage.id.desc()))
+        return _mail_page(listing, "", "", form, 400)
+    try:
+        used = diagnose.send_test(current_app.config, form.to_addr.data)
+    except Exception as exc:  # noqa: BLE001 - every failure is shown to the admin, in words
+        raw = f"{type(exc).__name__}: {exc}"
+        audit.record("test", "mail", None, to=form.to_addr.data, error=raw[:300])
+        db.session.commit()
+        flash(f"The test e-mail to {form.to_addr.data} was not sent. {diagnose.explain(raw, current_app.config)} "
+              f"(Technical detail: {raw})", "danger")
+    else:
+        audit.record("test", "mail", None, to=form.to_addr.data)
+        db.session.commit()
+        flash(f"Test e-mail sent to {form.to_addr.data} through {used}. Check that it arrived.", "success")
+    return redirect(url_for("admin.mail"))
 
 
 @bp.route("/mail/<int:message_id>")
@@ -78,7 +109,8 @@ def mail_detail(message_id: int):
     message = db.session.get(MailMessage, message_id)
     if message is None:
         abort(404)
-    return render_template("admin/jobs/mail_detail.html", message=message)
+    return render_template("admin/jobs/mail_detail.html", message=message,
+                           explanation=diagnose.explain(message.last_error, current_app.config))
 
 
 @bp.route("/mail/<int:message_id>/retry", methods=["POST"])

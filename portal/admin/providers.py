@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from ..models import Gateway, Provider, ProviderRate, Settings
 from . import bp
 from .manage.common import arg_text, deleted, get_or_404, paginate, render_form_page, saved, searched, sorted_by, toggled
-from ..rates import services as rate_versions
+from ..rateversions import services as rate_versions
 from .manage.rates import STATES, add_rate_routes, rates_page
 from .manage.forms import GatewayForm, ProviderForm, form_data
 

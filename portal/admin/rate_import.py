@@ -3,17 +3,19 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import (Response, abort, current_app, flash, jsonify, redirect, render_template, request,
-                   stream_with_context, url_for)
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from . import bp
-from .. import audit
+from .. import audit, csvstream
 from ..choices import options as select_options   # `options` is the import's own dict here
+from ..dbapi import connection as _dbapi_connection
 from ..extensions import db
+from ..localtime import local_tz
 from ..models import Provider, RateImport, Ratecard, Weight
 from ..rateimport import services
-from ..rateimport.forms import ExportForm, MappingForm, UploadForm, add_mapping_fields
+from .manage.common import get_or_404
+from ._forms import ExportForm, MappingForm, RunForm, UploadForm, add_mapping_fields
 
 
 def _targets() -> list[tuple[str, str]]:
@@ -32,17 +34,6 @@ def _parse_target(value: str) -> tuple[str, int]:
     if db.session.get(model, int(ident)) is None:
         abort(404)
     return kind, int(ident)
-
-
-def _job(job_id: int) -> RateImport:
-    job = db.session.get(RateImport, job_id)
-    if job is None:
-        abort(404)
-    return job
-
-
-def _dbapi_connection():
-    return db.session.connection().connection.dbapi_connection
 
 
 @bp.route("/rate-imports")
@@ -87,7 +78,7 @@ def rate_import_new():
 
 @bp.route("/rate-imports/<int:job_id>/mapping", methods=["GET", "POST"])
 def rate_import_mapping(job_id: int):
-    job = _job(job_id)
+    job = get_or_404(RateImport, job_id)
     if job.status in ("running", "done"):
         return redirect(url_for("admin.rate_import", job_id=job.id))
     options = dict(job.options)
@@ -110,17 +101,19 @@ def rate_import_mapping(job_id: int):
                                              {"prefix": 0, "rate": 1})
         for name in services.FIELD_NAMES:
             getattr(form, f"map_{name}").data = str(guessed[name]) if name in guessed else ""
-        form.effective_from.data = job.effective_from or datetime.now(timezone.utc).replace(second=0, microsecond=0, tzinfo=None)
+        effective = job.effective_from or datetime.now(timezone.utc).replace(second=0, microsecond=0)
+        form.effective_from.data = effective.astimezone(local_tz()).replace(tzinfo=None)
         form.default_increment.data = options.get("default_increment", "60/60")
         form.weight_id.data = str(options.get("weight_id") or "")
+        form.mode.data = options.get("mode", "update")
     if form.validate_on_submit():
         mapping = {name: int(getattr(form, f"map_{name}").data) for name in services.FIELD_NAMES
                    if getattr(form, f"map_{name}").data != ""}
         import_options = services.ImportOptions(
             mapping=mapping, delimiter=options.get("delimiter", ","), has_header=bool(options.get("has_header")),
             default_increment=form.default_increment.data,
-            weight_id=int(form.weight_id.data) if form.weight_id.data else None)
-        effective = form.effective_from.data.replace(tzinfo=timezone.utc)
+            weight_id=int(form.weight_id.data) if form.weight_id.data else None, mode=form.mode.data)
+        effective = form.effective_from.data.replace(tzinfo=local_tz())
         job.options = import_options.to_json()
         job.effective_from = effective
         try:
@@ -144,13 +137,14 @@ def rate_import_mapping(job_id: int):
 
 @bp.route("/rate-imports/<int:job_id>")
 def rate_import(job_id: int):
-    job = _job(job_id)
-    return render_template("admin/rate_import.html", job=job, field_labels={n: label for n, label, _ in services.FIELDS})
+    job = get_or_404(RateImport, job_id)
+    return render_template("admin/rate_import.html", job=job, field_labels={n: label for n, label, _ in services.FIELDS},
+                           run_form=RunForm(formdata=None))
 
 
 @bp.route("/rate-imports/<int:job_id>/status")
 def rate_import_status(job_id: int):
-    job = _job(job_id)
+    job = get_or_404(RateImport, job_id)
     db.session.refresh(job)
     total = job.total_lines or 0
     percent = min(100, int(100 * job.processed_lines / total)) if total else None
@@ -160,13 +154,29 @@ def rate_import_status(job_id: int):
 
 @bp.route("/rate-imports/<int:job_id>/run", methods=["POST"])
 def rate_import_run(job_id: int):
-    job = _job(job_id)
+    job = get_or_404(RateImport, job_id)
     if job.status != "previewed":
         flash("Preview the deck first; only a deck without errors can be imported.", "warning")
         return redirect(url_for("admin.rate_import", job_id=job.id))
+    form = RunForm()
+    if not form.validate_on_submit():
+        abort(400)
+    removed = (job.summary or {}).get("counts", {}).get("removed", 0)
+    confirmed = None
+    if job.options.get("mode") == "replace" and removed:
+        typed = form.confirm_removed.data or ""
+        if typed != str(removed):
+            flash(f"Nothing was imported: type {removed} (the number of prefixes this replace closes) to confirm, "
+                  "or change the mode to update.", "danger")
+            return redirect(url_for("admin.rate_import", job_id=job.id))
+        confirmed = removed
+    # The confirmed count travels with the job: the import refuses if it has changed since.
+    job.options = {**job.options, "confirm_removed": confirmed}
     audit.record("import", "rate_import", job.id, target=job.target, owner_id=job.owner_id,
-                 effective_from=job.effective_from, filename=job.filename)
+                 effective_from=job.effective_from, filename=job.filename, mode=job.options.get("mode", "update"),
+                 confirmed_removed=confirmed)
     if current_app.config.get("RATE_IMPORT_INLINE", current_app.testing):
+        db.session.flush()                       # the job's options, read by run_job_in on the same connection
         services.run_job_in(_dbapi_connection(), job.id)
         db.session.commit()
     else:
@@ -183,11 +193,5 @@ def rate_export(kind: str, owner_id: int):
     owner = db.session.get(Ratecard if kind == "ratecard" else Provider, owner_id)
     if owner is None:
         abort(404)
-    filename = f"{kind}-{owner.name}-rates-{datetime.now(timezone.utc):%Y%m%d}.csv"
-
-    def rows():
-        # Connection taken inside the streaming contexts (see admin/cdrs.py cdrs_export).
-        yield from services.export_rows(_dbapi_connection(), kind, owner_id)
-
-    return Response(stream_with_context(rows()), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return csvstream.export_response(f"{kind}-{owner.name}-rates-{datetime.now(timezone.utc):%Y%m%d}.csv",
+                                     services.export(kind, owner_id))

@@ -8,7 +8,7 @@ from ..extensions import db
 from ..models import Customer, CustomerRatecard, Ratecard, SellRate, Settings
 from . import bp
 from .manage.common import arg_text, deleted, get_or_404, paginate, render_form_page, saved, searched, sorted_by
-from ..rates import services as rate_versions
+from ..rateversions import services as rate_versions
 from .manage.rates import STATES, add_rate_routes, rates_page
 from .manage.forms import RatecardForm, form_data
 

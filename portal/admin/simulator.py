@@ -8,7 +8,7 @@ from ..choices import options
 from ..extensions import db
 from ..models import Customer, Endpoint
 from ..simulator import services
-from ..simulator.forms import SimulatorForm
+from ._forms import SimulatorForm
 
 
 @bp.route("/simulator")

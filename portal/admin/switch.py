@@ -19,8 +19,14 @@ def switch():
         except services.SwitchError as e:
             error = str(e)
     gateways = db.session.scalars(db.select(Gateway).order_by(Gateway.name)).all()
+    esl = services.settings(current_app.config)
     return render_template("admin/switch.html", calls=calls, error=error, configured=configured, gateways=gateways,
-                           esl=f"{current_app.config.get('ESL_HOST')}:{current_app.config.get('ESL_PORT')}")
+                           settings=esl, esl=f"{esl['host']}:{esl['port']}",
+                           explanation=services.explain(error, current_app.config) if error else None)
+
+
+def _failed(what: str, e: services.SwitchError) -> None:
+    flash(f"{what} failed. {services.explain(str(e), current_app.config)}", "danger")
 
 
 @bp.route("/switch/calls/<call_uuid>/hangup", methods=["POST"])
@@ -28,7 +34,7 @@ def switch_hangup(call_uuid: str):
     try:
         services.hangup(current_app.config, call_uuid)
     except services.SwitchError as e:
-        flash(f"Could not hang up {call_uuid}: {e}", "danger")
+        _failed(f"Hanging up {call_uuid}", e)
     else:
         audit.record("hangup", "call", call_uuid)
         db.session.commit()
@@ -44,7 +50,7 @@ def switch_gateway(name: str, action: str):
     try:
         output = services.gateway_action(current_app.config, action, name)
     except services.SwitchError as e:
-        flash(f"{action} {name} failed: {e}", "danger")
+        _failed(f"{action} {name}", e)
     else:
         audit.record(action, "gateway", name, output=output[:200])
         db.session.commit()

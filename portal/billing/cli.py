@@ -36,7 +36,7 @@ def topup_command(customer: str, amount: str, note: str | None):
         raise click.ClickException(str(exc)) from exc
     db.session.commit()
     c = services.customer_by_name(customer)
-    click.echo(f"topped up {c.name} by {money(entry.amount)}: balance {money(c.balance, c.currency)}")
+    click.echo(f"topped up {c.name} by {money(entry.amount, c.currency)}: balance {money(c.balance, c.currency)}")
 
 
 @billing_cli.command("rerate")
@@ -62,15 +62,20 @@ def rerate_command(start: str, end: str, customer: str | None, provider: str | N
               help="CSV column order, comma separated (default: cdr_pg_csv.conf.xml's <schema>, else CONTRACT 2's).")
 @click.option("--config", "config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Read the CSV column order from this cdr_pg_csv.conf.xml.")
-def import_spool_command(path: Path, fmt: str | None, columns: str | None, config: Path | None):
-    """Load a mod_cdr_pg_csv spool file (cdr-spool.csv or .sql). Safe to run twice."""
+@click.option("--from-start", is_flag=True,
+              help="Read the whole file again instead of resuming after the lines already billed.")
+def import_spool_command(path: Path, fmt: str | None, columns: str | None, config: Path | None, from_start: bool):
+    """Load a mod_cdr_pg_csv spool file (cdr-spool.csv or .sql) where FreeSWITCH writes it.
+
+    Each run resumes after the lines an earlier run billed (FILE.imported beside it), so it
+    can run every minute from cron; lines already billed are never billed twice anyway."""
     try:
         cols = None
         if columns:
             cols = spool.check_columns(columns.split(","))
         elif config:
             cols = spool.columns_from_config(config)
-        result = spool.import_spool(path, fmt=fmt, columns=cols)
+        result = spool.import_spool(path, fmt=fmt, columns=cols, from_start=from_start)
     except spool.SpoolError as exc:
         raise click.ClickException(str(exc)) from exc
     for line_no, message in result.errors:

@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select, text
 
 from ..extensions import db
-from ..ledger import LedgerError, post_entry
+from ..ledger.services import LedgerError, post_entry
 from ..models import Customer, LedgerEntry, Provider
 
 

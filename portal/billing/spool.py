@@ -20,11 +20,29 @@ in the session time zone, as in FreeSWITCH's own INSERT).
 Re-importing is harmless: the billing trigger ignores a uuid it already has (the INSERT
 reports 0 rows), which is counted as a duplicate. Each line is inserted under its own
 savepoint, so a corrupt line is reported with its number and the others still load.
+
+FreeSWITCH keeps the spool file open and appends to it (moving it away would make it
+write into the moved file; rotating it with SIGHUP crashed 1.10.12 in our tests: its
+HUP handler closes the CDR connection without the module's lock). So the file stays
+where it is and each run resumes where the last one stopped: ``<file>.imported`` next
+to it holds how far it was billed (bytes, lines, and a fingerprint of its first line, so
+a new file of the same name starts again from the top). Only complete lines are read --
+a line FreeSWITCH is still writing waits for the next run. ``from_start`` reads it all
+again (harmless: already billed CDRs are duplicates).
+
+Several imports at once (two switches' spools, or a retry started while the first still
+runs) book the same customers: each billed CDR locks its customer's row until commit.
+So lines go in small batches (BATCH), each inserted in customer order and committed on
+its own: every import takes customer locks in the same order and holds them briefly, so
+imports wait for each other instead of deadlocking. A transient error anyway (deadlock,
+serialization failure, lock or statement timeout: the billing trigger lets those abort
+the INSERT instead of parking the call as unrated) is retried, up to RETRIES times.
 """
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,7 +75,11 @@ SQL_LINE = re.compile(
     r"^\s*INSERT\s+INTO\s+([A-Za-z_][A-Za-z0-9_.\"]*)\s*\(([^()]*)\)\s*VALUES\s*\((.*)\)\s*;?\s*$",
     re.IGNORECASE | re.DOTALL)
 COLUMN_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-BATCH = 500
+BATCH = 100
+RETRIES = 5
+# SQLSTATEs that mean "try again": classes 40 (deadlock, serialization) and 57 (cancel,
+# shutdown), 55P03 (lock timeout), 53 (out of resources), 08 (connection).
+TRANSIENT_PREFIXES = ("40", "57", "53", "08", "55P03")
 
 
 class SpoolError(ValueError):
@@ -74,10 +96,17 @@ class ImportResult:
     inserted: int = 0
     duplicates: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
+    skipped: int = 0              # lines billed by an earlier run (resumed after them)
+    retry_later: int = 0          # lines left for the next run (a transient error persisted)
 
     def summary(self) -> str:
-        return (f"{self.lines} line(s): {self.inserted} inserted, {self.duplicates} duplicate(s) ignored, "
+        text = (f"{self.lines} line(s): {self.inserted} inserted, {self.duplicates} duplicate(s) ignored, "
                 f"{len(self.errors)} error(s)")
+        if self.skipped:
+            text += f"; {self.skipped} line(s) billed by an earlier run skipped"
+        if self.retry_later:
+            text += f"; {self.retry_later} line(s) left for the next run"
+        return text
 
 
 def check_columns(columns) -> tuple[str, ...]:
@@ -187,8 +216,91 @@ def _insert(row: dict) -> int:
     return result.rowcount
 
 
-def import_spool(path: Path, fmt: str | None = None, columns: tuple[str, ...] | None = None) -> ImportResult:
-    """Load a spool file; commits every BATCH lines so a long import keeps its progress."""
+def _transient(exc: DBAPIError) -> bool:
+    code = getattr(getattr(exc, "orig", None), "pgcode", None) or ""
+    return code.startswith(TRANSIENT_PREFIXES)
+
+
+def _customer_order(item: tuple[int, dict]):
+    line_no, row = item
+    customer = row.get("billing_customer_id")
+    return (customer is None, int(customer) if customer and str(customer).isdigit() else 0, row["uuid"], line_no)
+
+
+def _book(batch: list[tuple[int, dict]], result: ImportResult) -> int | None:
+    """Insert one batch in customer order, each line under a savepoint, and commit it.
+    Returns the number of the first line left for the next run (a transient error that
+    did not go away), or None."""
+    left: int | None = None
+    for line_no, row in sorted(batch, key=_customer_order):
+        for attempt in range(1, RETRIES + 1):
+            savepoint = db.session.begin_nested()
+            try:
+                inserted = _insert(row)
+                savepoint.commit()
+            except DBAPIError as exc:
+                savepoint.rollback()
+                if _transient(exc):
+                    if attempt < RETRIES:
+                        time.sleep(0.05 * attempt)
+                        continue
+                    left = line_no if left is None else min(left, line_no)
+                    result.retry_later += 1
+                    break
+                # a value PostgreSQL refuses: report the line (it stays in the file), keep going
+                message = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+                result.errors.append((line_no, message))
+                break
+            if inserted:
+                result.inserted += 1
+            else:
+                result.duplicates += 1
+            break
+    db.session.commit()
+    return left
+
+
+@dataclass
+class _Progress:
+    """How far a spool file was billed: ``<file>.imported`` beside it."""
+    offset: int = 0
+    line: int = 0
+    head: str = ""
+
+    @staticmethod
+    def path(spool: Path) -> Path:
+        return spool.with_name(spool.name + ".imported")
+
+    @classmethod
+    def read(cls, spool: Path, head: str) -> "_Progress":
+        try:
+            offset, line, recorded = cls.path(spool).read_text().split(" ", 2)
+            progress = cls(int(offset), int(line), recorded.strip())
+        except (OSError, ValueError):
+            return cls(head=head)
+        if progress.head != head or progress.offset > spool.stat().st_size:
+            return cls(head=head)            # another file under the same name: from the top
+        return progress
+
+    def write(self, spool: Path) -> None:
+        target = self.path(spool)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(f"{self.offset} {self.line} {self.head}\n")
+        tmp.replace(target)
+
+
+def _fingerprint(handle) -> str:
+    import hashlib
+
+    first = handle.readline(4096)
+    handle.seek(0)
+    return hashlib.sha256(first).hexdigest()[:16] if first.endswith(b"\n") else ""
+
+
+def import_spool(path: Path, fmt: str | None = None, columns: tuple[str, ...] | None = None,
+                 from_start: bool = False) -> ImportResult:
+    """Load a spool file from where the last run stopped; commits every BATCH lines so a
+    long import keeps its progress."""
     path = Path(path)
     fmt = detect_format(path, fmt)
     if fmt == "csv" and columns is None:
@@ -201,38 +313,50 @@ def import_spool(path: Path, fmt: str | None = None, columns: tuple[str, ...] | 
     except OSError as exc:
         raise SpoolError(f"cannot open {path}: {exc}") from exc
     with handle:
-        for line_no, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                line = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as exc:
+        head = _fingerprint(handle)
+        progress = _Progress(head=head) if from_start or not head else _Progress.read(path, head)
+        result.skipped = progress.line
+        handle.seek(progress.offset)
+        position, line_no = progress.offset, progress.line
+        batch: list[tuple[int, dict]] = []
+        batch_end = (position, line_no)
+        stopped = False
+
+        def flush() -> bool:
+            """Book the batch; record the progress unless a line must be tried again."""
+            nonlocal batch
+            left = _book(batch, result) if batch else None
+            batch = []
+            if left is not None:
+                return False
+            progress.offset, progress.line = batch_end
+            if head:
+                progress.write(path)
+            return True
+
+        for raw in handle:
+            if not raw.endswith(b"\n"):
+                break                       # still being written by FreeSWITCH: next run
+            position += len(raw)
+            line_no += 1
+            if raw.strip():
                 result.lines += 1
-                result.errors.append((line_no, f"not UTF-8 text ({exc.reason})"))
-                continue
-            result.lines += 1
-            try:
-                row = parse_csv_line(line, columns) if fmt == "csv" else parse_sql_line(line)
-            except LineError as exc:
-                result.errors.append((line_no, str(exc)))
-                continue
-            if not row.get("uuid"):
-                result.errors.append((line_no, "uuid is empty"))
-                continue
-            savepoint = db.session.begin_nested()
-            try:
-                inserted = _insert(row)
-                savepoint.commit()
-            except DBAPIError as exc:  # a value PostgreSQL refuses: report the line, keep going
-                savepoint.rollback()
-                message = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-                result.errors.append((line_no, message))
-                continue
-            if inserted:
-                result.inserted += 1
-            else:
-                result.duplicates += 1
-            if result.lines % BATCH == 0:
-                db.session.commit()
-    db.session.commit()
+                try:
+                    line = raw.decode("utf-8").rstrip("\r\n")
+                    row = parse_csv_line(line, columns) if fmt == "csv" else parse_sql_line(line)
+                    if not row.get("uuid"):
+                        raise LineError("uuid is empty")
+                except UnicodeDecodeError as exc:
+                    result.errors.append((line_no, f"not UTF-8 text ({exc.reason})"))
+                except LineError as exc:
+                    result.errors.append((line_no, str(exc)))
+                else:
+                    batch.append((line_no, row))
+            batch_end = (position, line_no)
+            if len(batch) >= BATCH and not flush():
+                stopped = True
+                break
+        if not stopped:
+            flush()
+    result.errors.sort()
     return result

@@ -1,1 +1,1 @@
-"""CDR browser: filters, keyset pagination, totals, streaming CSV export, re-rating."""
+"""Rated calls: pages, totals and exports for staff and for one customer; unrated raw CDRs and re-rating."""

@@ -6,7 +6,7 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import StringField, SubmitField, ValidationError
 from wtforms.validators import InputRequired
 
-from ..admin.manage.forms import UtcDateTimeField, currency_field
+from ..admin.manage.forms import LocalDateTimeField, currency_field
 from . import services
 
 
@@ -16,10 +16,10 @@ class ExchangeRateForm(FlaskForm):
     rate = StringField("Rate", validators=[InputRequired(message="Enter the rate.")],
                        description="1 unit of the first currency = this many of the second, e.g. 0.0871 "
                                    "(at most 12 decimals, never rounded).")
-    valid_from = UtcDateTimeField("Valid from", description="UTC; empty = now. The pair's rate valid then ends "
-                                                            "there (a new version). A past date applies to calls "
-                                                            "already billed only once their period is re-rated.")
-    valid_to = UtcDateTimeField("Valid to", description="UTC; empty = open (or the end of the rate it replaces).")
+    valid_from = LocalDateTimeField("Valid from", description="Empty = now. The pair's rate valid then ends there (a "
+                                                              "new version). A past date applies to calls already "
+                                                              "billed only once their period is re-rated.")
+    valid_to = LocalDateTimeField("Valid to", description="Empty = open (or the end of the rate it replaces).")
     submit = SubmitField("Add rate")
 
     def validate_rate(self, field):
@@ -38,7 +38,7 @@ class ExchangeRateForm(FlaskForm):
 
 
 class CloseForm(FlaskForm):
-    at = UtcDateTimeField("End at", description="UTC; empty = now. A rate that has not started by then is removed.")
+    at = LocalDateTimeField("End at", description="Empty = now. A rate that has not started by then is removed.")
     submit = SubmitField("Close rate")
 
 

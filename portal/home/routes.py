@@ -6,6 +6,8 @@ from . import bp
 # Where each role lands, in order of preference (features may be absent from a build).
 LANDING = {
     "admin": ("admin.dashboard", "admin.customers"),
+    "finance": ("admin.dashboard", "admin.customers"),
+    "support": ("admin.dashboard", "admin.customers"),
     "customer": ("selfcare.overview",),
 }
 

@@ -18,10 +18,11 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import func, select, text
 
-from .. import ledger
+from ..errors import NotFound
 from ..extensions import db
+from ..ledger import services as ledger
 from ..models import Customer, Invoice, InvoiceLine, LedgerEntry, Settings
-from . import InvoiceError
+from . import InvoiceError, legal
 from .numbering import SERIES, next_number
 
 CENT = Decimal("0.01")
@@ -91,10 +92,22 @@ def tax_rate_for(customer: Customer) -> Decimal:
     return Settings.get().default_tax_rate
 
 
+def tax_treatment_for(customer: Customer) -> legal.TaxTreatment:
+    """The customer's (or the default) rate, or EU reverse charge (docs/invoices.md)."""
+    return legal.tax_treatment(Settings.get().company_vat_id, customer.vat_id, tax_rate_for(customer))
+
+
+def payment_terms_for(customer: Customer) -> int:
+    if customer.payment_terms_days is not None:
+        return customer.payment_terms_days
+    return Settings.get().payment_terms_days
+
+
 def seller_snapshot() -> dict:
     s = Settings.get()
     return {"name": s.company_name, "address": s.company_address, "vat_id": s.company_vat_id,
-            "email": s.company_email, "footer": s.invoice_footer, "logo": s.company_logo}
+            "email": s.company_email, "footer": s.invoice_footer, "logo": s.company_logo,
+            "registration": s.company_registration, "bank_details": s.company_bank_details}
 
 
 # ------------------------------------------------------------------------ computing
@@ -178,6 +191,27 @@ def totals(lines_amounts: list[Decimal], tax_rate: Decimal) -> tuple[Decimal, De
     return net, tax, net + tax
 
 
+# ------------------------------------------------------------------------- reading
+
+def issued(*, customer_id: int | None):
+    """Issued documents (invoices, statements, credit notes), newest first, as a select
+    to page; `customer_id` scopes to one customer (None: staff). Drafts are never shown
+    to customers."""
+    query = select(Invoice).where(Invoice.status == "issued")
+    if customer_id is not None:
+        query = query.where(Invoice.customer_id == customer_id)
+    return query.order_by(Invoice.issued_at.desc(), Invoice.id.desc())
+
+
+def issued_document(invoice_id: int, *, customer_id: int | None) -> Invoice:
+    """One issued document within the scope; a draft, another customer's document or a
+    missing id is NotFound."""
+    invoice = db.session.scalar(issued(customer_id=customer_id).where(Invoice.id == invoice_id))
+    if invoice is None:
+        raise NotFound("no such document")
+    return invoice
+
+
 # ------------------------------------------------------------------------- building
 
 def _overlapping(customer_id: int, period: Period) -> Invoice | None:
@@ -206,7 +240,8 @@ def build_draft(customer: Customer, period: Period) -> Invoice:
                            "already issued: correct it with a credit note")
     usage = usage_lines(customer.id, period)
     sums = _ledger_sums(customer.id, period)
-    tax_rate = Decimal(0) if kind == "statement" else tax_rate_for(customer)
+    treatment = legal.TaxTreatment(Decimal(0), False, None) if kind == "statement" else tax_treatment_for(customer)
+    tax_rate = treatment.rate
     net, tax, gross = totals([u.amount for u in usage], tax_rate)
     if invoice is None:
         invoice = Invoice(customer_id=customer.id, kind=kind, period_start=period.start, period_end=period.end)
@@ -221,8 +256,10 @@ def build_draft(customer: Customer, period: Period) -> Invoice:
     invoice.adjustments_total = round_money(sums["adjustments"])
     invoice.opening_balance = sums["opening"]
     invoice.closing_balance = sums["closing"]
-    invoice.customer_name = customer.name
+    invoice.customer_name = customer.label
     invoice.customer_email = customer.email
+    invoice.customer_snapshot = legal.customer_snapshot(customer)
+    invoice.reverse_charge, invoice.tax_note = treatment.reverse_charge, treatment.note
     invoice.seller = seller_snapshot()
     db.session.add(invoice)
     db.session.flush()
@@ -252,11 +289,21 @@ def issue(invoice: Invoice, actor: str | None = None, issued_at: datetime | None
     if locked.kind != "credit_note" and locked.period_end > local_today():
         raise InvoiceError(f"the period {Period(locked.period_start, locked.period_end).label()} has not ended yet: "
                            "issue it once it is over")
+    issued_at = issued_at or datetime.now(timezone.utc)
+    if locked.kind == "invoice":
+        # Due date and terms are set in the UPDATE that issues it (immutable afterwards).
+        issue_day = issued_at.astimezone(billing_tz()).date()
+        locked.payment_terms_days = payment_terms_for(locked.customer)
+        locked.due_date = legal.due_date(issue_day, locked.payment_terms_days)
     _assign_number(locked, actor, issued_at)
     if locked.kind == "invoice" and locked.tax_total != 0:
         # Calls debited the net amount; the tax becomes owed when the invoice is issued.
         ledger.post_entry(locked.customer_id, "adjustment", -locked.tax_total,
                           note=f"Tax on invoice {locked.number}", reference=locked.number, actor=actor)
+    if locked.kind == "invoice":
+        from .payments import allocate_open_payments  # payments build on issued invoices
+
+        allocate_open_payments(locked.customer_id, actor=actor)
     _queue_issued_mail(locked)
     return locked
 
@@ -333,7 +380,8 @@ def issue_credit_note(invoice: Invoice, net_amount, reason: str, actor: str | No
                    period_end=invoice.period_end, currency=invoice.currency, tax_rate=invoice.tax_rate,
                    net_total=net, tax_total=tax, gross_total=gross, customer_name=invoice.customer_name,
                    customer_email=invoice.customer_email, seller=seller_snapshot(), corrects_invoice_id=invoice.id,
-                   note=reason)
+                   note=reason, customer_snapshot=invoice.customer_snapshot, reverse_charge=invoice.reverse_charge,
+                   tax_note=invoice.tax_note)
     db.session.add(note)
     db.session.flush()
     db.session.add(InvoiceLine(invoice_id=note.id, position=1, kind="correction",

@@ -1,4 +1,5 @@
-"""`flask --app wsgi jobs list|run NAME`: the jobs for cron users (docs/jobs.md)."""
+"""`flask --app wsgi jobs list|run NAME|scheduler`: the jobs for cron users, and the
+scheduler as a process of its own (docs/jobs.md, docs/deployment.md)."""
 from __future__ import annotations
 
 import click
@@ -32,6 +33,20 @@ def run(name: str):
     if job_run.status == "error":
         raise click.ClickException(f"{name} failed: {job_run.error}")
     click.echo(f"{name}: {job_run.status}: {job_run.result}")
+
+
+@jobs_cli.command("scheduler")
+def scheduler():
+    """Run every job on its schedule in the foreground until stopped (SIGTERM): the
+    scheduler process of a production deployment (deploy/billing-scheduler.service)."""
+    import logging
+
+    from flask import current_app
+
+    from .scheduler import run_forever
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    run_forever(current_app._get_current_object())
 
 
 def register_cli(app):

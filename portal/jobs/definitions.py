@@ -26,6 +26,14 @@ def invoice_run() -> str:
     return f"{period.label()}: {summary}"
 
 
+@job("invoice_reminders", "Queue a reminder e-mail for each overdue invoice, again every reminder interval",
+     "daily at 07:00", trigger="cron", hour=7, minute=0)
+def invoice_reminders() -> str:
+    from ..invoices.payments import queue_reminders
+
+    return str(queue_reminders(local_today()))
+
+
 @job("low_balance_alerts", "Queue an e-mail for each new low-balance crossing",
      "every 5 minutes", trigger="interval", minutes=5)
 def low_balance_alerts() -> str:

@@ -1,15 +1,21 @@
-"""The in-process scheduler (APScheduler's BackgroundScheduler).
+"""The scheduler (APScheduler's BackgroundScheduler), in one of two places:
 
-Started by create_app when SCHEDULER_ENABLED=1. Every portal process may run one:
-each job run takes the job's advisory lock (see portal/jobs/__init__.py), so with
-several processes one runs the job and the others record a 'skipped' run.
+* inside the portal when SCHEDULER_ENABLED=1 (`make run`, a single process);
+* as a process of its own, `flask --app wsgi jobs scheduler` (`run_forever`): the
+  production layout (deploy/billing-scheduler.service), so that several gunicorn
+  workers serve pages and none of them runs jobs.
+
+Either way each job run takes the job's advisory lock (see portal/jobs/__init__.py), so
+with several schedulers one runs the job and the others record a 'skipped' run.
 """
 from __future__ import annotations
 
 import atexit
 import logging
 import os
+import signal
 import sys
+import threading
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -73,3 +79,21 @@ def start_scheduler(app) -> BackgroundScheduler | None:
     atexit.register(lambda: scheduler.running and scheduler.shutdown(wait=False))
     log.info("scheduler started with %d jobs", len(scheduler.get_jobs()))
     return scheduler
+
+
+def run_forever(app, stop: threading.Event | None = None) -> None:
+    """Run every job on its schedule in this process until SIGTERM or SIGINT (or
+    `stop`), then wait for running jobs to finish. The systemd unit's ExecStart."""
+    stop = stop or threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    scheduler = build_scheduler(app)
+    scheduler.start()
+    names = ", ".join(sorted(job.id for job in scheduler.get_jobs()))
+    log.warning("scheduler started with %d jobs: %s", len(scheduler.get_jobs()), names)
+    try:
+        stop.wait()
+    finally:
+        log.warning("scheduler stopping: waiting for running jobs")
+        scheduler.shutdown(wait=True)
+        log.warning("scheduler stopped")

@@ -19,8 +19,15 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Invoice, MailMessage
+from .diagnose import settings as smtp_settings
 
 MAX_BACKOFF = timedelta(hours=6)
+
+
+# Mails that carry a single-use link (password reset, address verification): nobody but
+# the recipient may read the link, so admins never see their body, and it is erased once sent.
+LINK_KINDS = ("password_reset", "email_verification")
+LINK_REMOVED = "(This message held a single-use link; it was removed once the message was sent.)"
 
 
 def backoff(attempts: int) -> timedelta:
@@ -64,7 +71,8 @@ class _Smtp:
     def send(self, email: EmailMessage) -> None:
         if self.conn is None:
             c = self.config
-            conn = smtplib.SMTP(c["SMTP_HOST"], int(c["SMTP_PORT"]), timeout=c.get("SMTP_TIMEOUT", 30))
+            where = smtp_settings(c)
+            conn = smtplib.SMTP(where.host, where.port, timeout=c.get("SMTP_TIMEOUT", 30))
             try:
                 if c.get("SMTP_STARTTLS"):
                     conn.starttls()
@@ -126,6 +134,8 @@ def deliver_due(limit: int = 200, now: datetime | None = None) -> DeliverySummar
             else:
                 msg.attempts += 1
                 msg.status, msg.sent_at, msg.last_error = "sent", datetime.now(timezone.utc), None
+                if msg.kind in LINK_KINDS:
+                    msg.body = LINK_REMOVED
                 summary.sent += 1
             db.session.commit()
     finally:

@@ -28,9 +28,11 @@ HEADER = (
     "# passwords in clear text and portal password hashes: keep it secret.\n"
 )
 
-SETTINGS_KEYS = ("sip_domain", "max_call_seconds", "hold_grace_seconds", "default_tax_rate", "low_balance_default",
+SETTINGS_KEYS = ("sip_domain", "max_call_seconds", "hold_grace_seconds", "quota_seconds", "reauth_margin_seconds",
+                 "ring_timeout_seconds", "default_tax_rate", "low_balance_default",
                  "company_name", "company_address", "company_vat_id", "company_email", "invoice_footer",
-                 "company_logo")
+                 "company_logo", "company_registration", "company_bank_details", "payment_terms_days",
+                 "reminder_interval_days")
 
 
 def decimal_text(value: Decimal | None) -> str | None:
@@ -149,6 +151,11 @@ def build() -> dict:
             "currency": c.currency,
             "tax_rate": decimal_text(c.tax_rate),
             "daily_balance_email": c.daily_balance_email,
+            "display_name": c.display_name,
+            "legal_name": c.legal_name,
+            "address": c.address,
+            "vat_id": c.vat_id,
+            "payment_terms_days": c.payment_terms_days,
             "ratecards": [FlowMap(name=ratecards[link.ratecard_id], priority=link.priority)
                           for link in sorted(links.get(c.id, []), key=lambda link: link.priority)],
             "routing_rules": [FlowMap(prefix=prefix, providers=FlowList(sorted(names)))

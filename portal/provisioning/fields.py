@@ -184,6 +184,21 @@ def cidr(value) -> str:
     raise Invalid(f"not a CIDR: host bits are set (did you mean {network}?)")
 
 
+def vat_id(value) -> str:
+    """A VAT ID as stored: capitals, no spaces or dots ('se 5560 1234 5601' -> 'SE556012345601')."""
+    from ..invoices.legal import normalize_vat_id
+
+    if not isinstance(value, str):
+        raise Invalid("not a VAT ID")
+    try:
+        normalized = normalize_vat_id(value)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+    if normalized is None:
+        raise Invalid("not a VAT ID (write null for none)")
+    return normalized
+
+
 def increment(value) -> tuple[int, int]:
     match = INCREMENT_RE.match(value) if isinstance(value, str) else None
     first, nxt = (int(match.group(1)), int(match.group(2))) if match else (0, 0)

@@ -26,21 +26,23 @@ from pathlib import Path
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
-from .. import audit
+from .. import audit, ipranges
 from ..extensions import db
-from ..ledger import LedgerError, post_entry
+from ..ledger.services import LedgerError, post_entry
 from ..models import (Customer, CustomerRatecard, Endpoint, Gateway, Permission, PermissionWeight,
                       Provider, Ratecard, RoutingRule, RoutingRuleProvider, Settings, User, Weight)
 from ..security import hash_password, verify_password
 from . import fields
 from .errors import ProvisioningError
 from .validate import Config, Entry, RateList, validate
-from .yamlio import YamlSyntaxError, parse
+from .yamlio import MAX_CHARS, YamlSyntaxError, parse
 
 # Friendly words for constraints a file can still trip over (state in the database).
 CONSTRAINT_MESSAGES = {
     "uq_endpoints_username": "this SIP username is already used by another endpoint",
     "uq_endpoints_name": "an endpoint with this name already exists",
+    "ex_endpoints_ip_one_customer": "overlaps an IP endpoint of another customer (an IP range belongs to one customer)",
+    "uq_endpoints_ip": "another endpoint has this very IP range",
     "uq_gateways_name": "a gateway with this name already exists",
     "uq_users_email": "a portal user with this e-mail already exists",
     "ck_customers_prepaid_no_credit": "a prepaid customer cannot have a credit limit: set credit_limit to 0 or billing to postpaid",
@@ -201,6 +203,7 @@ class Applier:
         self._check_owners("endpoint", Endpoint, "customer", Customer, endpoints, errors)
         if endpoints:
             self._check_sip_usernames(endpoints, errors)
+            self._check_ip_ranges(endpoints, errors)
         users = [(cust, u) for cust in c.customers for u in cust.get("users", [])]
         if users:
             rows = self.session.execute(select(User.email, User.role, Customer.name).outerjoin(Customer, User.customer_id == Customer.id)
@@ -266,6 +269,37 @@ class Applier:
             owner = owners.get(item["name"])
             if owner is not None and owner != parent["name"]:
                 errors.append(f"{item.path}.name: {kind} {item['name']!r} belongs to {owner_kind} {owner!r}")
+
+    def _check_ip_ranges(self, endpoints: list[tuple[Entry, Entry]], errors: list[str]) -> None:
+        """An IP range belongs to one customer (migration 0090): the file's IP endpoints as
+        they will be after the load, against each other and against the stored ones the
+        file does not name. Within one customer ranges may nest (longest match wins)."""
+        names = [e["name"] for _, e in endpoints if "name" in e]
+        stored = {name: (auth, ip) for name, auth, ip in self.session.execute(
+            select(Endpoint.name, Endpoint.auth, Endpoint.ip).where(Endpoint.name.in_(names)))}
+        ranges = []
+        for customer, e in endpoints:
+            if "name" not in e or "ip" in e.invalid:
+                continue
+            old_auth, old_ip = stored.get(e["name"], (None, None))
+            auth = e["auth"] if "auth" in e else old_auth
+            ip = e["ip"] if "ip" in e else old_ip
+            if auth == "ip" and ip:
+                ranges.append(ipranges.Range(e.path, e["name"], customer["name"], str(ip)))
+        reported = set()
+
+        def report(where: ipranges.Range, what: str) -> None:
+            if where.key not in reported:
+                reported.add(where.key)
+                errors.append(f"{where.key}.ip: {what}")
+
+        for later, earlier in ipranges.conflicts_among(ranges):
+            if later.customer == earlier.customer:
+                report(later, f"the same range as {earlier.key} ({earlier.name})")
+            else:
+                report(later, f"overlaps {earlier.ip} of customer {earlier.customer}")
+        for where, conflict in ipranges.conflicts_with_stored(ranges, names):
+            report(where, conflict.message().replace("of this customer", f"of customer {conflict.customer}"))
 
     def _check_sip_usernames(self, endpoints: list[tuple[Entry, Entry]], errors: list[str]) -> None:
         wanted = {e["username"]: e for _, e in endpoints if e.get("username")}
@@ -547,6 +581,9 @@ def load_text(content: str, source: str = "<input>", base_dir: Path | str | None
 def load_file(path: Path | str, **kwargs) -> Summary:
     path = Path(path)
     try:
+        if path.is_file() and path.stat().st_size > MAX_CHARS * 4:   # UTF-8: at most 4 bytes a character
+            raise ProvisioningError(f"{path}: the file is {path.stat().st_size:,} bytes; far more than the "
+                                    f"{MAX_CHARS:,} characters read")
         content = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ProvisioningError(f"{path}: cannot read the file: {exc}") from None

@@ -26,6 +26,9 @@ SETTINGS = {
     "sip_domain": f.sip_domain,
     "max_call_seconds": f.integer(1, 604800),
     "hold_grace_seconds": f.integer(0, INT_MAX),
+    "quota_seconds": f.nullable(f.integer(2, 604800)),
+    "reauth_margin_seconds": f.integer(1, 3600),
+    "ring_timeout_seconds": f.integer(5, 600),
     "default_tax_rate": f.tax_rate,
     "low_balance_default": f.nullable(f.money),
     "company_name": f.text,
@@ -35,6 +38,10 @@ SETTINGS = {
     "invoice_footer": f.text,
     "company_logo": f.pattern(re.compile(r"^(([A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+\.(png|svg|jpg|jpeg))?$"),
                               "must be a file under static/ such as img/logo.svg, or ''"),
+    "company_registration": lambda v: f.text(v, 1000),
+    "company_bank_details": lambda v: f.text(v, 1000),
+    "payment_terms_days": f.integer(0, 365),
+    "reminder_interval_days": f.integer(0, 365),
 }
 
 RATE = {
@@ -87,6 +94,11 @@ CUSTOMER = {
     "currency": f.currency,
     "tax_rate": f.nullable(f.tax_rate),
     "daily_balance_email": f.boolean,
+    "display_name": f.nullable(lambda v: _one_line_text(v, 200)),
+    "legal_name": f.nullable(lambda v: _one_line_text(v, 200)),
+    "address": f.nullable(lambda v: f.text(v, 1000)),
+    "vat_id": f.nullable(f.vat_id),
+    "payment_terms_days": f.nullable(f.integer(0, 365)),
     "ratecards": CHILD,
     "routing_rules": CHILD,
     "endpoints": CHILD,
@@ -119,6 +131,14 @@ TOP = {"currency": f.currency, "settings": CHILD, "weights": CHILD, "permissions
        "ratecards": CHILD, "providers": CHILD, "customers": CHILD, "exchange_rates": CHILD}
 
 MIN_USER_PASSWORD = 10
+
+
+def _one_line_text(value, high: int) -> str:
+    """A name on one line: 1 to `high` characters, not only blanks, no line breaks."""
+    text = _sized_text(value, 1, high)
+    if not text.strip() or any(ch in text for ch in "\r\n\t"):
+        raise f.Invalid(f"must be 1 to {high} characters on one line")
+    return text
 
 
 def _sized_text(value, low: int, high: int) -> str:
@@ -272,6 +292,10 @@ class Validator:
         children = top.children
         if "settings" in children:
             config.settings = self.mapping(children["settings"], "settings", SETTINGS, required=())
+            values = config.settings.values if config.settings else {}
+            quota, margin = values.get("quota_seconds"), values.get("reauth_margin_seconds")
+            if quota is not None and margin is not None and margin >= quota:
+                self.error("settings.reauth_margin_seconds", f"must be shorter than quota_seconds ({quota})")
         if "weights" in children:
             config.weights = self.entries(children["weights"], "weights", WEIGHT)
             self.unique(config.weights, "name")

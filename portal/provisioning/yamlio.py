@@ -44,7 +44,44 @@ class YamlSyntaxError(ValueError):
     """The text is not valid YAML; the message names the line."""
 
 
+# Limits checked before the document is built: PyYAML composes nested collections by
+# recursion, so 100,000 nested `[` overflow the C stack and kill the process (no
+# exception to catch). The provisioning format nests about six levels deep.
+MAX_CHARS = 64 * 1024 * 1024
+MAX_DEPTH = 50
+_OPEN = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken, yaml.FlowMappingStartToken,
+         yaml.FlowSequenceStartToken)
+_CLOSE = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+
+
+def check_limits(text: str, source: str = "<input>") -> None:
+    """Refuse a text too large, nested too deep, or using aliases, with a clear message.
+    The scanner is iterative (libyaml keeps its levels on the heap), so this pass is safe
+    on any input; it stops at the first level beyond the limit."""
+    if len(text) > MAX_CHARS:
+        raise YamlSyntaxError(f"{source}: the file has {len(text):,} characters; at most {MAX_CHARS:,} are read "
+                              "(put large rate decks in CSV files: docs/provisioning.md)")
+    depth = 0
+    try:
+        for token in yaml.scan(text, Loader=_SafeLoader):
+            if isinstance(token, _OPEN):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = token.start_mark
+                    raise YamlSyntaxError(f"{source}: line {mark.line + 1}, column {mark.column + 1}: nested more than "
+                                          f"{MAX_DEPTH} levels deep; a provisioning file needs about six")
+            elif isinstance(token, _CLOSE):
+                depth -= 1
+            elif isinstance(token, (yaml.AliasToken, yaml.AnchorToken)):
+                mark = token.start_mark
+                raise YamlSyntaxError(f"{source}: line {mark.line + 1}, column {mark.column + 1}: anchors and aliases "
+                                      "(&name, *name) are not supported: write each entry out")
+    except yaml.MarkedYAMLError:
+        return  # a syntax error: the parser reports it with its line below
+
+
 def parse(text: str, source: str = "<input>"):
+    check_limits(text, source)
     try:
         return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:

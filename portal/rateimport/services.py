@@ -16,11 +16,11 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 import psycopg2
 
-from ..csvstream import stream_csv
+from ..csvstream import Export
 
 FIELDS = [
     ("prefix", "Prefix", True),
@@ -51,6 +51,9 @@ ALIASES = {
     "destination_name": {"destination_name", "destination", "name", "country", "description"},
 }
 MAX_ERRORS = 100
+# update: only the prefixes in the file change (the default: carriers send partial
+# notices daily); replace: the file is the complete deck, other prefixes are closed.
+MODES = ("update", "replace")
 PROGRESS_EVERY = 50_000
 PREVIEW_SAMPLE = 20
 
@@ -71,20 +74,25 @@ class ImportOptions:
     default_increment: str = "60/60"
     weight_id: int | None = None            # create missing destinations with this class
     encoding: str = "utf-8-sig"
+    mode: str = "update"                    # MODES
 
     def to_json(self) -> dict:
         return {"mapping": self.mapping, "delimiter": self.delimiter, "has_header": self.has_header,
                 "default_increment": self.default_increment, "weight_id": self.weight_id,
-                "encoding": self.encoding}
+                "encoding": self.encoding, "mode": self.mode}
 
     @classmethod
     def from_json(cls, data: dict) -> "ImportOptions":
         return cls(mapping={k: int(v) for k, v in (data.get("mapping") or {}).items()},
                    delimiter=data.get("delimiter", ","), has_header=bool(data.get("has_header", True)),
                    default_increment=data.get("default_increment", "60/60"),
-                   weight_id=data.get("weight_id"), encoding=data.get("encoding", "utf-8-sig"))
+                   weight_id=data.get("weight_id"), encoding=data.get("encoding", "utf-8-sig"),
+                   mode=data.get("mode", "update"))
 
     def check(self) -> None:
+        if self.mode not in MODES:
+            raise RateImportError(f"unknown import mode {self.mode!r}: update (only the prefixes in the file) "
+                                  "or replace (the file is the complete deck)")
         missing = [label for name, label, required in FIELDS if required and name not in self.mapping]
         if missing:
             raise RateImportError("map a column to: " + ", ".join(missing))
@@ -406,7 +414,7 @@ def _samples(cur) -> dict[str, list[dict]]:
     cur.execute("""
         SELECT change, prefix, line, old_rate, new_rate, old_increment, new_increment
           FROM (SELECT d.*, row_number() OVER (PARTITION BY change ORDER BY prefix) AS n
-                  FROM pg_temp.rate_import_diff d WHERE change <> 'unchanged') x
+                  FROM pg_temp.rate_import_diff d WHERE change NOT IN ('unchanged', 'kept')) x
          WHERE n <= %s ORDER BY change, prefix""", (PREVIEW_SAMPLE,))
     samples: dict[str, list[dict]] = {}
     for change, prefix, line, old_rate, new_rate, old_inc, new_inc in cur.fetchall():
@@ -419,8 +427,12 @@ def _samples(cur) -> dict[str, list[dict]]:
 
 
 def _run(conn, target: str, owner_id: int, path: str, options: ImportOptions, effective: datetime,
-         progress: Progress, apply: bool) -> ImportResult:
-    """Stage, diff and (when `apply`) apply inside a savepoint; preview always rolls back."""
+         progress: Progress, apply: bool, confirm_removed: int | None = None) -> ImportResult:
+    """Stage, diff and (when `apply`) apply inside a savepoint; preview always rolls back.
+
+    A replace that would close prefixes applies only when `confirm_removed` is exactly
+    how many it closes now (checked in the same transaction as the apply, so a deck
+    whose count changed since the preview is refused, not applied)."""
     savepoint = "rate_import_apply" if apply else "rate_import_preview"
     with conn.cursor() as cur:
         cur.execute(f"SAVEPOINT {savepoint}")
@@ -428,14 +440,22 @@ def _run(conn, target: str, owner_id: int, path: str, options: ImportOptions, ef
             result = ImportResult()
             result.rows = stage(cur, path, options, effective, progress)
             progress("comparing", result.rows)
-            cur.execute("SELECT change, n FROM billing_private.rate_import_diff(%s, %s, %s)",
-                        (target, owner_id, effective))
+            cur.execute("SELECT change, n FROM billing_private.rate_import_diff(%s, %s, %s, %s)",
+                        (target, owner_id, effective, options.mode))
             result.counts = {change: int(n) for change, n in cur.fetchall()}
             result.samples = _samples(cur)
+            removed = result.counts.get("removed", 0)
+            if apply and removed and confirm_removed != removed:
+                raise RateImportError(
+                    f"replace mode would close {removed} prefix(es) that are not in the file, and "
+                    f"{'nothing was confirmed' if confirm_removed is None else f'{confirm_removed} were confirmed'}; "
+                    "nothing was imported. Preview again and confirm the number, or import in update mode.",
+                    [{"line": 0, "column": "", "value": str(removed),
+                      "message": f"replace mode closes {removed} prefix(es): confirm that number"}])
             if apply:
                 progress("applying", result.rows)
-                cur.execute("SELECT change, n FROM billing_private.rate_import_apply(%s, %s, %s, %s)",
-                            (target, owner_id, effective, options.weight_id))
+                cur.execute("SELECT change, n FROM billing_private.rate_import_apply(%s, %s, %s, %s, %s)",
+                            (target, owner_id, effective, options.mode, options.weight_id))
                 result.counts = {change: int(n) for change, n in cur.fetchall()}
                 cur.execute("DROP TABLE IF EXISTS pg_temp.rate_import_stage, "
                             "pg_temp.rate_import_current, pg_temp.rate_import_diff")
@@ -461,9 +481,44 @@ def preview(conn, target: str, owner_id: int, path: str, options: ImportOptions,
 
 
 def apply(conn, target: str, owner_id: int, path: str, options: ImportOptions, effective: datetime,
-          progress: Progress | None = None) -> ImportResult:
-    """Import the deck in the caller's transaction (the caller commits)."""
-    return _run(conn, target, owner_id, path, options, effective, progress or Progress(), apply=True)
+          progress: Progress | None = None, confirm_removed: int | None = None) -> ImportResult:
+    """Import the deck in the caller's transaction (the caller commits). In replace
+    mode, `confirm_removed` must be the number of prefixes it closes (see _run)."""
+    return _run(conn, target, owner_id, path, options, effective, progress or Progress(), apply=True,
+                confirm_removed=confirm_removed)
+
+
+def import_file(conn, target: str, owner_name: str, path: str, effective: datetime, *, mode: str = "update",
+                mapping: dict[str, int] | None = None, delimiter: str | None = None, has_header: bool = True,
+                default_increment: str = "60/60", confirm_removed: int | None = None,
+                dry_run: bool = False) -> ImportResult:
+    """Import a deck file into the ratecard or provider named `owner_name`: the entry
+    point for scripts and a REST API (the pages run the same preview and apply).
+
+    `mode` is 'update' (only the file's prefixes change; the default) or 'replace' (the
+    file is the complete deck: the owner's other prefixes are closed at `effective`).
+    A replace that would close prefixes needs `confirm_removed` equal to how many it
+    closes (the number a preview or `dry_run=True` reports as counts['removed']), the
+    API's twin of the page's typed confirmation; otherwise nothing is imported. The
+    mapping is guessed from the header when not given. Runs in the caller's
+    transaction: the caller commits (or rolls back a dry run's nothing)."""
+    if target not in ("ratecard", "provider"):
+        raise RateImportError(f"unknown import target {target!r}: ratecard or provider")
+    table = "ratecards" if target == "ratecard" else "providers"
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT id FROM billing.{table} WHERE name = %s", (owner_name,))  # table from the fixed pair
+        row = cur.fetchone()
+    if row is None:
+        raise RateImportError(f"there is no {target} named {owner_name!r}")
+    delimiter = delimiter or sniff_delimiter(path)
+    if mapping is None:
+        head = head_rows(path, delimiter, n=1)
+        mapping = guess_mapping(head[0]) if head and has_header else {"prefix": 0, "rate": 1}
+    options = ImportOptions(mapping=mapping, delimiter=delimiter, has_header=has_header,
+                            default_increment=default_increment, mode=mode)
+    if dry_run:
+        return preview(conn, target, row[0], path, options, effective)
+    return apply(conn, target, row[0], path, options, effective, confirm_removed=confirm_removed)
 
 
 # ----------------------------------------------------------------------------- jobs
@@ -505,7 +560,8 @@ def run_job_in(conn, job_id: int, status_conn=None) -> None:
         _job_update(scur, job_id, status="running", phase="starting", processed_lines=0,
                     started_at=datetime.now(timezone.utc), errors=[])
     try:
-        result = apply(conn, target, owner_id, path, ImportOptions.from_json(options), effective, Progress(report))
+        result = apply(conn, target, owner_id, path, ImportOptions.from_json(options), effective, Progress(report),
+                       confirm_removed=options.get("confirm_removed"))
     except RateImportError as e:
         with status_conn.cursor() as scur:
             _job_update(scur, job_id, status="failed", phase=str(e), finished_at=datetime.now(timezone.utc),
@@ -546,18 +602,22 @@ def start_background(dsn: str, job_id: int) -> threading.Thread:
 EXPORT_COLUMNS = ["prefix", "rate", "connect_fee", "min_duration", "increment", "valid_from", "valid_to", "blocked"]
 
 
-def export_rows(conn, target: str, owner_id: int, at: datetime | None = None, batch: int = 2000) -> Iterable[str]:
-    """CSV text of the owner's rates valid at `at` (now), streamed with a server-side cursor."""
+def export(target: str, owner_id: int, at: datetime | None = None) -> Export:
+    """The owner's rates valid at `at` (now) as a CSV export that imports back unchanged."""
     table, owner = {"ratecard": ("rates", "ratecard_id"), "provider": ("provider_rates", "provider_id")}[target]
     # table/owner come from the fixed dict above, never from the caller.
-    sql = f"""
+    return Export(EXPORT_COLUMNS, f"""
         SELECT prefix, rate, connect_fee, min_duration, increment_first || '/' || increment_next,
                to_char(valid_from AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS"+00"'),
-               to_char(valid_to AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS"+00"'), blocked
+               to_char(valid_to AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS"+00"'),
+               CASE WHEN blocked THEN 'yes' ELSE 'no' END
           FROM billing.{table}
          WHERE {owner} = %(owner)s
            AND (valid_from IS NULL OR valid_from <= coalesce(%(at)s, now()))
            AND (valid_to IS NULL OR valid_to > coalesce(%(at)s, now()))
-         ORDER BY prefix"""
-    return stream_csv(conn, sql, {"owner": owner_id, "at": at}, EXPORT_COLUMNS, batch,
-                      row=lambda r: [*r[:5], r[5] or "", r[6] or "", "yes" if r[7] else "no"])
+         ORDER BY prefix""", {"owner": owner_id, "at": at})
+
+
+def export_rows(conn, target: str, owner_id: int, at: datetime | None = None, batch: int = 2000) -> Iterator[str]:
+    """The CSV text of export(), streamed with a server-side cursor."""
+    return export(target, owner_id, at).text(conn, batch)

@@ -1,184 +1,108 @@
-"""Rate versions: a rate (sell side: a ratecard's; cost side: a provider's) is never
-changed in place once it may have priced a call. A change is a new version from an
-effective moment (now or later): the old row ends there and a new row starts there, so
-the history of every prefix stays visible and re-rating a past period finds the rates
-that applied then (docs/admin.md, "Rate changes").
+"""The rates that apply to a customer, for every audience (self care shows a
+customer's own; the back office and the API may ask for any customer's).
 
-Rows that have not started yet (scheduled) never priced a call: they are edited in
-place (audited with their old values) or deleted.
+Each answer comes from the rating function itself (billing_private.find_sell_rate:
+the first rate plan by priority with a valid rate for the number wins, longest prefix
+within it; a blocked rate counts as none), so no page can disagree with the bill.
+Money stays Decimal.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-
-from .. import audit
-from ..extensions import db
-from ..models import AuditLog, ProviderRate, SellRate
-
-VALUE_FIELDS = ("rate", "connect_fee", "min_duration", "increment_first", "increment_next", "blocked")
-# A time typed in the form has minutes only: "now" typed a few seconds ago is not the past.
-PAST_TOLERANCE = timedelta(minutes=1)
+from ..csvstream import Export
+from ..dbapi import fetch_all, fetch_one, fetch_value, like_escape
 
 
-class RateChangeError(ValueError):
-    """A change that cannot be made; the message says why and what to do instead."""
+def ratecards(conn, customer_id: int) -> list[dict]:
+    """The customer's rate plans in priority order."""
+    return fetch_all(conn, """
+        SELECT cr.priority, rc.id, rc.name, rc.currency
+          FROM billing.customer_ratecards cr JOIN billing.ratecards rc ON rc.id = cr.ratecard_id
+         WHERE cr.customer_id = %(c)s ORDER BY cr.priority""", {"c": customer_id})
 
 
-@dataclass
-class Side:
-    """What differs between ratecard rates and provider rates."""
-    model: type
-    owner_field: str          # ratecard_id | provider_id
-    entity: str               # audit entity: rate | provider_rate
-
-    @classmethod
-    def of(cls, row) -> "Side":
-        return SIDES[type(row)]
-
-
-SIDES = {SellRate: Side(SellRate, "ratecard_id", "rate"), ProviderRate: Side(ProviderRate, "provider_id", "provider_rate")}
+def _search(query: str | None) -> tuple[str, dict]:
+    """Digits (with an optional +) search prefixes that start with them; anything else
+    searches destination names."""
+    q = (query or "").strip()
+    if not q:
+        return "true", {}
+    digits = q[1:] if q.startswith("+") else q
+    if digits.isdigit():
+        return "n.prefix LIKE %(q_prefix)s", {"q_prefix": digits + "%"}
+    return "n.destination ILIKE %(q_name)s", {"q_name": "%" + like_escape(q) + "%"}
 
 
-def now() -> datetime:
-    return db.session.scalar(select(func.now()))
+# Prefixes present in the customer's ratecards now (blocked ones too, so the customer
+# sees that a destination is barred), each named by the longest destination prefix.
+_PREFIXES = """
+    WITH cards AS (
+        SELECT cr.ratecard_id FROM billing.customer_ratecards cr WHERE cr.customer_id = %(c)s),
+    prefixes AS (
+        SELECT DISTINCT r.prefix
+          FROM billing.rates r JOIN cards USING (ratecard_id)
+         WHERE (r.valid_from IS NULL OR r.valid_from <= now())
+           AND (r.valid_to IS NULL OR now() < r.valid_to)),
+    named AS (
+        SELECT p.prefix,
+               (SELECT d.name FROM billing.destinations d
+                 WHERE d.prefix = ANY (billing_private.prefixes(p.prefix))
+                 ORDER BY length(d.prefix) DESC LIMIT 1) AS destination
+          FROM prefixes p)"""
+
+# The rate that applies to a number starting with the prefix (`page`: the prefixes asked).
+_APPLIED = """
+    SELECT n.prefix, n.destination,
+           s.prefix AS applied_prefix, s.rate, s.connect_fee, s.min_duration,
+           s.increment_first, s.increment_next, s.valid_to,
+           rc.name AS ratecard, rc.currency, cr.priority
+      FROM page n
+      LEFT JOIN LATERAL billing_private.find_sell_rate(%(c)s, n.prefix, now()) s ON true
+      LEFT JOIN billing.ratecards rc ON rc.id = s.ratecard_id
+      LEFT JOIN billing.customer_ratecards cr ON cr.ratecard_id = s.ratecard_id AND cr.customer_id = %(c)s"""
 
 
-def started(row, moment: datetime | None = None) -> bool:
-    """True when the row may already have priced a call."""
-    return row.valid_from is None or row.valid_from <= (moment or now())
+def applied(conn, customer_id: int, query: str | None = None, *, page: int = 1,
+            per_page: int = 50) -> tuple[list[dict], int]:
+    """Prefixes of the customer's ratecards (valid now), ordered by prefix, each with the
+    rate that applies (None: calls to it are refused); and how many prefixes match.
+    Cost: the distinct prefixes of the customer's cards (plus a destination lookup for
+    each when searching by name), then one find_sell_rate per row of the page only."""
+    search, params = _search(query)
+    params.update(c=customer_id, limit=per_page, offset=(page - 1) * per_page)
+    total = fetch_value(conn, f"{_PREFIXES} SELECT count(*) FROM named n WHERE {search}", params)
+    rows = fetch_all(conn, f"""{_PREFIXES},
+        page AS (SELECT * FROM named n WHERE {search} ORDER BY n.prefix LIMIT %(limit)s OFFSET %(offset)s)
+        {_APPLIED} ORDER BY n.prefix""", params)
+    return rows, total
 
 
-def _effective(when: datetime | None, moment: datetime) -> datetime:
-    if when is None:
-        return moment
-    if when < moment - PAST_TOLERANCE:
-        raise RateChangeError(
-            "the change must take effect now or later: calls already billed keep the rate they were billed at "
-            "(to correct a past period, change the rate from now and re-rate that period)")
-    return max(when, moment)
+EXPORT_HEADER = ["prefix", "destination", "rate_per_minute", "currency", "connect_fee", "increment",
+                 "min_duration", "applied_prefix", "ratecard", "valid_to", "available"]
 
 
-@dataclass
-class Changed:
-    old: object
-    new: object | None          # None when a scheduled row was edited in place
-    effective: datetime
+def export(customer_id: int, query: str | None = None) -> Export:
+    """Every row of applied() as a CSV export (one find_sell_rate per prefix)."""
+    search, params = _search(query)
+    params["c"] = customer_id
+    return Export(EXPORT_HEADER, f"""{_PREFIXES}, page AS (SELECT * FROM named n WHERE {search})
+        SELECT a.prefix, a.destination, a.rate, a.currency, a.connect_fee,
+               CASE WHEN a.rate IS NOT NULL THEN a.increment_first || '/' || a.increment_next END,
+               a.min_duration, a.applied_prefix, a.ratecard, a.valid_to,
+               CASE WHEN a.rate IS NOT NULL THEN 'yes' ELSE 'no' END
+          FROM ({_APPLIED}) a
+         ORDER BY a.prefix""", params)
 
 
-def change(row, values: dict, effective_from: datetime | None = None, valid_to: datetime | None = ...,
-           actor: str | None = None) -> Changed:
-    """A new version of `row` with `values` (rate, connect_fee, min_duration,
-    increment_first, increment_next, blocked) from `effective_from` (default now).
-
-    `valid_to`: the new version's end; by default the old row's end (the new version
-    replaces the rest of it). The caller commits."""
-    side = Side.of(row)
-    db.session.refresh(row, with_for_update=True)
-    moment = now()
-    effective = _effective(effective_from, moment)
-    end = row.valid_to if valid_to is ... else valid_to
-    if end is not None and end <= effective:
-        raise RateChangeError(f"the new version would end ({end:%Y-%m-%d %H:%M} UTC) before it starts "
-                              f"({effective:%Y-%m-%d %H:%M} UTC)")
-    if all(getattr(row, f) == values[f] for f in VALUE_FIELDS) and end == row.valid_to:
-        raise RateChangeError("nothing changed: give a new rate, fee, increment or block")
-    if row.valid_to is not None and row.valid_to <= effective:
-        raise RateChangeError(f"this rate ends at {row.valid_to:%Y-%m-%d %H:%M} UTC, before the change would start: "
-                              "add a new rate instead")
-    before = {f: getattr(row, f) for f in (*VALUE_FIELDS, "valid_from", "valid_to")}
-    scheduled = not started(row, moment) and (effective_from is None or effective <= row.valid_from)
-    if scheduled or (row.valid_from is not None and row.valid_from >= effective):
-        # scheduled, never applied: edit it in place (from its own start, or earlier)
-        for field, value in values.items():
-            setattr(row, field, value)
-        if effective_from is not None:
-            row.valid_from = effective
-        row.valid_to = end
-        _flush(side)
-        audit.record("update", side.entity, row.id, actor=actor, scheduled=True,
-                     **{k: [before[k], getattr(row, k)] for k in before if before[k] != getattr(row, k)})
-        return Changed(row, None, row.valid_from)
-    new = side.model(**{side.owner_field: getattr(row, side.owner_field), "prefix": row.prefix, **values,
-                        "valid_from": effective, "valid_to": end})
-    row.valid_to = effective
-    db.session.add(new)
-    _flush(side)
-    audit.record("new_version", side.entity, new.id, actor=actor, prefix=row.prefix, replaces=row.id,
-                 effective_from=effective, **{k: [before[k], getattr(new, k)] for k in VALUE_FIELDS
-                                               if before[k] != getattr(new, k)})
-    return Changed(row, new, effective)
-
-
-def end(row, at: datetime | None = None, actor: str | None = None) -> datetime:
-    """End a rate at `at` (now or later); calls after it find the next rate of a shorter
-    prefix, or none. Returns the end."""
-    side = Side.of(row)
-    db.session.refresh(row, with_for_update=True)
-    moment = now()
-    when = _effective(at, moment)
-    if row.valid_to is not None and row.valid_to <= when:
-        raise RateChangeError(f"this rate already ends at {row.valid_to:%Y-%m-%d %H:%M} UTC")
-    if row.valid_from is not None and when <= row.valid_from:
-        raise RateChangeError("it would end before it starts: delete the scheduled rate instead")
-    before = row.valid_to
-    row.valid_to = when
-    _flush(side)
-    audit.record("end", side.entity, row.id, actor=actor, prefix=row.prefix, valid_to=[before, when])
-    return when
-
-
-def delete_scheduled(row, actor: str | None = None) -> None:
-    """Delete a rate that has not started (it never priced a call)."""
-    side = Side.of(row)
-    if started(row):
-        raise RateChangeError("this rate has already applied to calls and is kept for their history: end it instead")
-    ident, prefix = row.id, row.prefix
-    db.session.delete(row)
-    _flush(side)
-    audit.record("delete", side.entity, ident, actor=actor, name=f"Rate for prefix {prefix}", scheduled=True)
-
-
-def _flush(side: Side) -> None:
-    try:
-        db.session.flush()
-    except IntegrityError as exc:
-        name = getattr(getattr(exc.orig, "diag", None), "constraint_name", "") or ""
-        if name.startswith("uq_"):
-            raise RateChangeError("this prefix already has a rate starting at that moment: choose another "
-                                  "effective date, or change that rate") from None
-        raise RateChangeError(f"the database refused the change: {exc.orig}".splitlines()[0]) from None
-
-
-@dataclass
-class Version:
-    row: object
-    state: str                  # past | current | scheduled
-    events: list                # audit rows about it, oldest first
-
-
-def history(model, owner_id: int, prefix: str) -> list[Version]:
-    """Every version of one prefix of one owner, oldest first, with who changed what."""
-    side = SIDES[model]
-    rows = db.session.scalars(select(model).where(getattr(model, side.owner_field) == owner_id, model.prefix == prefix)
-                              .order_by(model.valid_from.asc().nullsfirst(), model.id)).all()
-    moment = now()
-    ids = [str(r.id) for r in rows]
-    events: dict[str, list] = {}
-    if ids:
-        for log in db.session.scalars(select(AuditLog).where(AuditLog.entity == side.entity, AuditLog.entity_id.in_(ids))
-                                      .order_by(AuditLog.at, AuditLog.id)):
-            events.setdefault(log.entity_id, []).append(log)
-    out = []
-    for r in rows:
-        if r.valid_to is not None and r.valid_to <= moment:
-            state = "past"
-        elif r.valid_from is not None and r.valid_from > moment:
-            state = "scheduled"
-        else:
-            state = "current"
-        out.append(Version(r, state, events.get(str(r.id), [])))
-    return out
+def for_number(conn, customer_id: int, number: str) -> dict | None:
+    """What a call to `number` is charged now (None: the call would be refused, no_rate)."""
+    number = number.strip().lstrip("+")
+    if not number.isdigit() or len(number) > 20:
+        return None
+    return fetch_one(conn, """
+        SELECT s.prefix, s.rate, s.connect_fee, s.min_duration, s.increment_first, s.increment_next,
+               rc.name AS ratecard, rc.currency,
+               (SELECT d.name FROM billing.destinations d
+                 WHERE d.prefix = ANY (billing_private.prefixes(%(n)s))
+                 ORDER BY length(d.prefix) DESC LIMIT 1) AS destination
+          FROM billing_private.find_sell_rate(%(c)s, %(n)s, now()) s
+          JOIN billing.ratecards rc ON rc.id = s.ratecard_id""", {"c": customer_id, "n": number})

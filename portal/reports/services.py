@@ -1,5 +1,6 @@
 """Reports over billing.cdr: calls, minutes, revenue, cost, margin, ASR, ACD grouped
-by day, customer, provider or destination, for a date range (UTC days, inclusive).
+by day, customer, provider or destination, for a date range (days of the operator's
+time zone, BILLING_TIMEZONE, inclusive).
 
 Each report is one aggregate over the range (ix_cdr_start_stamp_id picks the monthly
 partitions); names are joined after aggregation. Destinations: calls are grouped by
@@ -16,13 +17,14 @@ one currency in use a report covers the customers of one currency (`currency`).
 """
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from ..cdrs.services import metrics
+from ..csvstream import lines
+from ..formatting import minor_units
+from ..localtime import day_range, local_tz
 
 DIMENSIONS = {"day": "Day", "customer": "Customer", "provider": "Provider", "destination": "Destination"}
 MAX_DAYS = 366
@@ -39,7 +41,7 @@ class Report:
     date_to: date
     rows: list[dict] = field(default_factory=list)
     total: dict = field(default_factory=dict)
-    currency: str | None = None     # the customers' currency the amounts are in
+    currency: str | None = None      # of the money columns (currency_of)
 
 
 _SUMS = """count(*) AS calls, count(*) FILTER (WHERE c.billsec > 0) AS answered,
@@ -61,7 +63,7 @@ def _by_entity(column: str, table: str, missing: str) -> str:
 
 _QUERIES = {
     "day": f"""
-        SELECT (c.start_stamp AT TIME ZONE 'UTC')::date AS key, {_SUMS}
+        SELECT (c.start_stamp AT TIME ZONE %(tz)s)::date AS key, {_SUMS}
           FROM billing.cdr c WHERE c.start_stamp >= %(t0)s AND c.start_stamp < %(t1)s {{extra}}
          GROUP BY 1 ORDER BY 1""",
     "customer": _by_entity("customer_id", "customers", "(no customer)"),
@@ -91,8 +93,7 @@ def _range(date_from: date, date_to: date) -> tuple[datetime, datetime]:
         raise ReportError("the end of the range is before its start")
     if (date_to - date_from).days + 1 > MAX_DAYS:
         raise ReportError(f"a report covers at most {MAX_DAYS} days")
-    return (datetime.combine(date_from, time.min, timezone.utc),
-            datetime.combine(date_to + timedelta(days=1), time.min, timezone.utc))
+    return day_range(date_from, date_to)
 
 
 def run(conn, dimension: str, date_from: date, date_to: date, customer_id: int | None = None,
@@ -102,7 +103,7 @@ def run(conn, dimension: str, date_from: date, date_to: date, customer_id: int |
     if dimension not in DIMENSIONS:
         raise ReportError(f"unknown report {dimension!r}")
     t0, t1 = _range(date_from, date_to)
-    params = {"t0": t0, "t1": t1}
+    params = {"t0": t0, "t1": t1, "tz": str(local_tz().key)}
     extra = ""
     if customer_id is not None:
         extra = "AND c.customer_id = %(customer_id)s"
@@ -144,59 +145,52 @@ COLUMNS = [("calls", "Calls"), ("answered", "Answered"), ("minutes", "Minutes"),
            ("cost", "Cost"), ("margin", "Margin"), ("asr", "ASR %"), ("acd", "ACD s")]
 
 
+def csv_header(report: Report) -> list[str]:
+    return [DIMENSIONS[report.dimension].lower()] + [k for k, _ in COLUMNS]
+
+
+def csv_rows(report: Report) -> list[list]:
+    """The table's rows, then a TOTAL row."""
+    return [[row["label"]] + [row[k] for k, _ in COLUMNS] for row in report.rows + [{"label": "TOTAL", **report.total}]]
+
+
 def to_csv(report: Report) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([DIMENSIONS[report.dimension].lower()] + [k for k, _ in COLUMNS])
-    for row in report.rows + [{"label": "TOTAL", **report.total}]:
-        writer.writerow([row["label"]] + ["" if row[k] is None else row[k] for k, _ in COLUMNS])
-    return buffer.getvalue()
+    return "".join(lines(csv_header(report), [csv_rows(report)]))
 
 
-def chart_data(report: Report, limit: int = 15) -> dict:
-    """Chart.js data (labels + datasets); amounts as decimal strings, charts only."""
+def chart_data(report: Report, currency: str | None = None, limit: int = 15) -> dict:
+    """Chart.js data for static/js/charts.js: labels, value axes and datasets, each
+    dataset naming its axis. Money has an axis of its own titled with its currency
+    (counts never share it: revenue of a few euros beside 80 calls would be a flat
+    line). Amounts are decimal strings, for drawing only; tables show the values."""
+    currency = currency or report.currency or ""
     rows = report.rows if report.dimension == "day" else report.rows[:limit]
     labels = [str(r["label"]) for r in rows]
+    money_axis = {"id": "money", "title": currency, "places": minor_units(currency)}
+
+    def money(label, key, kind="bar"):
+        return {"label": f"{label} ({currency})" if currency else label, "data": [str(r[key]) for r in rows],
+                "kind": kind, "axis": "money"}
+
     if report.dimension == "day":
-        return {"type": "bar", "labels": labels, "datasets": [
-            {"label": "Revenue", "data": [str(r["revenue"]) for r in rows], "kind": "bar"},
-            {"label": "Cost", "data": [str(r["cost"]) for r in rows], "kind": "bar"},
-            {"label": "Calls", "data": [r["calls"] for r in rows], "kind": "line", "axis": "y1"}]}
-    return {"type": "bar", "labels": labels, "horizontal": True, "datasets": [
-        {"label": "Revenue", "data": [str(r["revenue"]) for r in rows]},
-        {"label": "Margin", "data": [str(r["margin"]) for r in rows]}]}
+        return {"type": "bar", "labels": labels,
+                "axes": [money_axis, {"id": "count", "title": "calls", "places": 0}],
+                "datasets": [money("Revenue", "revenue"), money("Cost", "cost"),
+                             {"label": "Calls", "data": [r["calls"] for r in rows], "kind": "line", "axis": "count"}]}
+    return {"type": "bar", "labels": labels, "horizontal": True, "axes": [money_axis],
+            "datasets": [money("Revenue", "revenue"), money("Margin", "margin")]}
 
 
-# ----------------------------------------------------------------------------- dashboard
-
-def live_calls(conn, limit: int = 20) -> dict:
-    """Calls in progress = holds placed by route_call and not yet released."""
+def currency_of(conn, customer_id: int | None = None) -> str:
+    """The currency figures over several calls are shown in: the customer's when the
+    calls are one customer's, else the operator's (settings)."""
     with conn.cursor() as cur:
-        cur.execute("SELECT count(*), coalesce(sum(amount), 0) FROM billing.call_holds WHERE expires_at > now()")
-        count, held = cur.fetchone()
-        cur.execute("""
-            SELECT h.call_uuid, h.created_at, h.destination, h.sell_rate, h.amount, h.max_duration,
-                   cu.name AS customer, cu.currency, e.name AS endpoint
-              FROM billing.call_holds h
-              JOIN billing.customers cu ON cu.id = h.customer_id
-              JOIN billing.endpoints e ON e.id = h.endpoint_id
-             WHERE h.expires_at > now()
-             ORDER BY h.created_at DESC LIMIT %s""", (limit,))
-        names = [d[0] for d in cur.description]
-        rows = [dict(zip(names, r)) for r in cur.fetchall()]
-    return {"count": count, "held": held, "rows": rows}
+        if customer_id is not None:
+            cur.execute("SELECT currency FROM billing.customers WHERE id = %s", (customer_id,))
+            row = cur.fetchone()
+            if row:
+                return row[0]
+        cur.execute("SELECT currency FROM billing.settings LIMIT 1")
+        row = cur.fetchone()
+    return row[0] if row else "EUR"
 
-
-def low_balance_customers(conn, limit: int = 10) -> list[dict]:
-    """Enabled customers whose available funds (balance + credit limit) are below their
-    alert threshold (or the default threshold of the settings)."""
-    with conn.cursor() as cur:
-        cur.execute("""
-            SELECT cu.id, cu.name, cu.currency, cu.balance, cu.credit_limit, cu.balance + cu.credit_limit AS available,
-                   coalesce(cu.low_balance_alert, s.low_balance_default) AS threshold
-              FROM billing.customers cu CROSS JOIN billing.settings s
-             WHERE cu.enabled AND coalesce(cu.low_balance_alert, s.low_balance_default) IS NOT NULL
-               AND cu.balance + cu.credit_limit < coalesce(cu.low_balance_alert, s.low_balance_default)
-             ORDER BY cu.balance + cu.credit_limit, cu.name LIMIT %s""", (limit,))
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r)) for r in cur.fetchall()]

@@ -1,6 +1,7 @@
-"""Self care: every view of this blueprint is for customer users, and every query
-is scoped to `own_customer_id()`. A row of another customer answers 404 (not 403),
-so ids of other customers' data cannot be probed.
+"""Self care: every view of this blueprint is for customer users. The views ask the
+shared domain services (portal/cdrs, ledger, rates, endpoints, customers) with
+`own_customer_id()` as the customer scope, and nothing else. A row of another
+customer answers 404 (not 403), so ids of other customers' data cannot be probed.
 
 Feature modules of this package add routes to `bp`; all are imported here.
 """

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, PasswordField, SelectField, StringField, SubmitField
-from wtforms.validators import EqualTo, InputRequired, Length, Optional, Regexp, ValidationError
+from wtforms.validators import Email, EqualTo, InputRequired, Length, Optional, Regexp, ValidationError
 
 from ..choices import options
+from ..customers.services import parse_threshold
+from ..endpoints.services import SIP_PASSWORD_MAX, sip_password_problem
+from ..forms import parsed
 from ..security import MIN_PASSWORD_LENGTH
-from . import _services as services
+from ..validators import sane_date
 
 
 class _GetForm(FlaskForm):
@@ -24,8 +27,8 @@ def _check_range(form):
 
 
 class LedgerFilterForm(_GetForm):
-    date_from = DateField("From", validators=[Optional()])
-    date_to = DateField("To", validators=[Optional()])
+    date_from = DateField("From", validators=[Optional(), sane_date])
+    date_to = DateField("To", validators=[Optional(), sane_date])
     kind = SelectField("Kind", choices=options([("", "All entries"), ("charges", "Call charges"),
                                                  ("payments", "Payments"), ("credit_notes", "Credit notes"),
                                                  ("adjustments", "Adjustments")]),
@@ -38,11 +41,18 @@ class LedgerFilterForm(_GetForm):
 
 
 class CdrFilterForm(_GetForm):
-    date_from = DateField("From", validators=[Optional()])
-    date_to = DateField("To", validators=[Optional()])
+    date_from = DateField("From", validators=[Optional(), sane_date])
+    date_to = DateField("To", validators=[Optional(), sane_date])
     endpoint_id = SelectField("Endpoint", coerce=str, validators=[Optional()], default="")
     prefix = StringField("Destination starts with", validators=[
         Optional(), Regexp(r"^\+?[0-9]{1,20}$", message="Digits only, e.g. 336.")])
+    number = StringField("Number", validators=[
+        Optional(), Regexp(r"^\+?[0-9]{1,20}$", message="Digits, optionally with a leading +.")])
+    number_in = SelectField("Search in", choices=options([("either", "Caller or destination"),
+                                                         ("destination", "Destination"), ("caller", "Caller ID")]),
+                            validators=[Optional()], default="either")
+    match = SelectField("Match", choices=options([("prefix", "Starts with"), ("contains", "Contains (31 days)")]),
+                        validators=[Optional()], default="prefix")
     answered = SelectField("Answered", choices=options([("", "All calls"), ("yes", "Answered"), ("no", "Not answered")]),
                            validators=[Optional()], default="")
 
@@ -55,7 +65,7 @@ class RateSearchForm(_GetForm):
 
 
 class SipPasswordForm(FlaskForm):
-    password = PasswordField("New SIP password", validators=[InputRequired(), Length(max=services.SIP_PASSWORD_MAX)],
+    password = PasswordField("New SIP password", validators=[InputRequired(), Length(max=SIP_PASSWORD_MAX)],
                              render_kw={"autocomplete": "new-password"})
     confirm = PasswordField("Repeat the new password", validators=[
         InputRequired(), EqualTo("password", message="The two passwords differ.")],
@@ -67,7 +77,7 @@ class SipPasswordForm(FlaskForm):
         self._username = username
 
     def validate_password(self, field):
-        problem = services.sip_password_problem(field.data or "", self._username)
+        problem = sip_password_problem(field.data or "", self._username)
         if problem:
             raise ValidationError(problem)
 
@@ -76,16 +86,15 @@ class AlertSettingsForm(FlaskForm):
     low_balance_alert = StringField(
         "Low-balance alert below", validators=[Optional(), Length(max=30)],
         description="An e-mail is sent once when your balance falls below this amount. Empty: no alert.")
-    email = StringField("Alert e-mail address", validators=[Optional(), Length(max=254)],
-                        render_kw={"autocomplete": "email"})
+    email = StringField("Alert e-mail address", validators=[
+        Optional(), Length(max=254), Email(check_deliverability=False, message="Enter an e-mail address like billing@example.com (one only).")],
+        description="One address. A new one gets a confirmation link first; mail goes there once it is opened.",
+        render_kw={"autocomplete": "email"})
     daily_balance_email = BooleanField("Send me my balance by e-mail every day")
     submit = SubmitField("Save settings")
 
     def validate_low_balance_alert(self, field):
-        try:
-            services.parse_threshold(field.data)
-        except services.SelfcareError as exc:
-            raise ValidationError(str(exc)) from None
+        parsed(parse_threshold, field.data)
 
 
 class PasswordForm(FlaskForm):

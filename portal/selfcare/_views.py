@@ -1,18 +1,10 @@
 """Helpers shared by the self-care views (not a feature module: no routes)."""
 from __future__ import annotations
 
-import csv
-import io
-import re
-from datetime import datetime
+from flask import abort, current_app, flash, redirect, request
 
-from flask import Response, abort, current_app, flash, redirect, request, stream_with_context
-
+from ..errors import NotFound, Refused
 from ..extensions import db
-
-from . import _services as services
-
-_NUMERIC = re.compile(r"^[+-]?[0-9][0-9.]*$")
 
 
 def page_arg() -> int:
@@ -27,7 +19,7 @@ def per_page() -> int:
     return current_app.config.get("PAGE_SIZE", 50)
 
 
-def field_error(form, exc: services.SelfcareError) -> None:
+def field_error(form, exc: Refused) -> None:
     """Show a service's refusal beside the field it is about (or above the form)."""
     field = getattr(form, exc.field, None) if exc.field else None
     if field is not None:
@@ -44,43 +36,11 @@ def submit(form, action, message: str, target: str):
         return None
     try:
         action()
-    except services.NotFound:
+    except NotFound:
         abort(404)
-    except services.SelfcareError as exc:
+    except Refused as exc:
         db.session.rollback()
         field_error(form, exc)
         return None
     flash(message, "success")
     return redirect(target)
-
-
-def _cell(value):
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    text = str(value)
-    # Spreadsheets run cells starting with = + - @ as formulas (caller ids are chosen by
-    # callers): quote them, but keep numbers such as +33123456 readable as numbers.
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _NUMERIC.match(text):
-        return "'" + text
-    return text
-
-
-def csv_response(filename: str, header: list[str], batches) -> Response:
-    """A streamed CSV download: one chunk per batch of rows, so memory stays constant."""
-
-    def generate():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerow(header)
-        yield buffer.getvalue()
-        for batch in batches:
-            buffer.seek(0)
-            buffer.truncate()
-            writer.writerows([_cell(v) for v in row] for row in batch)
-            yield buffer.getvalue()
-
-    response = Response(stream_with_context(generate()), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response

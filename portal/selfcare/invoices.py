@@ -2,29 +2,25 @@
 from __future__ import annotations
 
 from flask import abort, render_template
-from sqlalchemy import select
 
-from ..extensions import db
+from ..errors import NotFound
+from ..invoices import services
 from ..invoices.pdf import pdf_response
-from ..admin.manage.common import paginate
-from ..models import Invoice
+from ..paging import paginate
 from . import bp, own_customer_id
-
-
-def _own_issued():
-    return select(Invoice).where(Invoice.customer_id == own_customer_id(), Invoice.status == "issued")
+from ._views import page_arg, per_page
 
 
 @bp.route("/invoices")
 def invoices():
-    listing = paginate(_own_issued().order_by(Invoice.issued_at.desc(), Invoice.id.desc()))
+    listing = paginate(services.issued(customer_id=own_customer_id()), page_arg(), per_page())
     return render_template("selfcare/invoices.html", **vars(listing))
 
 
 @bp.route("/invoices/<int:invoice_id>/pdf")
 def invoices_pdf(invoice_id: int):
     """Drafts and other customers' documents answer 404, like ids that do not exist."""
-    invoice = db.session.scalar(_own_issued().where(Invoice.id == invoice_id))
-    if invoice is None:
+    try:
+        return pdf_response(services.issued_document(invoice_id, customer_id=own_customer_id()))
+    except NotFound:
         abort(404)
-    return pdf_response(invoice)

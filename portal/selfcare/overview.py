@@ -1,17 +1,21 @@
 """Overview: balance, available funds, calls in progress, this month, recent calls."""
 from flask import render_template
 
-from . import _services as services
+from .. import dbapi
+from ..cdrs import services as cdrs
+from ..customers import services as customers
 from . import bp, own_customer_id
 
 
 @bp.route("/")
 def overview():
-    customer_id = own_customer_id()
+    conn, customer_id = dbapi.connection(), own_customer_id()
+    month_start = dbapi.today(conn).replace(day=1)
     return render_template(
         "selfcare/overview.html",
-        funds=services.funds(customer_id),
-        live=services.calls_in_progress(customer_id),
-        month=services.month_summary(customer_id),
-        recent=services.recent_calls(customer_id),
+        funds=customers.funds(conn, customer_id),
+        live=customers.calls_in_progress(conn, customer_id=customer_id),
+        month_start=month_start,
+        month=cdrs.totals(conn, cdrs.CdrFilter(date_from=month_start, zone=None), customer_id=customer_id),
+        recent=cdrs.recent(conn, customer_id=customer_id),
     )

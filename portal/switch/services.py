@@ -19,6 +19,38 @@ class SwitchNotConfigured(SwitchError):
     pass
 
 
+def settings(config) -> dict:
+    """The event socket settings the page shows (never the password)."""
+    return {"host": config.get("ESL_HOST") or None, "port": int(config.get("ESL_PORT") or 8021),
+            "password_set": bool(config.get("ESL_PASSWORD")) and config.get("ESL_PASSWORD") != "ClueCon",
+            "profile": config.get("ESL_SOFIA_PROFILE", "carriers")}
+
+
+def explain(error: str, config) -> str:
+    """What an event socket failure means and what to check, in words."""
+    s = settings(config)
+    where = f"{s['host']}:{s['port']}"
+    lowered = error.lower()
+    if "connection refused" in lowered:
+        return (f"Nothing listens at {where}. Is FreeSWITCH running with mod_event_socket, and does "
+                "event_socket.conf.xml listen on that address and port (billing_esl_ip, billing_esl_port "
+                "in freeswitch/conf/billing_vars.xml)?")
+    if "timed out" in lowered:
+        return (f"{where} did not answer in time: check ESL_HOST and ESL_PORT, and that a firewall lets the "
+                "portal reach the event socket.")
+    if "name or service not known" in lowered or "temporary failure in name resolution" in lowered:
+        return f"The switch's name {s['host']} cannot be resolved: check ESL_HOST."
+    if "refused the event socket password" in lowered:
+        return ("The switch refused the password: ESL_PASSWORD must equal the event socket's password "
+                "(billing_esl_password in freeswitch/conf/billing_vars.xml).")
+    if "not an event socket" in lowered:
+        return f"Something else than FreeSWITCH's event socket answers at {where}: check ESL_PORT."
+    if "closed the connection" in lowered or "disconnected" in lowered:
+        return ("The switch closed the connection: its event socket ACL (apply-inbound-acl) may not allow "
+                "the portal's address.")
+    return error
+
+
 def client_from_config(config) -> EslClient:
     if not config.get("ESL_HOST"):
         raise SwitchNotConfigured("no FreeSWITCH event socket is configured: set ESL_HOST (and ESL_PORT, "

@@ -76,9 +76,14 @@ SELECT billing_private.route_gateways_rebuild();
 -- Return types and signatures that change (the procedures re-create them):
 -- route_preview gains the route's currency, exchange rate and converted cost (the
 -- simulator shows them; route_call's columns, CONTRACT 1, do not change);
--- rate_cdr_with takes the two currencies and the exchange rate.
+-- rate_cdr_with takes the two currencies and the exchange rate (its signatures before
+-- and after 0026's sell cap).
 DROP FUNCTION IF EXISTS billing.route_preview(text, inet, text, text, text);
 DROP FUNCTION IF EXISTS billing_private.rate_cdr_with(
     bigint, bigint, text, timestamptz, timestamptz, integer, bigint, bigint, text,
+    bigint, text, numeric, numeric, integer, integer, integer,
+    bigint, numeric, numeric, integer, integer, integer);
+DROP FUNCTION IF EXISTS billing_private.rate_cdr_with(
+    bigint, bigint, text, timestamptz, timestamptz, integer, bigint, bigint, text, integer,
     bigint, text, numeric, numeric, integer, integer, integer,
     bigint, numeric, numeric, integer, integer, integer);

@@ -54,6 +54,9 @@ $$;
 -- rate (0 per minute) gets the cap as long as the connect fee fits.
 -- Because p_available has 6 decimals, connect_fee + b * rate / 60 <= p_available
 -- implies its half-up rounding to 6 decimals is <= p_available too.
+-- The cap is applied after the funds are put on the increment grid: a cap off the grid
+-- (100 s with 60/60) bills the whole next block (120 s), so it is only taken when the
+-- grid value the funds allow reaches it; otherwise the grid value is the answer.
 CREATE OR REPLACE FUNCTION billing_private.max_duration(
     p_available numeric, p_rate numeric, p_connect_fee numeric,
     p_min_duration integer, p_first integer, p_next integer, p_cap integer)
@@ -71,10 +74,10 @@ BEGIN
     IF p_rate = 0 THEN
         RETURN p_cap;
     END IF;
-    v_max_bill := floor(v_budget * 60 / p_rate);
-    IF v_max_bill >= p_cap THEN
-        RETURN p_cap;
-    END IF;
+    -- Any grid point at or beyond the cap will do: clamp so the arithmetic below stays
+    -- in integer range whatever the funds (a grid point lies within `next` below).
+    v_max_bill := least(floor(v_budget * 60 / p_rate),
+                        p_cap::numeric + greatest(p_first, p_next, coalesce(p_min_duration, 0)));
     -- Largest value on the increment grid (first, first + k*next) that fits.
     v_billed := p_first + floor((v_max_bill - p_first) / p_next)::integer * p_next;
     IF v_billed < v_floor THEN
@@ -83,6 +86,18 @@ BEGIN
     END IF;
     RETURN least(greatest(v_billed, 1), p_cap);
 END $$;
+
+-- The seconds one grant of credit covers (CONTRACT 1b): the quota rounded up to the
+-- rate's increments (what a call of that length bills), never more than the call may
+-- last on the funds (p_max_duration); the whole max_duration when p_quota is NULL.
+CREATE OR REPLACE FUNCTION billing_private.grant_seconds(
+    p_quota integer, p_max_duration integer, p_min_duration integer, p_first integer, p_next integer)
+RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN p_quota IS NULL THEN p_max_duration
+                ELSE least(p_max_duration, billing_private.billed_seconds(p_quota, p_min_duration, p_first, p_next))
+           END
+$$;
 
 -- The customer's sell rate for a canonical number at a moment: ratecards in priority
 -- order (1 first); in the first ratecard that has a valid rate, the longest prefix

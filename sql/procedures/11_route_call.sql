@@ -6,8 +6,20 @@
 --   One row per route when ok (route_seq 1..N, at most 10, failover order), else exactly
 --   one row with ok = false, a reason and a FreeSWITCH hangup cause. Places (or
 --   replaces) the hold of p_call_uuid when ok. Never raises on bad input.
+--   Credit in quotas (CONTRACT 1b): the hold covers granted_seconds -- max_duration when
+--   that fits in one quota (settings.quota_seconds), else the quota rounded up to the
+--   rate's increments -- and costs their charge; the switch asks billing.reauthorize_call
+--   for more before they run out. Its expiry allows every route to ring for
+--   settings.ring_timeout_seconds, then the grant, then settings.hold_grace_seconds.
+--   A uuid whose CDR is already in (a route_call that arrives after its call ended) gets
+--   no hold: reason call_ended.
 -- billing.route_preview(same arguments)
 --   The same rows without placing a hold and without locking (routing simulator).
+-- billing.reauthorize_call(p_call_uuid, p_answered_seconds)
+--   Another quota for a call in progress, if the funds (less every other hold) allow.
+-- billing.release_call(p_call_uuid)
+--   Drops the hold of a call that ended before its set-up answer was used (route.lua's
+--   worker, lib/route_worker.lua, when its call gave up waiting).
 --
 -- Reasons, checked in this order (the first that applies wins):
 --   invalid_number, unknown_source, account_disabled, unknown_destination,
@@ -51,6 +63,9 @@
 -- Concurrency: the customer row is locked (FOR NO KEY UPDATE) only around counting the
 -- holds, checking the funds and writing the hold, so two calls of one customer can
 -- never both take the last money or the last call slot; routes are ranked before.
+-- Before it, the call's uuid is locked (transaction advisory lock, the key CDR billing
+-- uses) and its CDR looked for (uq_fs_cdr_uuid): a late route_call and the call's CDR
+-- cannot interleave.
 -- The lock does not block CDR inserts (they take KEY SHARE) but does serialise with
 -- the ledger trigger's balance update, which is what makes the funds check exact.
 
@@ -117,7 +132,8 @@ RETURNS TABLE (
     gateway       text,
     dial_string   text,
     provider_id   bigint,
-    cost_rate     numeric)
+    cost_rate     numeric,
+    granted_seconds integer)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 -- The plans of the statements below do not depend on the values; planning them
@@ -147,6 +163,7 @@ DECLARE
     v_spend_room   numeric;
     v_month_spend  numeric;
     v_max          integer;
+    v_granted      integer;
     v_endpoint_id  bigint;
     v_seed         bigint := (random() * 2147483647)::bigint;  -- `equal`: drawn per call
     -- Scalars for the ranking query: a record field used in a query is fetched (and
@@ -207,7 +224,8 @@ BEGIN
     SELECT e.id, e.customer_id, e.enabled, e.permission_id, e.max_calls, e.strip_digits,
            e.add_prefix, e.spend_limit_month, c.enabled AS customer_enabled, c.balance, c.credit_limit,
            c.max_calls AS customer_max_calls, c.allow_negative_margin, c.lcr_strategy,
-           s.max_call_seconds, s.hold_grace_seconds, coalesce(pl.longest, 20) AS longest_prefix,
+           s.max_call_seconds, s.hold_grace_seconds, s.quota_seconds, s.ring_timeout_seconds,
+           coalesce(pl.longest, 20) AS longest_prefix,
            c.currency, coalesce(pl.route_currencies <> ARRAY[c.currency::text], true) AS needs_fx
       INTO v_ep
       FROM billing.endpoints e
@@ -351,8 +369,14 @@ BEGIN
              LIMIT 10) t;
 
     -- 7-9: limits and funds. route_call serialises per customer here and re-reads
-    -- the row under the lock; the preview reads without locking.
+    -- the row under the lock; the preview reads without locking. First the call's own
+    -- uuid (the lock order of CDR billing): no hold for a call whose CDR is in.
     IF p_place_hold THEN
+        PERFORM pg_advisory_xact_lock(1667523698, hashtext(p_call_uuid));
+        IF EXISTS (SELECT FROM billing.fs_cdr f WHERE f.uuid = p_call_uuid) THEN
+            reason := 'call_ended'; hangup_cause := 'NORMAL_CLEARING';
+            RETURN NEXT; RETURN;
+        END IF;
         SELECT c.balance, c.credit_limit, c.max_calls INTO v_balance, v_credit_limit, v_max_calls
           FROM billing.customers c WHERE c.id = v_ep.customer_id
            FOR NO KEY UPDATE;
@@ -389,6 +413,9 @@ BEGIN
         reason := 'insufficient_funds'; hangup_cause := 'CALL_REJECTED';
         RETURN NEXT; RETURN;
     END IF;
+    -- What the hold covers now: one quota (on the increment grid), or all of v_max.
+    v_granted := billing_private.grant_seconds(v_ep.quota_seconds, v_max, v_rate.min_duration,
+                                               v_rate.increment_first, v_rate.increment_next);
 
     -- 10-11. negative_margin when routes exist but none is allowed; no_route otherwise.
     IF v_routes IS NULL THEN
@@ -408,23 +435,35 @@ BEGIN
         -- docs/performance-route.md). SET LOCAL lasts until the end of the caller's
         -- transaction.
         SET LOCAL synchronous_commit = off;
+        -- Expiry: every route may ring for ring_timeout_seconds (the switch's
+        -- call_timeout, route_options), then the grant runs from the answer, then the
+        -- grace; a hold outlives the longest failover chain the dialplan allows.
         INSERT INTO billing.call_holds AS h
-               (call_uuid, customer_id, endpoint_id, amount, sell_rate, max_duration, destination, created_at, expires_at)
+               (call_uuid, customer_id, endpoint_id, amount, sell_rate, max_duration, destination, created_at,
+                expires_at, granted_seconds, connect_fee, min_duration, increment_first, increment_next, grants,
+                granted_at)
         VALUES (p_call_uuid, v_ep.customer_id, v_ep.id,
-                billing_private.charge(v_max, v_rate.rate, v_rate.connect_fee, v_rate.min_duration,
+                billing_private.charge(v_granted, v_rate.rate, v_rate.connect_fee, v_rate.min_duration,
                                        v_rate.increment_first, v_rate.increment_next),
-                v_rate.rate, v_max, v_number, v_now, v_now + make_interval(secs => v_max + v_ep.hold_grace_seconds))
+                v_rate.rate, v_max, v_number, v_now,
+                v_now + make_interval(secs => cardinality(v_routes) * v_ep.ring_timeout_seconds + v_granted
+                                              + v_ep.hold_grace_seconds),
+                v_granted, v_rate.connect_fee, v_rate.min_duration, v_rate.increment_first, v_rate.increment_next,
+                1, v_now)
         ON CONFLICT (call_uuid) DO UPDATE
            SET customer_id = EXCLUDED.customer_id, endpoint_id = EXCLUDED.endpoint_id,
                amount = EXCLUDED.amount, sell_rate = EXCLUDED.sell_rate,
                max_duration = EXCLUDED.max_duration, destination = EXCLUDED.destination,
-               created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at;
+               created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
+               granted_seconds = EXCLUDED.granted_seconds, connect_fee = EXCLUDED.connect_fee,
+               min_duration = EXCLUDED.min_duration, increment_first = EXCLUDED.increment_first,
+               increment_next = EXCLUDED.increment_next, grants = 1, granted_at = EXCLUDED.granted_at;
     END IF;
 
     RETURN QUERY
         SELECT true, NULL::text, NULL::text, v_ep.customer_id, v_ep.id, v_number, v_rate.prefix::text,
                v_rate.rate::numeric, v_max, r.seq::integer, r.gateway,
-               'sofia/gateway/' || r.gateway || '/' || r.dial_number, r.provider_id, r.cost_rate
+               'sofia/gateway/' || r.gateway || '/' || r.dial_number, r.provider_id, r.cost_rate, v_granted
           FROM unnest(v_routes) WITH ORDINALITY AS r(provider_id, gateway, dial_number, cost_rate, seq)
          ORDER BY r.seq;
 END $$;
@@ -451,7 +490,8 @@ RETURNS TABLE (
     gateway       text,
     dial_string   text,
     provider_id   bigint,
-    cost_rate     numeric)
+    cost_rate     numeric,
+    granted_seconds integer)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -481,7 +521,8 @@ RETURNS TABLE (
     dial_string   text,
     provider_id   bigint,
     cost_rate     numeric,
-    cost_currency text,            -- not in route_call (CONTRACT 1): the provider's currency,
+    granted_seconds integer,
+    cost_currency text,            -- not in route_call (CONTRACTs 1, 1b): the provider's currency,
     exchange_rate numeric,         -- the rate into the customer's (NULL: the same currency)
     converted_cost_rate numeric)   -- and cost_rate in the customer's currency, as ranked
 LANGUAGE plpgsql VOLATILE
@@ -498,4 +539,125 @@ BEGIN
           LEFT JOIN billing.customers c ON c.id = d.customer_id
           LEFT JOIN LATERAL billing_private.find_exchange_rate(p.currency, c.currency, now()) fx ON true
          ORDER BY d.route_seq;
+END $$;
+
+-- Re-authorization (CONTRACT 1b): one more quota for a call in progress. The switch
+-- asks settings.reauth_margin_seconds before the grant runs out; without an answer the
+-- call ends when its grant does.
+--   ok, granted_seconds = the new total since the answer, final = nothing more will be
+--   granted (the funds, the endpoint's month spend limit or max_call_seconds stopped it
+--   short of a whole quota);
+--   not ok: unknown_call (no hold: the call has ended, or it was never routed here),
+--   account_disabled (customer or endpoint disabled since), insufficient_funds (not one
+--   more second fits), max_call_seconds (the call has reached the longest allowed);
+--   granted_seconds is then what stays granted.
+-- Funds and limits are counted exactly as by route_call, under the same locks in the
+-- same order (the uuid, the customer row, then the hold), so re-authorizations and new
+-- calls of one customer can never together promise more than balance + credit limit.
+-- The grant is priced with the rate terms the hold was placed with, as CDR billing will.
+-- The expiry moves to the end of the new grant (from p_answered_seconds, the seconds
+-- since the answer as the switch counts them) plus the grace.
+-- Cost: the uuid's advisory lock, call_holds by pk (twice), the customer row locked,
+-- the endpoint by pk, billing_private.route_holds (ix_call_holds_customer_id), one
+-- UPDATE of the hold.
+CREATE OR REPLACE FUNCTION billing.reauthorize_call(p_call_uuid text, p_answered_seconds integer)
+RETURNS TABLE (ok boolean, reason text, granted_seconds integer, final boolean)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_customer_id bigint;
+    v_hold        billing.call_holds;
+    v_c           record;
+    v_e           record;
+    v_s           record;
+    v_hs          record;
+    v_room        numeric;
+    v_max         integer;
+    v_next        integer;
+    v_target      integer;
+BEGIN
+    ok := false; final := true;
+    IF p_call_uuid IS NULL OR btrim(p_call_uuid) = '' OR length(p_call_uuid) > 255 THEN
+        reason := 'unknown_call';
+        RETURN NEXT; RETURN;
+    END IF;
+    PERFORM pg_advisory_xact_lock(1667523698, hashtext(p_call_uuid));
+    SELECT h.customer_id INTO v_customer_id FROM billing.call_holds h WHERE h.call_uuid = p_call_uuid;
+    IF v_customer_id IS NULL THEN
+        reason := 'unknown_call';
+        RETURN NEXT; RETURN;
+    END IF;
+    SELECT c.balance, c.credit_limit, c.enabled INTO v_c
+      FROM billing.customers c WHERE c.id = v_customer_id
+       FOR NO KEY UPDATE;
+    SELECT * INTO v_hold FROM billing.call_holds h WHERE h.call_uuid = p_call_uuid FOR UPDATE;
+    v_hold.granted_seconds := coalesce(v_hold.granted_seconds, v_hold.max_duration, 0);
+    granted_seconds := v_hold.granted_seconds;
+    SELECT e.enabled, e.spend_limit_month INTO v_e FROM billing.endpoints e WHERE e.id = v_hold.endpoint_id;
+    IF NOT coalesce(v_c.enabled, false) OR NOT coalesce(v_e.enabled, false) THEN
+        reason := 'account_disabled';
+        RETURN NEXT; RETURN;
+    END IF;
+    SELECT s.max_call_seconds, s.quota_seconds, s.hold_grace_seconds INTO v_s FROM billing.settings s;
+    IF v_hold.granted_seconds >= v_s.max_call_seconds THEN
+        reason := 'max_call_seconds';
+        RETURN NEXT; RETURN;
+    END IF;
+
+    -- The money this call may use: everything not held by the customer's other calls
+    -- (route_holds leaves this uuid out), within the endpoint's month spend limit.
+    SELECT * INTO v_hs
+      FROM billing_private.route_holds(v_customer_id, v_hold.endpoint_id, p_call_uuid,
+                                       v_e.spend_limit_month IS NOT NULL, date_trunc('month', now())::date);
+    v_room := v_c.balance + v_c.credit_limit - v_hs.held;
+    IF v_e.spend_limit_month IS NOT NULL THEN
+        v_room := least(v_room, v_e.spend_limit_month - v_hs.endpoint_held - v_hs.endpoint_month_spend);
+    END IF;
+    v_max := billing_private.max_duration(v_room, v_hold.sell_rate, v_hold.connect_fee, v_hold.min_duration,
+                                          v_hold.increment_first, v_hold.increment_next, v_s.max_call_seconds);
+    -- One more quota on the increment grid (with no quota setting: all the funds allow).
+    v_next := CASE WHEN v_s.quota_seconds IS NULL THEN v_s.max_call_seconds
+                   ELSE billing_private.billed_seconds(v_hold.granted_seconds + v_s.quota_seconds, v_hold.min_duration,
+                                                       v_hold.increment_first, v_hold.increment_next) END;
+    v_target := least(v_max, v_next);
+    IF v_target <= v_hold.granted_seconds THEN
+        reason := 'insufficient_funds';
+        RETURN NEXT; RETURN;
+    END IF;
+
+    UPDATE billing.call_holds h
+       SET granted_seconds = v_target,
+           amount = billing_private.charge(v_target, v_hold.sell_rate, v_hold.connect_fee, v_hold.min_duration,
+                                           v_hold.increment_first, v_hold.increment_next),
+           grants = h.grants + 1,
+           granted_at = now(),
+           expires_at = now() + make_interval(secs => greatest(v_target - greatest(coalesce(p_answered_seconds, 0), 0), 0)
+                                                      + v_s.hold_grace_seconds)
+     WHERE h.call_uuid = p_call_uuid;
+    ok := true;
+    reason := NULL;
+    granted_seconds := v_target;
+    final := v_target < v_next OR v_target >= v_s.max_call_seconds;
+    RETURN NEXT;
+END $$;
+
+-- A call that ended before its set-up answer could be used: route.lua gave up waiting
+-- (billing_route_timeout_ms) while its worker's route_call was held up, and the worker
+-- finds the call gone when the answer comes. Drops that uuid's hold at once instead of
+-- leaving the money blocked until the hold expires. Returns whether a hold was dropped.
+-- Cost: the uuid's advisory lock, call_holds by pk.
+CREATE OR REPLACE FUNCTION billing.release_call(p_call_uuid text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF p_call_uuid IS NULL OR length(p_call_uuid) > 255 THEN
+        RETURN false;
+    END IF;
+    PERFORM pg_advisory_xact_lock(1667523698, hashtext(p_call_uuid));
+    DELETE FROM billing.call_holds h WHERE h.call_uuid = p_call_uuid;
+    RETURN FOUND;
 END $$;

@@ -42,10 +42,15 @@
 -- charges. Shared by rate_cdr (rates found by find_sell_rate / find_provider_rate,
 -- one call) and by billing_private.rerate (rates found set-based for many calls).
 -- p_customer_found / p_provider_found: the id when that row exists, else NULL.
+-- p_sell_cap: a call never costs more than its hold (CONTRACT 1b): the customer is
+-- charged for at most this many seconds of billsec -- the seconds the call's hold
+-- granted, or settings.max_call_seconds for a call that had no hold; the seconds
+-- beyond it are returned as overrun_seconds (billed to nobody, recorded). The
+-- carrier's cost is always the whole billsec. NULL: no cap.
 CREATE OR REPLACE FUNCTION billing_private.rate_cdr_with(
     p_customer_id bigint, p_customer_found bigint, p_destination text, p_start timestamptz,
     p_end timestamptz, p_billsec integer, p_provider_id bigint, p_provider_found bigint,
-    p_reject_reason text,
+    p_reject_reason text, p_sell_cap integer,
     s_id bigint, s_prefix text, s_rate numeric, s_connect_fee numeric, s_min_duration integer,
     s_first integer, s_next integer,
     c_id bigint, c_rate numeric, c_connect_fee numeric, c_min_duration integer,
@@ -58,18 +63,20 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
            p_customer_found,
            p_provider_found,
            s_id, s_prefix, s_rate,
-           CASE WHEN v.bill THEN billing_private.billed_seconds(p_billsec, s_min_duration, s_first, s_next) ELSE 0 END,
-           CASE WHEN v.bill THEN billing_private.charge(p_billsec, s_rate, s_connect_fee, s_min_duration, s_first, s_next)
+           CASE WHEN v.bill THEN billing_private.billed_seconds(v.sell_sec, s_min_duration, s_first, s_next) ELSE 0 END,
+           CASE WHEN v.bill THEN billing_private.charge(v.sell_sec, s_rate, s_connect_fee, s_min_duration, s_first, s_next)
                 ELSE 0 END,
            c_id, c_rate,
            CASE WHEN v.bill THEN billing_private.billed_seconds(p_billsec, c_min_duration, c_first, c_next) ELSE 0 END,
            -- the cost in the customer's currency: the provider's charge converted when
            -- the currencies differ, round(charge x exchange rate, 6) (docs/rounding.md)
            CASE WHEN NOT v.bill THEN 0 WHEN v.needs_fx THEN round(v.cost * v.fx, 6) ELSE v.cost END,
+           CASE WHEN v.bill THEN p_billsec - v.sell_sec ELSE 0 END,
            CASE WHEN v.bill AND v.needs_fx THEN c_currency END,
            CASE WHEN v.bill AND v.needs_fx THEN v.cost END,
            CASE WHEN v.bill AND v.needs_fx THEN v.fx END
       FROM (SELECT r.reason, r.reason IS NULL AND NOT k.rejected AS bill,
+                   least(p_billsec, coalesce(p_sell_cap, p_billsec)) AS sell_sec,
                    c_currency <> p_currency AND p_billsec > 0 AS needs_fx,   -- unanswered: 0 in any currency
                    -- the provider's charge in its currency, once (the fence below)
                    billing_private.charge(p_billsec, c_rate, c_connect_fee, c_min_duration, c_first, c_next) AS cost,
@@ -101,7 +108,7 @@ $$;
 
 CREATE OR REPLACE FUNCTION billing_private.rate_cdr(
     p_customer_id bigint, p_destination text, p_start timestamptz, p_end timestamptz,
-    p_billsec integer, p_provider_id bigint, p_reject_reason text)
+    p_billsec integer, p_provider_id bigint, p_reject_reason text, p_sell_cap integer)
 RETURNS SETOF billing_private.rated_call
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT x.*
@@ -116,7 +123,7 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
              ON NOT k.rejected
      CROSS JOIN LATERAL billing_private.rate_cdr_with(
             p_customer_id, c.id, p_destination, p_start, p_end, p_billsec, p_provider_id, p.id, p_reject_reason,
-            s.id, s.prefix, s.rate, s.connect_fee, s.min_duration, s.increment_first, s.increment_next,
+            p_sell_cap, s.id, s.prefix, s.rate, s.connect_fee, s.min_duration, s.increment_first, s.increment_next,
             pr.id, pr.rate, pr.connect_fee, pr.min_duration, pr.increment_first, pr.increment_next,
             c.currency, p.currency,
             -- an expression, not a join: a call in one currency starts no plan node for it
@@ -138,22 +145,36 @@ $$;
 --
 -- Idempotency (docs/billing.md, "Duplicates"): a row whose uuid is already stored is
 -- accepted and ignored -- INSERT reports 0 rows, FreeSWITCH sees success and does not
--- spool it. Two sessions inserting the same uuid at once are serialised by a
--- transaction-level advisory lock on the uuid's hash, so the second one waits for the
--- first to commit, then sees its row (READ COMMITTED takes a fresh snapshot per
--- statement) and is ignored instead of failing on uq_fs_cdr_uuid.
+-- spool it -- but still releases a hold of that uuid (one placed by a route_call that
+-- came late). Two sessions inserting the same uuid at once are serialised by a
+-- transaction-level advisory lock on the uuid's hash (route_call, reauthorize_call and
+-- release_call take the same lock), so the second one waits for the first to commit,
+-- then sees its row (READ COMMITTED takes a fresh snapshot per statement) and is
+-- ignored instead of failing on uq_fs_cdr_uuid.
 --
--- Never lost: any unexpected error while rating or booking is caught; the row is then
--- kept as 'unrated' with reason 'internal_error: ...' and can be re-rated.
+-- A call never costs more than its hold (CONTRACT 1b): the hold is taken first
+-- (DELETE .. RETURNING its granted seconds) and the customer is charged for at most
+-- those seconds; billsec beyond them is recorded as overrun_seconds. An answered call
+-- without a hold is billed in full up to settings.max_call_seconds and flagged no_hold;
+-- billsec beyond max_call_seconds flags absurd_duration (docs/billing.md, "Calls to
+-- review").
+--
+-- Never lost: an error while rating or booking is caught and the row kept as
+-- 'unrated' with reason 'internal_error: ...' to be re-rated -- except a transient
+-- error (deadlock, serialization failure, lock or statement timeout, cancel, shutdown,
+-- lost connection, out of resources): it aborts the INSERT, so the sender tries again
+-- (mod_cdr_pg_csv spools the row, `billing import-spool` retries) and the call is
+-- billed instead of parked.
 --
 -- SECURITY DEFINER with a pinned search_path: billing_freeswitch may only INSERT into
 -- fs_cdr; the booking (ledger, cdr, holds, stats) runs as the owner.
--- Lock order (same as route_call's): customer row (through the ledger), then the hold,
--- then endpoint_month_spend.
--- Cost: one advisory lock, uq_fs_cdr_uuid probe, rate_cdr (see above), one insert into
--- the cdr partition, one ledger insert (+ customer update by its trigger), pk lookups
--- and updates for hold and month spend (an upsert only for the first row), one
--- gateway sample (unlogged, no index).
+-- Lock order (the same in route_call and reauthorize_call): the uuid's advisory lock,
+-- the hold, the customer row (through the ledger), then endpoint_month_spend.
+-- Cost: one advisory lock, uq_fs_cdr_uuid probe, the hold by pk (DELETE .. RETURNING),
+-- rate_cdr (see above), one insert into the cdr partition, one ledger insert (+ customer
+-- update by its trigger), pk lookup and update for month spend (an upsert only for the
+-- first row), one gateway sample (unlogged, no index); the settings row only for an
+-- answered call without a hold.
 CREATE OR REPLACE FUNCTION billing_private.tg_fs_cdr__bill()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -164,18 +185,35 @@ DECLARE
     v_balance   numeric;
     v_locked    boolean;    -- the advisory lock's (void) result, unused
     v_threshold numeric;
+    v_held      integer;    -- seconds granted by the call's hold; NULL: no hold
+    v_longest   integer;    -- settings.max_call_seconds
+    v_cap       integer;
 BEGIN
     -- An assignment, not PERFORM: PL/pgSQL evaluates it as a simple expression, without
     -- starting the executor for a one-row SELECT (~25-35 us less per CDR).
     v_locked := pg_advisory_xact_lock(1667523698, hashtext(NEW.uuid)) IS NOT NULL;
     IF EXISTS (SELECT 1 FROM billing.fs_cdr f WHERE f.uuid = NEW.uuid) THEN
-        RETURN NULL;  -- duplicate delivery: accepted, ignored, nothing billed
+        -- duplicate delivery: accepted, ignored, nothing billed; a hold of this uuid
+        -- can only be a late route_call's and would block the customer's money
+        DELETE FROM billing.call_holds h WHERE h.call_uuid = NEW.uuid;
+        RETURN NULL;
     END IF;
 
     BEGIN
+        DELETE FROM billing.call_holds h WHERE h.call_uuid = NEW.uuid
+        RETURNING coalesce(h.granted_seconds, h.max_duration) INTO v_held;
+        v_cap := v_held;
+        IF v_answered = 1 AND NOT v_rejected THEN
+            SELECT s.max_call_seconds INTO v_longest FROM billing.settings s;
+            IF v_cap IS NULL THEN
+                v_cap := v_longest;
+            END IF;
+        END IF;
+
         SELECT * INTO STRICT v
           FROM billing_private.rate_cdr(NEW.billing_customer_id, NEW.billing_destination, NEW.start_stamp,
-                                        NEW.end_stamp, NEW.billsec, NEW.billing_provider_id, NEW.billing_reject_reason);
+                                        NEW.end_stamp, NEW.billsec, NEW.billing_provider_id, NEW.billing_reject_reason,
+                                        v_cap);
 
         IF v.status = 'rated' AND v.sell_amount <> 0 THEN
             INSERT INTO billing.ledger (customer_id, kind, amount, call_uuid, note)
@@ -192,8 +230,6 @@ BEGIN
                 VALUES (v.customer_id, 'low_balance', v_balance, v_threshold);
             END IF;
         END IF;
-
-        DELETE FROM billing.call_holds h WHERE h.call_uuid = NEW.uuid;
 
         -- Month spend and gateway statistics: a plain UPDATE of the existing row (the
         -- common case), the upsert only when there is none yet (first call of the month
@@ -220,35 +256,48 @@ BEGIN
             INSERT INTO billing_private.gateway_samples (gateway, answered, billsec)
             VALUES (NEW.billing_gateway, v_answered = 1, greatest(NEW.billsec, 0) * v_answered);
         END IF;
-    EXCEPTION WHEN OTHERS THEN
-        -- Everything booked inside the block is rolled back; keep the row, unrated.
-        v := NULL;
-        SELECT 'unrated' AS status, left('internal_error: ' || SQLSTATE || ' ' || SQLERRM, 500) AS unrated_reason,
-               NULL::bigint AS customer_id, NULL::bigint AS provider_id, NULL::bigint AS sell_rate_id,
-               NULL::text AS sell_prefix, NULL::numeric AS sell_rate, 0 AS billed_seconds, 0::numeric AS sell_amount,
-               NULL::bigint AS cost_rate_id, NULL::numeric AS cost_rate, 0 AS cost_billed_seconds,
-               0::numeric AS cost_amount, NULL::text AS cost_currency, NULL::numeric AS cost_amount_original,
-               NULL::numeric AS exchange_rate
-          INTO v;
-        DELETE FROM billing.call_holds h WHERE h.call_uuid = NEW.uuid;
+    EXCEPTION
+        WHEN transaction_rollback OR lock_not_available OR operator_intervention OR insufficient_resources
+             OR connection_exception OR system_error THEN
+            -- Transient (classes 40, 57, 53, 08, 58 and 55P03): abort the INSERT so the
+            -- sender retries; parking the call as unrated would release its hold and
+            -- leave it unbilled.
+            RAISE;
+        WHEN OTHERS THEN
+            -- Everything booked inside the block is rolled back (the hold too); keep the
+            -- row, unrated, and release the hold.
+            v := NULL;
+            SELECT 'unrated' AS status, left('internal_error: ' || SQLSTATE || ' ' || SQLERRM, 500) AS unrated_reason,
+                   NULL::bigint AS customer_id, NULL::bigint AS provider_id, NULL::bigint AS sell_rate_id,
+                   NULL::text AS sell_prefix, NULL::numeric AS sell_rate, 0 AS billed_seconds, 0::numeric AS sell_amount,
+                   NULL::bigint AS cost_rate_id, NULL::numeric AS cost_rate, 0 AS cost_billed_seconds,
+                   0::numeric AS cost_amount, 0 AS overrun_seconds, NULL::text AS cost_currency,
+                   NULL::numeric AS cost_amount_original, NULL::numeric AS exchange_rate
+              INTO v;
+            DELETE FROM billing.call_holds h WHERE h.call_uuid = NEW.uuid
+            RETURNING coalesce(h.granted_seconds, h.max_duration) INTO v_held;
     END;
 
     NEW.status := v.status;
     NEW.unrated_reason := v.unrated_reason;
+    NEW.held_seconds := v_held;
 
     INSERT INTO billing.cdr (fs_cdr_id, uuid, customer_id, endpoint_id, provider_id, gateway, caller_id,
                              destination, sell_prefix, start_stamp, answer_stamp, end_stamp, duration, billsec,
                              billed_seconds, cost_billed_seconds, sell_rate_id, sell_rate, sell_amount,
                              cost_rate_id, cost_rate, cost_amount, margin, hangup_cause, route_seq,
-                             status, unrated_reason, cost_currency, cost_amount_original, exchange_rate)
+                             status, unrated_reason, held_seconds, overrun_seconds, no_hold, absurd_duration,
+                             cost_currency, cost_amount_original, exchange_rate)
     VALUES (NEW.id, NEW.uuid, v.customer_id, NEW.billing_endpoint_id, v.provider_id, NEW.billing_gateway,
             NEW.caller_id_number, coalesce(NEW.billing_destination, NEW.destination_number), v.sell_prefix,
             coalesce(NEW.start_stamp, NEW.end_stamp, NEW.answer_stamp, NEW.received_at, now()),
             NEW.answer_stamp, NEW.end_stamp, coalesce(NEW.duration, 0), coalesce(NEW.billsec, 0),
             v.billed_seconds, v.cost_billed_seconds, v.sell_rate_id, v.sell_rate, v.sell_amount,
             v.cost_rate_id, v.cost_rate, v.cost_amount, v.sell_amount - v.cost_amount, NEW.hangup_cause,
-            NEW.billing_route_seq, v.status, v.unrated_reason, v.cost_currency, v.cost_amount_original,
-            v.exchange_rate);
+            NEW.billing_route_seq, v.status, v.unrated_reason, v_held, coalesce(v.overrun_seconds, 0),
+            v_answered = 1 AND NOT v_rejected AND v_held IS NULL,
+            coalesce(v_answered = 1 AND NOT v_rejected AND NEW.billsec > v_longest, false),
+            v.cost_currency, v.cost_amount_original, v.exchange_rate);
     RETURN NEW;
 END $$;
 

@@ -40,12 +40,14 @@ BEGIN
                              destination, sell_prefix, start_stamp, answer_stamp, end_stamp, duration, billsec,
                              billed_seconds, cost_billed_seconds, sell_rate_id, sell_rate, sell_amount,
                              cost_rate_id, cost_rate, cost_amount, margin, hangup_cause, route_seq,
-                             status, unrated_reason, cost_currency, cost_amount_original, exchange_rate)
+                             status, unrated_reason, held_seconds, overrun_seconds, no_hold, absurd_duration,
+                             cost_currency, cost_amount_original, exchange_rate)
     SELECT r.fs_cdr_id, r.uuid, r.customer_id, r.endpoint_id, r.provider_id, r.gateway, f.caller_id_number,
            r.destination, r.sell_prefix, r.cdr_start, r.answer_stamp, r.end_stamp, coalesce(r.duration, 0),
            coalesce(r.billsec, 0), r.billed_seconds, r.cost_billed_seconds, r.sell_rate_id, r.sell_rate,
            r.sell_amount, r.cost_rate_id, r.cost_rate, r.cost_amount, r.sell_amount - r.cost_amount,
-           f.hangup_cause, f.billing_route_seq, r.status, r.unrated_reason, r.cost_currency,
+           f.hangup_cause, f.billing_route_seq, r.status, r.unrated_reason, r.held_seconds,
+           coalesce(r.overrun_seconds, 0), r.no_hold, r.absurd_duration, r.cost_currency,
            r.cost_amount_original, r.exchange_rate
       FROM pg_temp.billing_rerate r
       JOIN billing.fs_cdr f ON f.id = r.fs_cdr_id
@@ -106,20 +108,23 @@ BEGIN
            margin = r.sell_amount - r.cost_amount, status = r.status, unrated_reason = r.unrated_reason,
            billsec = coalesce(r.billsec, 0), duration = coalesce(r.duration, 0), end_stamp = r.end_stamp,
            answer_stamp = r.answer_stamp, gateway = r.gateway, destination = r.destination,
-           cost_currency = r.cost_currency, cost_amount_original = r.cost_amount_original,
-           exchange_rate = r.exchange_rate, rated_at = now()
+           held_seconds = r.held_seconds, overrun_seconds = coalesce(r.overrun_seconds, 0), no_hold = r.no_hold,
+           absurd_duration = r.absurd_duration, cost_currency = r.cost_currency,
+           cost_amount_original = r.cost_amount_original, exchange_rate = r.exchange_rate, rated_at = now()
       FROM pg_temp.billing_rerate r
      WHERE c.uuid = r.uuid
        AND r.old_cdr_found IS NOT NULL
        AND (c.status, c.unrated_reason, c.customer_id, c.provider_id, c.endpoint_id, c.sell_rate_id, c.cost_rate_id,
             c.sell_amount, c.cost_amount, c.billed_seconds, c.cost_billed_seconds, c.start_stamp, c.sell_rate,
             c.cost_rate, c.billsec, c.duration, c.end_stamp, c.answer_stamp, c.gateway, c.destination, c.sell_prefix,
+            c.held_seconds, c.overrun_seconds, c.no_hold, c.absurd_duration,
             c.cost_currency, c.cost_amount_original, c.exchange_rate)
            IS DISTINCT FROM
            (r.status, r.unrated_reason, r.customer_id, r.provider_id, r.endpoint_id, r.sell_rate_id, r.cost_rate_id,
             r.sell_amount::billing.money, r.cost_amount::billing.money, r.billed_seconds, r.cost_billed_seconds,
             r.cdr_start, r.sell_rate, r.cost_rate, coalesce(r.billsec, 0), coalesce(r.duration, 0), r.end_stamp,
-            r.answer_stamp, r.gateway, r.destination, r.sell_prefix, r.cost_currency,
+            r.answer_stamp, r.gateway, r.destination, r.sell_prefix,
+            r.held_seconds, coalesce(r.overrun_seconds, 0), r.no_hold, r.absurd_duration, r.cost_currency,
             r.cost_amount_original::billing.money, r.exchange_rate);
 
     UPDATE billing.fs_cdr f
@@ -162,6 +167,8 @@ DECLARE
     -- numbers are cut to the longest prefix in use (0014): same matches, fewer rows
     -- in the prefix joins (6 instead of 11-15 per call in the benchmark data)
     v_longest   integer := coalesce((SELECT pl.longest FROM billing_private.prefix_lengths pl), 20);
+    -- the cap of a call without a hold, as in the trigger (CONTRACT 1b)
+    v_max_call  integer := (SELECT s.max_call_seconds FROM billing.settings s);
 BEGIN
     -- One re-rate at a time: two overlapping ones would both post the same difference.
     PERFORM pg_advisory_xact_lock(1667523698, 0);
@@ -171,7 +178,7 @@ BEGIN
         'CREATE TEMP TABLE billing_rerate_src ON COMMIT DROP AS
          SELECT f.id, f.uuid, f.billing_customer_id, f.billing_endpoint_id, f.billing_destination,
                 f.start_stamp, f.end_stamp, f.answer_stamp, f.billsec, f.duration, f.billing_provider_id,
-                f.billing_reject_reason, f.billing_gateway, f.destination_number, f.received_at,
+                f.billing_reject_reason, f.billing_gateway, f.destination_number, f.received_at, f.held_seconds,
                 coalesce(f.billing_reject_reason, '''') <> '''' AND coalesce(f.billsec, 0) = 0 AS rejected
            FROM billing.fs_cdr f
           WHERE ' || p_where
@@ -231,8 +238,12 @@ BEGIN
            coalesce(f.billing_destination, f.destination_number) AS destination,
            x.status, x.unrated_reason, x.customer_id, x.provider_id, x.sell_rate_id, x.sell_prefix,
            x.sell_rate, x.billed_seconds, x.sell_amount, x.cost_rate_id, x.cost_rate,
-           x.cost_billed_seconds, x.cost_amount, x.cost_currency, x.cost_amount_original, x.exchange_rate,
-           o.status AS old_status, o.cost_amount AS old_cost_amount, o.customer_id AS old_customer_id, o.endpoint_id AS old_endpoint_id,
+           x.cost_billed_seconds, x.cost_amount, x.overrun_seconds, f.held_seconds,
+           coalesce(f.billsec, 0) > 0 AND NOT f.rejected AND f.held_seconds IS NULL AS no_hold,
+           coalesce(coalesce(f.billsec, 0) > 0 AND NOT f.rejected AND f.billsec > v_max_call, false) AS absurd_duration,
+           x.cost_currency, x.cost_amount_original, x.exchange_rate,
+           o.status AS old_status, o.cost_amount AS old_cost_amount, o.customer_id AS old_customer_id,
+           o.endpoint_id AS old_endpoint_id,
            o.start_stamp AS old_start_stamp, o.sell_amount AS old_sell_amount, o.fs_cdr_id AS old_cdr_found
       FROM pg_temp.billing_rerate_src f
       LEFT JOIN billing.customers c ON c.id = f.billing_customer_id
@@ -243,7 +254,7 @@ BEGIN
       LEFT JOIN LATERAL billing_private.find_exchange_rate(p.currency, c.currency, f.start_stamp) fx ON NOT f.rejected
      CROSS JOIN LATERAL billing_private.rate_cdr_with(
             f.billing_customer_id, c.id, f.billing_destination, f.start_stamp, f.end_stamp, f.billsec,
-            f.billing_provider_id, p.id, f.billing_reject_reason,
+            f.billing_provider_id, p.id, f.billing_reject_reason, coalesce(f.held_seconds, v_max_call),
             s.id, s.prefix, s.rate, s.connect_fee, s.min_duration, s.increment_first, s.increment_next,
             pr.id, pr.rate, pr.connect_fee, pr.min_duration, pr.increment_first, pr.increment_next,
             c.currency, p.currency, fx.rate) x

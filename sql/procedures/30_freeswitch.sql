@@ -95,7 +95,10 @@ $$;
 -- Either input may be NULL (a rejected call has neither); the answer is then one row
 -- whose corresponding columns are NULL. Column names are prefixed so they never
 -- collide with route_call's (FreeSWITCH's row tables keep the last duplicate).
--- Cost: endpoints by pk + uq_gateways_name.
+-- opt_ring_timeout / opt_reauth_margin come from the settings (CONTRACT 1b): how long
+-- one route may ring (route.lua's call_timeout: the set-up time a hold is made to
+-- outlive) and how many seconds before a grant runs out the switch asks for the next.
+-- Cost: endpoints by pk + uq_gateways_name + the settings row.
 CREATE OR REPLACE FUNCTION billing.route_options(p_endpoint_id bigint, p_gateway text)
 RETURNS TABLE (
     opt_endpoint_codecs             text,
@@ -103,15 +106,19 @@ RETURNS TABLE (
     opt_endpoint_ignore_early_media boolean,
     opt_gateway_max_channels        integer,
     opt_gateway_bypass_media        boolean,
-    opt_gateway_ignore_early_media  boolean
+    opt_gateway_ignore_early_media  boolean,
+    opt_ring_timeout                integer,
+    opt_reauth_margin               integer
 )
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
     SELECT e.codecs, e.bypass_media, e.ignore_early_media,
-           g.max_channels, g.bypass_media, g.ignore_early_media
+           g.max_channels, g.bypass_media, g.ignore_early_media,
+           s.ring_timeout_seconds, s.reauth_margin_seconds
       FROM (SELECT 1) AS one
       LEFT JOIN billing.endpoints e ON e.id = p_endpoint_id
       LEFT JOIN billing.gateways g ON g.name = p_gateway
+      LEFT JOIN billing.settings s ON s.id
 $$;
 
 -- tg_fs_cdr__align_stamps: mod_cdr_pg_csv sends *_stamp as the switch's local time

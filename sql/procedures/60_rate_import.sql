@@ -7,11 +7,19 @@
 -- rate_import_apply. The caller wraps them in one transaction (a savepoint): an
 -- error anywhere imports nothing.
 --
+-- Two modes (docs/operations.md): 'update' (the default) touches only the prefixes in
+-- the deck; the owner's other current rates are 'kept' as they are. 'replace' takes
+-- the deck as the complete list: the other prefixes are 'removed' (closed at the
+-- effective date). Both modes do the same passes over the same rows.
+--
 -- Cost: each step is one sequential pass over the staged rows plus, for the diff,
 -- the owner's currently valid rates through ix_rates_ratecard_id_prefix /
 -- uq_provider_rates_provider_id_prefix_valid_from; no per-row round trips.
 
--- Superseded by the typed staging below (format checks moved to the reader).
+-- Superseded by the typed staging below (format checks moved to the reader), and by
+-- the mode argument of diff and apply.
+DROP FUNCTION IF EXISTS billing_private.rate_import_diff(text, bigint, timestamptz);
+DROP FUNCTION IF EXISTS billing_private.rate_import_apply(text, bigint, timestamptz, bigint);
 DROP FUNCTION IF EXISTS billing_private.rate_import_validate(timestamptz, integer);
 DROP FUNCTION IF EXISTS billing_private.rate_import_stage(timestamptz, integer, integer);
 DROP FUNCTION IF EXISTS billing_private.try_timestamptz(text);
@@ -58,9 +66,11 @@ END $$;
 
 -- Classify every prefix of the deck and of the owner's rates valid at p_effective into
 -- pg_temp.rate_import_diff (prefix, line, change, old_*, new_*): new, changed,
--- unchanged, removed. Returns the count per change. p_target: 'ratecard' | 'provider'.
+-- unchanged, and for the owner's prefixes absent from the deck 'kept' (p_mode
+-- 'update') or 'removed' (p_mode 'replace'). Returns the count per change.
+-- p_target: 'ratecard' | 'provider'.
 CREATE OR REPLACE FUNCTION billing_private.rate_import_diff(
-    p_target text, p_owner_id bigint, p_effective timestamptz)
+    p_target text, p_owner_id bigint, p_effective timestamptz, p_mode text)
 RETURNS TABLE (change text, n bigint)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -69,6 +79,9 @@ DECLARE
 BEGIN
     IF v_table IS NULL THEN
         RAISE EXCEPTION 'unknown import target %', p_target USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_mode IS NULL OR p_mode NOT IN ('update', 'replace') THEN
+        RAISE EXCEPTION 'unknown import mode % (update or replace)', p_mode USING ERRCODE = 'invalid_parameter_value';
     END IF;
     DROP TABLE IF EXISTS pg_temp.rate_import_current, pg_temp.rate_import_diff;
     EXECUTE format($q$
@@ -85,7 +98,7 @@ BEGIN
     CREATE TEMP TABLE rate_import_diff AS
     SELECT coalesce(s.prefix, c.prefix) AS prefix, s.line,
            CASE WHEN c.prefix IS NULL THEN 'new'
-                WHEN s.prefix IS NULL THEN 'removed'
+                WHEN s.prefix IS NULL THEN CASE p_mode WHEN 'replace' THEN 'removed' ELSE 'kept' END
                 WHEN (s.rate, s.connect_fee, s.min_duration, s.increment_first, s.increment_next, s.blocked, s.valid_to)
                      IS NOT DISTINCT FROM
                      (c.rate, c.connect_fee, c.min_duration, c.increment_first, c.increment_next, c.blocked, c.valid_to)
@@ -104,10 +117,12 @@ END $$;
 -- (valid_to = start of the new rate, or p_effective for removed ones; a current rate
 -- that starts exactly then is replaced), insert new and changed rows, and, when
 -- p_weight_id is given, add catalogue destinations for unknown prefixes that have a
--- name in the deck. Refuses (nothing changed) when the owner has rates scheduled to
--- start after p_effective, since the deck could not say how they relate.
+-- name in the deck. 'kept' prefixes (update mode) are not touched. Refuses (nothing
+-- changed) when rates are scheduled to start after p_effective (of the deck's
+-- prefixes in update mode, of any prefix in replace mode), since the deck could not
+-- say how they relate.
 CREATE OR REPLACE FUNCTION billing_private.rate_import_apply(
-    p_target text, p_owner_id bigint, p_effective timestamptz, p_weight_id bigint DEFAULT NULL)
+    p_target text, p_owner_id bigint, p_effective timestamptz, p_mode text, p_weight_id bigint DEFAULT NULL)
 RETURNS TABLE (change text, n bigint)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -119,8 +134,19 @@ BEGIN
     IF v_table IS NULL THEN
         RAISE EXCEPTION 'unknown import target %', p_target USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    EXECUTE format('SELECT min(valid_from) FROM billing.%I WHERE %I = $1 AND valid_from > $2', v_table, v_owner)
-       INTO v_future USING p_owner_id, p_effective;
+    IF p_mode IS NULL OR p_mode NOT IN ('update', 'replace') THEN
+        RAISE EXCEPTION 'unknown import mode % (update or replace)', p_mode USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_mode = 'replace' THEN
+        EXECUTE format('SELECT min(valid_from) FROM billing.%I WHERE %I = $1 AND valid_from > $2', v_table, v_owner)
+           INTO v_future USING p_owner_id, p_effective;
+    ELSE
+        EXECUTE format($q$
+            SELECT min(t.valid_from) FROM billing.%I t
+             WHERE t.%I = $1 AND t.valid_from > $2
+               AND t.prefix IN (SELECT s.prefix FROM pg_temp.rate_import_stage s)$q$, v_table, v_owner)
+           INTO v_future USING p_owner_id, p_effective;
+    END IF;
     IF v_future IS NOT NULL THEN
         RAISE EXCEPTION 'rates are already scheduled from %; choose an effective date on or after it', v_future
             USING ERRCODE = 'invalid_parameter_value';

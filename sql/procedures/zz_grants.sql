@@ -12,6 +12,9 @@
 --     FreeSWITCH's XML needs.
 --   * EXECUTE billing.route_options, read-only SECURITY DEFINER: the media options
 --     and channel limit of one endpoint / gateway, joined to route_call's rows.
+--   * EXECUTE billing.reauthorize_call (CONTRACT 1b: another quota of credit for a call
+--     in progress) and billing.release_call (the hold of a call that ended before its
+--     set-up answer was used).
 -- and nothing else: no SELECT on any table, no UPDATE, no DELETE.
 -- This file embeds its own checksum-worthy text only; re-applied whenever it or any
 -- procedure changes (see sql/README.md).
@@ -35,7 +38,8 @@ BEGIN
           FROM pg_proc p
           JOIN pg_namespace n ON n.oid = p.pronamespace
          WHERE n.nspname = 'billing'
-           AND p.proname IN ('route_call', 'directory_user', 'sofia_gateways', 'acl_networks', 'route_options')
+           AND p.proname IN ('route_call', 'directory_user', 'sofia_gateways', 'acl_networks', 'route_options',
+                             'reauthorize_call', 'release_call')
     LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO billing_freeswitch', v_fn);
     END LOOP;

@@ -185,19 +185,21 @@ def test_ledger_shows_running_balance_newest_first_with_pagination(admin_client,
     c = factories.customer(name="acme")
     for amount in ("1.5", "2.25", "-0.75"):
         _post_ledger(admin_client, c, "adjustment", amount)
-    html = admin_client.get(f"/admin/customers/{c.id}").get_data(as_text=True)
+    html = admin_client.get(f"/admin/customers/{c.id}?tab=ledger&view=entries").get_data(as_text=True)
     ledger = html[html.index('id="ledger"'):]
     # newest first: -0.75 leaves 3.00, then 2.25 leaves 3.75, then 1.5 leaves 1.50
     assert ledger.index("3.00 EUR") < ledger.index("3.75 EUR") < ledger.index("1.50 EUR")
     for _ in range(25):
         factories.topup(c, "1")
-    page2 = admin_client.get(f"/admin/customers/{c.id}?page=2").get_data(as_text=True)
+    page2 = admin_client.get(f"/admin/customers/{c.id}?tab=ledger&view=entries&page=2").get_data(as_text=True)
     assert "28 in all" in page2 and "1.50 EUR" in page2[page2.index('id="ledger"'):]
 
 
-def test_ledger_shows_every_significant_decimal(admin_client, db_session):
+def test_ledger_keeps_every_significant_decimal_in_the_title(admin_client, db_session):
     c = factories.customer(name="acme", balance="1")
     factories.topup(c, "-0.012345", kind="call")
-    html = admin_client.get(f"/admin/customers/{c.id}").get_data(as_text=True)
+    html = admin_client.get(f"/admin/customers/{c.id}?tab=ledger&view=entries").get_data(as_text=True)
     ledger = html[html.index('id="ledger"'):]
-    assert "-0.012345 EUR" in ledger and "0.987655 EUR" in ledger and "1.00 EUR" in ledger
+    # shown at the currency's precision, every decimal in the title (docs/rounding.md)
+    assert 'title="exact: -0.012345 EUR">-0.01 EUR<' in ledger and 'title="exact: 0.987655 EUR">0.99 EUR<' in ledger
+    assert ">1.00 EUR<" in ledger

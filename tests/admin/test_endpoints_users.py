@@ -51,6 +51,42 @@ def test_endpoint_validation_beside_fields(admin_client, catalogue):
     assert _endpoint("acme-pbx") is None
 
 
+def test_an_ip_range_of_another_customer_is_refused_beside_the_field(admin_client, catalogue):
+    acme, beta = factories.customer(name="acme"), factories.customer(name="beta")
+    factories.endpoint(acme, catalogue["standard"], name="acme-pbx", ip="198.51.100.7/32")
+    response = admin_client.post("/admin/endpoints/new", data=_endpoint_form(
+        beta, catalogue["standard"], name="beta-net", ip="198.51.100.0/24"))
+    assert response.status_code == 400
+    assert field_error(response.get_data(as_text=True), "ip") == (
+        "Overlaps 198.51.100.7/32 of customer acme (endpoint acme-pbx): an IP range belongs to one customer.")
+    assert _endpoint("beta-net") is None
+    # Editing an existing endpoint of beta into acme's range: the same refusal, nothing saved.
+    other = factories.endpoint(beta, catalogue["standard"], name="beta-pbx", ip="203.0.113.5/32")
+    response = admin_client.post(f"/admin/endpoints/{other.id}/edit", data=_endpoint_form(
+        beta, catalogue["standard"], name="beta-pbx", ip="198.51.100.7"))
+    assert "of customer acme" in field_error(response.get_data(as_text=True), "ip")
+    db.session.expire_all()
+    assert db.session.get(Endpoint, other.id).ip == "203.0.113.5/32"
+
+
+def test_nested_ranges_of_one_customer_are_allowed_and_say_which_wins(admin_client, catalogue):
+    acme = factories.customer(name="acme")
+    factories.endpoint(acme, catalogue["standard"], name="acme-net", ip="198.51.100.0/24")
+    response = admin_client.post("/admin/endpoints/new", data=_endpoint_form(acme, catalogue["standard"]))
+    assert response.status_code == 302
+    pbx = _endpoint("acme-pbx")
+    page = admin_client.get(f"/admin/endpoints/{pbx.id}/edit").get_data(as_text=True)
+    assert ("198.51.100.7/32 lies inside acme-net (198.51.100.0/24) of the same customer. The longest match "
+            "takes the call") in page
+    listing = admin_client.get("/admin/endpoints").get_data(as_text=True)
+    assert 'data-nested-in="acme-net"' in listing and "longest match wins" in listing
+    # The very same range twice is refused: a call could not be told to one of them.
+    response = admin_client.post("/admin/endpoints/new", data=_endpoint_form(
+        acme, catalogue["standard"], name="acme-pbx2"))
+    assert field_error(response.get_data(as_text=True), "ip").startswith(
+        "Endpoint acme-pbx of this customer already has 198.51.100.7/32")
+
+
 def test_sip_endpoint_gets_a_generated_password_shown_once(admin_client, catalogue):
     c = factories.customer(name="acme")
     response = admin_client.post("/admin/endpoints/new", follow_redirects=True, data=_endpoint_form(

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import ProviderRate, SellRate
-from portal.rates import services
+from portal.rateversions import services
 from tests import factories
 from tests.admin.conftest import audit_rows, flashes
 from tests.billing.conftest import cdr_row, insert_cdr, rated

@@ -169,7 +169,7 @@ def test_routing_rule_crud(admin_client, db_session):
     db.session.expire_all()
     rule = db.session.get(RoutingRule, rule.id)
     assert rule.prefix == "3361" and [p.name for p in rule.providers] == ["carrier_a", "carrier_b"]
-    assert "carrier_b" in admin_client.get(f"/admin/customers/{c.id}").get_data(as_text=True)
+    assert "carrier_b" in admin_client.get(f"/admin/customers/{c.id}?tab=rules").get_data(as_text=True)
     assert "3361" in admin_client.get(f"/admin/routing-rules?customer_id={c.id}").get_data(as_text=True)
     db.session.commit()
     duplicate = admin_client.post("/admin/routing-rules/new", follow_redirects=True,

@@ -9,7 +9,8 @@ from tests.admin.conftest import audit_rows, field_error
 SETTINGS = {"currency": "EUR", "max_call_seconds": "7200", "sip_domain": "sip.acme.example", "hold_grace_seconds": "120",
             "default_tax_rate": "0.2", "low_balance_default": "5", "company_name": "Acme Telecom",
             "company_address": "1 Main St", "company_vat_id": "FR123", "company_email": "billing@acme.example",
-            "invoice_footer": "Thanks"}
+            "invoice_footer": "Thanks", "quota_seconds": "300", "reauth_margin_seconds": "10",
+            "ring_timeout_seconds": "60", "payment_terms_days": "30", "reminder_interval_days": "14"}
 
 
 def test_settings_are_saved_and_audited(admin_client, db_session):
@@ -21,6 +22,19 @@ def test_settings_are_saved_and_audited(admin_client, db_session):
         (7200, "sip.acme.example", Decimal("0.2"), Decimal("5"))
     [row] = audit_rows("settings", "update")
     assert row.details["max_call_seconds"] == [14400, 7200] and "currency" not in row.details
+
+
+def test_credit_quota_settings(admin_client, db_session):
+    """Credit in quotas (CONTRACT 1b): the quota may be empty (hold the whole call), the
+    margin must be shorter than the quota."""
+    html = admin_client.post("/admin/settings", data={**SETTINGS, "quota_seconds": "60",
+                                                      "reauth_margin_seconds": "60"}).get_data(as_text=True)
+    assert "shorter than the quota" in field_error(html, "reauth_margin_seconds")
+    assert admin_client.post("/admin/settings", data={**SETTINGS, "quota_seconds": "",
+                                                      "ring_timeout_seconds": "45"}).status_code == 302
+    db.session.expire_all()
+    s = Settings.get()
+    assert (s.quota_seconds, s.reauth_margin_seconds, s.ring_timeout_seconds) == (None, 10, 45)
 
 
 def test_settings_validation(admin_client, db_session):

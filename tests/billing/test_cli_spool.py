@@ -109,8 +109,32 @@ def test_import_csv_spool_with_duplicates_and_a_corrupt_line(cli, pg, world, tmp
     assert rated(pg, u1)["sell_amount"] == Decimal("0.040000")
     # billed once each: 0.04 (u1) + 0.04 (u2, delivered live) + 0.02 (l3)
     assert balance(pg, world.customer.id) == Decimal("9.900000")
+    # the next run resumes after what was billed; reading it all again bills nothing twice
     again = cli.invoke(args=["billing", "import-spool", str(path), *columns])
+    assert "0 line(s): 0 inserted" in again.output and "6 line(s) billed by an earlier run skipped" in again.output
+    again = cli.invoke(args=["billing", "import-spool", "--from-start", str(path), *columns])
     assert "2 inserted" not in again.output and "4 duplicate(s) ignored" in again.output
+    assert balance(pg, world.customer.id) == Decimal("9.900000")
+
+
+def test_import_resumes_where_freeswitch_keeps_writing(cli, pg, world, tmp_path):
+    """FreeSWITCH keeps cdr-spool.sql open and appends: each run bills the complete lines
+    after the previous run's, a line still being written waits, and a new file under the
+    same name is read from the top."""
+    cols = ",".join(spool.DEFAULT_COLUMNS)
+    lines = [f"INSERT INTO billing.fs_cdr ({cols}) VALUES ({_fs_line(world, 61)[1]});" for _ in range(4)]
+    path = tmp_path / "cdr-spool.sql"
+    path.write_text(lines[0] + "\n" + lines[1] + "\n" + lines[2][:40])          # the third is half written
+    first = cli.invoke(args=["billing", "import-spool", str(path)])
+    assert "2 line(s): 2 inserted" in first.output, first.output
+    with path.open("a") as f:
+        f.write(lines[2][40:] + "\n" + lines[3] + "\n")
+    second = cli.invoke(args=["billing", "import-spool", str(path)])
+    assert "2 line(s): 2 inserted" in second.output and "2 line(s) billed by an earlier run skipped" in second.output
+    assert balance(pg, world.customer.id) == Decimal("9.840000")          # four calls at 0.04
+    path.write_text(lines[3] + "\n")                                      # rotated by hand: another file
+    third = cli.invoke(args=["billing", "import-spool", str(path)])
+    assert "1 line(s): 0 inserted, 1 duplicate(s) ignored" in third.output, third.output
 
 
 def test_import_sql_spool_never_executes_the_text(cli, pg, world, tmp_path):
@@ -186,3 +210,70 @@ def test_csv_columns_default_to_the_shipped_freeswitch_config(cli, pg, world, tm
     result = cli.invoke(args=["billing", "import-spool", str(path)])
     assert result.exit_code == 0, result.output
     assert one(pg, "SELECT billsec, sip_user, status FROM billing.fs_cdr WHERE uuid = %s", uid) == (0, "acme100", "rated")
+
+
+def test_two_concurrent_imports_of_the_same_customers_bill_everything(fresh_db, tmp_path):
+    """Seen: two `billing import-spool` runs at once, customers in opposite order: 250
+    ratable CDRs stored as unrated ('internal_error: 40P01 deadlock detected') and both
+    runs still busy after 300 s with 1,500 of 6,000 lines done. Now they lock customers in
+    one order, in small transactions, and retry what is transient."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import psycopg2
+
+    from tests.billing.conftest import build_world_sql
+    from tests.conftest import ROOT
+
+    conn = psycopg2.connect(fresh_db)
+    ids = build_world_sql(conn, balance_="1000.00")
+    customers = [ids.customer_id]
+    with conn.cursor() as cur:
+        for i in range(2, 21):
+            cur.execute("INSERT INTO billing.customers (name) VALUES (%s) RETURNING id", (f"cust{i}",))
+            customers.append(cur.fetchone()[0])
+            cur.execute("INSERT INTO billing.customer_ratecards VALUES (%s, %s, 1)", (customers[-1], ids.ratecard_id))
+            cur.execute("INSERT INTO billing.ledger (customer_id, kind, amount) VALUES (%s, 'initial', 1000)",
+                        (customers[-1],))
+    conn.commit()
+    cols = spool.DEFAULT_COLUMNS
+    per_file = 3000
+
+    def spool_file(name, order):
+        lines = []
+        for n in range(per_file):
+            customer = order[n * len(order) // per_file]
+            row = {"uuid": str(uuidlib.uuid4()), "caller_id_number": "1000", "destination_number": "33123456789",
+                   "start_stamp": "2026-03-10 12:00:00", "answer_stamp": "2026-03-10 12:00:05",
+                   "end_stamp": "2026-03-10 12:01:05", "duration": 65, "billsec": 60,
+                   "hangup_cause": "NORMAL_CLEARING", "sip_hangup_disposition": "send_bye",
+                   "billing_customer_id": customer, "billing_endpoint_id": ids.endpoint_id,
+                   "billing_destination": "33123456789", "billing_sell_prefix": "33", "billing_sell_rate": "0.02",
+                   "billing_route_seq": 1, "billing_gateway": ids.gateway, "billing_provider_id": ids.provider_id,
+                   "billing_cost_rate": "0.005"}
+            values = ",".join(_csv_value(row[c]) for c in cols)
+            lines.append(f"INSERT INTO billing.fs_cdr ({','.join(cols)}) VALUES ({values});")
+        path = tmp_path / name
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    files = [spool_file("a-cdr-spool.sql", customers), spool_file("b-cdr-spool.sql", customers[::-1])]
+    env = dict(os.environ, DATABASE_URL=fresh_db, SECRET_KEY="spool-race")
+    started = time.monotonic()
+    runs = [subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "billing", "import-spool", str(f)],
+                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for f in files]
+    outputs = [r.communicate(timeout=240)[0] for r in runs]
+    seconds = time.monotonic() - started
+    assert [r.returncode for r in runs] == [0, 0], outputs
+    assert all(f"{per_file} line(s): {per_file} inserted, 0 duplicate(s) ignored, 0 error(s)" in o for o in outputs)
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*), count(*) FILTER (WHERE status = 'unrated') FROM billing.fs_cdr")
+        assert cur.fetchone() == (2 * per_file, 0)
+        cur.execute("SELECT sum(balance) FROM billing.customers")
+        assert cur.fetchone()[0] == Decimal(20 * 1000) - Decimal("0.02") * 2 * per_file
+    conn.close()
+    assert seconds < 120, seconds            # was still running after 300 s
+    print(f"two concurrent imports of {per_file} lines: {seconds:.1f} s")

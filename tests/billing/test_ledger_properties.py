@@ -9,7 +9,7 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from portal.ledger import post_entry
+from portal.ledger.services import post_entry
 from tests.billing.conftest import T0, cdr_row, insert_cdr, scalar
 
 amounts = st.decimals(min_value=Decimal("0.000001"), max_value=Decimal("500"), places=6)

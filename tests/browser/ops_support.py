@@ -3,9 +3,10 @@ against a committed database of its own (fresh_db), and Debian's Chromium via Pl
 from __future__ import annotations
 
 import os
-import threading
 
 import pytest
+
+from tests.conftest import serving
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -15,24 +16,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 @pytest.fixture()
 def live_server(fresh_db, tmp_path):
     """(base_url, app) of a portal with CSRF on and background rate imports, like production."""
-    from werkzeug.serving import make_server
-
     from portal import create_app
     from portal.config import TestingConfig
-    from portal.extensions import db
 
     app = create_app(TestingConfig, DATABASE_URL=fresh_db, WTF_CSRF_ENABLED=True, RATE_IMPORT_INLINE=False)
     app.instance_path = str(tmp_path / "instance")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", app
-    finally:
-        server.shutdown()
-        thread.join(5)
-        with app.app_context():
-            db.engine.dispose()
+    with serving(app) as base_url:
+        yield base_url, app
 
 
 @pytest.fixture()

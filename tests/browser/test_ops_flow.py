@@ -171,7 +171,7 @@ def test_operations_flow(live_server, browser_page, fresh_db, tmp_path):
     assert page.locator("[data-cdr-table] tbody tr").count() == 3
     page.wait_for_selector("[data-totals-live]:not(.d-none)")
     assert page.locator("[data-total=calls]").last.inner_text() == "3"
-    assert page.locator("[data-total=revenue]").last.inner_text() == "0.0600"
+    assert page.locator("[data-total=revenue]").last.inner_text() == "0.06 EUR"
     screenshot(page, "ops-cdrs")
     with page.expect_download() as download:
         page.click("[data-export]")

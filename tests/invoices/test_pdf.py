@@ -40,7 +40,7 @@ def test_invoice_pdf_shows_customer_number_lines_and_totals(invoice):
     text = pdf_text(document_pdf(invoice))
     for expected in ("Invoice", "2026-000001", "acme-corp", "Example Telecom SAS", "FR12345678901",
                      "France (33)", "France Mobile (336)", "10.00", "1.50",       # minutes
-                     "12.35", "0.13", "Net total", "12.48", "Tax 20 %", "2.50", "Total due", "14.98 EUR",
+                     "12.35", "0.13", "Net total", "12.48", "VAT 20 % of 12.48 EUR", "2.50", "Total due", "14.98 EUR",
                      "bank transfer 42", "100.00", "2026-01-01 – 2026-01-31", 'IBAN FR76 0000 "Example" & Co'):
         assert expected in text, expected
 

@@ -26,7 +26,13 @@ depend on it:
   and with hangup_after_bridge=true hangs the A-leg up when the bridge ends;
 * ``limit_execute``: skips the application (setting nothing) when the hash counter is at
   its maximum; the count is released when the application returns;
-* ``sched_hangup +N CAUSE`` counts from when it runs;
+* the scheduler (switch_scheduler.c): tasks run when the clock reaches their whole
+  epoch second; the ``sched_hangup +N CAUSE`` application and the ``sched_hangup`` API
+  schedule in the group of the call's uuid, ``sched_api`` in a named group,
+  ``sched_del GROUP`` removes a group's tasks; while an answered call talks, due tasks
+  run in time order (a re-authorization can move the call's hang-up);
+* at answer every ``execute_on_answer*`` application, then every ``api_on_answer*``
+  command with ``${strepoch()}`` expanded; at hangup ``api_hangup_hook``;
 * ``freeswitch.API()``: ``luarun SCRIPT ARGS`` runs the script in a fresh state (a thread
   of its own in FreeSWITCH: here at once, before the call goes on, or never when the
   host's database stalls), ``uuid_getvar`` / ``uuid_setvar`` on the channels the host
@@ -167,6 +173,7 @@ class Host:
         # A database that never answers: a luarun worker never gets back to its call.
         self.db_stalls = db_stalls
         self.channels: dict[str, "Channel"] = {}
+        self.tasks: list[dict] = []        # the scheduler: {when, group, kind, uuid, cause, command}
         self.workers_started = 0
         self.handles_flushed = 0
         self.globals = dict(globals_ or {})
@@ -243,10 +250,49 @@ class Host:
                 return "-ERR No such channel!\n"
             channel.set_variable(parts[1], parts[2] if len(parts) > 2 else None)
             return "+OK\n"
+        if name == "uuid_exists":
+            channel = self.channels.get(args.strip())
+            return "true" if channel is not None and channel.up else "false"
+        if name == "sched_api":
+            when, group, command = args.split(" ", 2)
+            self.tasks.append({"when": self._when(when), "group": group, "kind": "api", "command": command})
+            return "+OK Added: %d\n" % len(self.tasks)
+        if name == "sched_del":
+            before = len(self.tasks)
+            self.tasks = [t for t in self.tasks if t["group"] != args.strip()]
+            return "+OK Deleted: %d\n" % (before - len(self.tasks))
+        if name == "sched_hangup":
+            parts = args.split()
+            channel = self.channels.get(parts[1]) if len(parts) > 1 else None
+            if channel is None or not channel.up:
+                return "-ERR No such channel!\n"
+            self.schedule_hangup(self._when(parts[0]), parts[1], parts[2] if len(parts) > 2 else "ALLOTTED_TIMEOUT")
+            return "+OK\n"
+        if name == "strepoch" and not args.strip():
+            return str(int(self.clock))
         if name == "fsctl" and args.strip() == "flush_db_handles":
             self.handles_flushed += 1
             return "+OK\n"
         return "-ERR emulator has no API " + name
+
+    def _when(self, text: str) -> int:
+        """A scheduler time: +N seconds from now, else an absolute epoch (whole seconds)."""
+        return int(self.clock) + int(text[1:]) if text.startswith("+") else int(text)
+
+    def schedule_hangup(self, when: int, uuid: str, cause: str) -> None:
+        self.tasks.append({"when": when, "group": uuid, "kind": "hangup", "uuid": uuid, "cause": cause})
+
+    def next_task(self):
+        return min(self.tasks, key=lambda t: t["when"]) if self.tasks else None
+
+    def run_task(self, task) -> None:
+        self.tasks.remove(task)
+        if task["kind"] == "api":
+            self._api(task["command"])
+        else:
+            channel = self.channels.get(task["uuid"])
+            if channel is not None:
+                channel.hangup(task["cause"])
 
     def _luarun(self, args):
         """mod_lua's luarun: a fresh state in a thread of its own; returns at once."""
@@ -511,7 +557,6 @@ class Channel:
         self.created = host.clock
         self.answered_at: float | None = None
         self.ended_at: float | None = None
-        self.scheduled_hangup: tuple[float, str] | None = None
         self.pre_answered = False
         self.response_headers: dict[str, str] = {}
         self.lua_obj = None
@@ -545,7 +590,13 @@ class Channel:
         return str(value)
 
     def expand(self, data: str) -> str:
-        return re.sub(r"\$\{([^}]+)\}", lambda m: self.get_variable(m.group(1)) or "", data or "")
+        """${var}, and ${api(args)} which runs an API command (switch_channel_expand_variables)."""
+        def one(m):
+            call = re.match(r"^([A-Za-z_]+)\((.*)\)$", m.group(1))
+            if call:
+                return str(self.host._api(f"{call.group(1)} {call.group(2)}".strip()))
+            return self.get_variable(m.group(1)) or ""
+        return re.sub(r"\$\{([^}]+)\}", one, data or "")
 
     # ------------------------------------------------------------------ Lua object
     def bind(self, lua):
@@ -624,11 +675,12 @@ class Channel:
 
     def _app_sched_hangup(self, data):
         parts = data.split()
-        when = parts[0]
         cause = parts[1] if len(parts) > 1 else "ALLOTTED_TIMEOUT"
-        seconds = int(when.lstrip("+"))
-        at = self.host.clock + seconds if when.startswith("+") else float(seconds)
-        self.scheduled_hangup = (at, cause)
+        self.host.schedule_hangup(self.host._when(parts[0]), self.uuid, cause)
+
+    @property
+    def scheduled_hangups(self) -> list[int]:
+        return sorted(t["when"] for t in self.host.tasks if t["kind"] == "hangup" and t["uuid"] == self.uuid)
 
     def _app_limit_execute(self, data):
         argv = data.split(" ", 5)
@@ -695,16 +747,23 @@ class Channel:
         for name in sorted(k for k in self.vars if k.startswith("execute_on_answer")):
             app, _, args = self.vars[name].partition(" ")
             self.execute(app, args)
+        for name in sorted(k for k in self.vars if k.startswith("api_on_answer")):
+            self.host._api(self.expand(self.vars[name]))
+        # The conversation: the scheduler runs what falls due before the callee hangs up
+        # (a re-authorization may move the cut; the cut ends the call).
         end = self.host.clock + outcome.talk
-        end_cause = "NORMAL_CLEARING"
-        if self.scheduled_hangup and self.scheduled_hangup[0] < end:
-            end, end_cause = self.scheduled_hangup
-        self.host.clock = end
+        while self.up:
+            task = self.host.next_task()
+            if task is None or task["when"] >= end:
+                break
+            self.host.clock = max(self.host.clock, float(task["when"]))
+            self.host.run_task(task)
         self.vars["last_bridge_hangup_cause"] = "NORMAL_CLEARING"
         self.vars["bridge_hangup_cause"] = "NORMAL_CLEARING"
-        if end_cause != "NORMAL_CLEARING":
-            self.hangup(end_cause)
-        elif _truthy(self.vars.get("hangup_after_bridge", "false")):
+        if not self.up:
+            return True
+        self.host.clock = end
+        if _truthy(self.vars.get("hangup_after_bridge", "false")):
             self.hangup("NORMAL_CLEARING")
         return True
 
@@ -741,6 +800,8 @@ class Channel:
         if cause not in CAUSE_NAMES or cause == "NONE":
             cause = "NORMAL_CLEARING"      # switch_channel_str2cause's default
         self.up = False
+        if self.vars.get("api_hangup_hook"):
+            self.host._api(self.expand(self.vars["api_hangup_hook"]))
         self.hangup_cause = cause
         self.ended_at = self.host.clock
         if self.answered_at is None:

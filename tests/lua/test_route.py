@@ -89,9 +89,15 @@ def test_answered_call_sets_contract_variables_and_bridges_once(host, world, as_
     assert Decimal(v["billing_cost_rate"]) == Decimal("0.0050")
     assert v["hangup_after_bridge"] == "true"
     assert v["continue_on_fail"] == "true"
-    max_duration = int(v["billing_max_duration"])
-    assert v["execute_on_answer"] == f"sched_hangup +{max_duration} ALLOTTED_TIMEOUT"
-    assert ("sched_hangup", f"+{max_duration} ALLOTTED_TIMEOUT") in ch.executed
+    # credit in quotas (CONTRACT 1b): cut at the end of the grant, re-authorized before
+    max_duration, granted = int(v["billing_max_duration"]), int(v["billing_granted_seconds"])
+    assert (max_duration, granted) == (14400, 300)
+    assert v["execute_on_answer"] == f"sched_hangup +{granted} ALLOTTED_TIMEOUT"
+    assert ("sched_hangup", f"+{granted} ALLOTTED_TIMEOUT") in ch.executed
+    assert v["api_on_answer"] == (f"sched_api +290 billing-reauth-{ch.uuid} luarun billing/reauth.lua {ch.uuid}"
+                                  " ${strepoch()} 10")
+    assert v["api_hangup_hook"] == f"sched_del billing-reauth-{ch.uuid}"
+    assert v["call_timeout"] == "60"                        # settings.ring_timeout_seconds
     # carrier legs are not counted by the switch's admission limits (switch.conf.xml)
     assert ch.apps("bridge") == [f"{{no_throttle_limits=true}}sofia/gateway/gw1/{NUMBER}"]
     assert "billing_reject_reason" not in v
@@ -217,6 +223,84 @@ def test_call_is_cut_at_max_duration_counted_from_answer(flavour, pg, as_freeswi
     assert int(ch.vars["duration"]) == 325
     host.cdr_insert(ch)
     assert world.balance() >= 0
+
+
+def quota_host(flavour, pg, **kw):
+    """Quotas of 60 s re-authorized 10 s before they run out."""
+    with pg.cursor() as cur:
+        cur.execute("UPDATE billing.settings SET quota_seconds = 60, reauth_margin_seconds = 10")
+    return Host(flavour, pg, globals_={"billing_dsn": "pgsql://x"}, **kw)
+
+
+def test_funds_for_two_and_a_half_quotas_are_re_authorized_twice_then_cut(flavour, pg, as_freeswitch):
+    """0.05 at 0.02/min (1/1): 150 s of credit -- 60, then 120, then 150 (final)."""
+    World(pg, balance="0.05")
+    with pg.cursor() as cur:
+        cur.execute("UPDATE billing.rates SET increment_first = 1, increment_next = 1")
+    host = quota_host(flavour, pg)
+    host.gateways = {"gw1": Outcome(ring=3, talk=3600)}
+    ch = place(host, as_freeswitch)
+    assert ch.vars["billing_max_duration"] == "150"
+    assert ch.vars["execute_on_answer"] == "sched_hangup +60 ALLOTTED_TIMEOUT"      # the first grant
+    assert ch.vars["billing_granted_seconds"] == "150"                               # the last one
+    assert ch.hangup_cause == "ALLOTTED_TIMEOUT"
+    assert ch.vars["billsec"] == "150"
+    reauths = [c for c in host.api_commands if c.startswith("luarun billing/reauth.lua")]
+    assert len(reauths) == 2                                 # at 50 s and at 110 s
+    assert "credit granted up to 120 s" in host.log_text()
+    assert "credit granted up to 150 s, the last grant" in host.log_text()
+    host.cdr_insert(ch)
+    with pg.cursor() as cur:
+        cur.execute("SELECT sell_amount, overrun_seconds FROM billing.cdr WHERE uuid = %s", (ch.uuid,))
+        assert cur.fetchone() == (Decimal("0.050000"), 0)
+    assert [c for c in host.api_commands if c.startswith("sched_del billing-reauth-")]   # api_hangup_hook
+
+
+def test_a_call_ending_before_its_grant_is_not_re_authorized(flavour, pg, as_freeswitch):
+    World(pg)
+    host = quota_host(flavour, pg)
+    host.gateways = {"gw1": Outcome.answer(talk=30)}
+    ch = place(host, as_freeswitch)
+    assert ch.vars["billsec"] == "30" and ch.hangup_cause == "NORMAL_CLEARING"
+    assert not [c for c in host.api_commands if c.startswith("luarun billing/reauth.lua")]
+    assert not [t for t in host.tasks if t["kind"] == "api"]     # the hangup hook removed it
+
+
+def test_a_top_up_during_the_call_keeps_it_going(flavour, pg, as_freeswitch):
+    world = World(pg, balance="0.05")
+    host = quota_host(flavour, pg)
+    host.gateways = {"gw1": Outcome(ring=1, talk=400)}
+    original = host._api
+
+    def api_with_top_up(command):
+        if str(command).startswith("luarun billing/reauth.lua") and not getattr(host, "topped_up", False):
+            host.topped_up = True
+            with pg.cursor() as cur:                        # the portal's top-up, not the switch's
+                cur.execute("RESET ROLE")
+                factories.topup(world.customer, "1.00")
+                cur.execute("SET ROLE billing_freeswitch")
+        return original(command)
+
+    host._api = api_with_top_up
+    ch = place(host, as_freeswitch)
+    assert ch.hangup_cause == "NORMAL_CLEARING" and ch.vars["billsec"] == "400", host.log_text()
+
+
+def test_re_authorization_that_cannot_reach_the_database_ends_the_call_with_its_grant(flavour, pg, as_freeswitch):
+    World(pg)
+    host = quota_host(flavour, pg)
+    host.gateways = {"gw1": Outcome(ring=1, talk=3600)}
+    original = host._luarun
+
+    def database_gone_for_reauth(args):
+        if args.startswith("billing/reauth.lua"):
+            host.db_down = True
+        return original(args)
+
+    host._luarun = database_gone_for_reauth
+    ch = place(host, as_freeswitch)
+    assert ch.hangup_cause == "ALLOTTED_TIMEOUT" and ch.vars["billsec"] == "60"
+    assert "re-authorization unreachable, the call ends with its grant" in host.log_text()
 
 
 def test_no_max_duration_means_no_sched_hangup(flavour, pg, as_freeswitch):

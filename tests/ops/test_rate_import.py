@@ -19,6 +19,7 @@ LATER = datetime(2026, 5, 1, tzinfo=timezone.utc)
 GOOD = "prefix,rate,connect_fee,increment,destination\n33,0.0200,0,60/60,France\n336,0.0800,0.01,30/6,France Mobile\n44,0.0150,,1/1,UK\n"
 BAD = "prefix,rate,connect_fee,increment,destination\n33,0.0200,0,60/60,France\n336,0.08O0,0,30/6,France Mobile\n44,0.0150,,1/1,UK\n"
 OPTS = ImportOptions(mapping={"prefix": 0, "rate": 1, "connect_fee": 2, "increment": 3, "destination_name": 4})
+REPLACE = ImportOptions(mapping=dict(OPTS.mapping), mode="replace")
 
 
 def deck(tmp_path, text, name="deck.csv"):
@@ -91,9 +92,12 @@ def test_preview_changes_nothing_and_counts_changes(db_session, pg, tmp_path):
     factories.sell_rate(card, "49", "0.0300")                 # removed
     before = count_rates(pg, card.id)
     result = services.preview(pg, "ratecard", card.id, deck(tmp_path, GOOD), OPTS, EFF)
-    assert result.counts == {"unchanged": 1, "changed": 1, "removed": 1, "new": 1}
+    assert result.counts == {"unchanged": 1, "changed": 1, "kept": 1, "new": 1}      # update mode: 49 is kept
     assert result.samples["changed"][0]["old_rate"] == "0.070000"
     assert result.samples["changed"][0]["new_rate"] == "0.080000"
+    assert "kept" not in result.samples
+    result = services.preview(pg, "ratecard", card.id, deck(tmp_path, GOOD), REPLACE, EFF)
+    assert result.counts == {"unchanged": 1, "changed": 1, "removed": 1, "new": 1}
     assert result.samples["removed"][0]["prefix"] == "49"
     assert count_rates(pg, card.id) == before
     # The preview's temp tables are gone: a second preview works.
@@ -105,7 +109,7 @@ def test_effective_date_closes_old_rates_and_removed_prefixes(db_session, pg, tm
     factories.sell_rate(card, "33", "0.0200")
     factories.sell_rate(card, "336", "0.0700", increment="30/6")
     factories.sell_rate(card, "49", "0.0300")
-    services.apply(pg, "ratecard", card.id, deck(tmp_path, GOOD), OPTS, EFF)
+    services.apply(pg, "ratecard", card.id, deck(tmp_path, GOOD), REPLACE, EFF, confirm_removed=1)
     before = datetime(2026, 3, 31, 23, 59, tzinfo=timezone.utc)
     assert {p: r[0] for p, r in current_rates(pg, card.id, before).items()} == {
         "33": Decimal("0.020000"), "336": Decimal("0.070000"), "49": Decimal("0.030000")}
@@ -259,3 +263,102 @@ def test_date_columns_are_checked_against_the_effective_date(db_session, pg, tmp
                                   ("36", EFF, datetime(2026, 6, 1, tzinfo=timezone.utc))]
         cur.execute("SELECT name FROM billing.destinations WHERE prefix = '36'")
         assert cur.fetchone() == ("tab\there \\\\ back",)
+
+
+# ----------------------------------------------------------------------------- modes
+
+PARTIAL = "prefix,rate\n336,0.0900\n"      # a carrier's daily notice: one prefix changes
+
+
+def _card_with_three_rates(name):
+    card = factories.ratecard(name)
+    factories.sell_rate(card, "33", "0.0200")
+    factories.sell_rate(card, "336", "0.0700")
+    factories.sell_rate(card, "49", "0.0300")
+    return card
+
+
+def test_update_mode_changes_only_the_prefixes_in_the_file(db_session, pg, tmp_path):
+    card = _card_with_three_rates("upd1")
+    opts = ImportOptions(mapping={"prefix": 0, "rate": 1})
+    assert opts.mode == "update"                                    # the default
+    result = services.apply(pg, "ratecard", card.id, deck(tmp_path, PARTIAL), opts, EFF)
+    assert result.counts == {"changed": 1, "kept": 2}
+    assert {p: r[0] for p, r in current_rates(pg, card.id, EFF).items()} == {
+        "33": Decimal("0.020000"), "336": Decimal("0.090000"), "49": Decimal("0.030000")}
+
+
+def test_replace_mode_closes_the_rest_only_when_the_number_is_confirmed(db_session, pg, tmp_path):
+    card = _card_with_three_rates("rep1")
+    opts = ImportOptions(mapping={"prefix": 0, "rate": 1}, mode="replace")
+    path = deck(tmp_path, PARTIAL)
+    for wrong in (None, 1, 3):
+        with pytest.raises(RateImportError, match="would close 2 prefix") as err:
+            services.apply(pg, "ratecard", card.id, path, opts, EFF, confirm_removed=wrong)
+        assert err.value.errors[0]["value"] == "2"
+        assert len(current_rates(pg, card.id, EFF)) == 3                 # nothing imported
+    result = services.apply(pg, "ratecard", card.id, path, opts, EFF, confirm_removed=2)
+    assert result.counts == {"changed": 1, "removed": 2}
+    assert current_rates(pg, card.id, EFF) == {"336": (Decimal("0.090000"), Decimal("0"), 60, 60)}
+
+
+def test_update_mode_is_not_blocked_by_future_rates_of_other_prefixes(db_session, pg, tmp_path):
+    card = _card_with_three_rates("upd2")
+    factories.sell_rate(card, "49", "0.0100", valid_from=LATER)
+    opts = ImportOptions(mapping={"prefix": 0, "rate": 1})
+    services.apply(pg, "ratecard", card.id, deck(tmp_path, PARTIAL), opts, EFF)
+    with pytest.raises(RateImportError, match="already scheduled"):
+        services.apply(pg, "ratecard", card.id, deck(tmp_path, PARTIAL), ImportOptions(
+            mapping={"prefix": 0, "rate": 1}, mode="replace"), EFF, confirm_removed=2)
+
+
+def test_unknown_mode_is_refused(db_session, pg, tmp_path):
+    card = factories.ratecard("mode0")
+    with pytest.raises(RateImportError, match="unknown import mode 'merge'"):
+        services.preview(pg, "ratecard", card.id, deck(tmp_path, PARTIAL),
+                         ImportOptions(mapping={"prefix": 0, "rate": 1}, mode="merge"), EFF)
+
+
+def test_import_file_is_the_api_entry_point_with_a_mode(db_session, pg, tmp_path):
+    card = _card_with_three_rates("api1")
+    path = deck(tmp_path, PARTIAL)
+    dry = services.import_file(pg, "ratecard", "api1", path, EFF, mode="replace", dry_run=True)
+    assert dry.counts == {"changed": 1, "removed": 2}
+    assert len(current_rates(pg, card.id, EFF)) == 3
+    with pytest.raises(RateImportError, match="would close 2"):
+        services.import_file(pg, "ratecard", "api1", path, EFF, mode="replace")
+    assert services.import_file(pg, "ratecard", "api1", path, EFF).counts == {"changed": 1, "kept": 2}
+    assert len(current_rates(pg, card.id, EFF)) == 3
+    services.import_file(pg, "ratecard", "api1", path, EFF, mode="replace", confirm_removed=2)
+    assert list(current_rates(pg, card.id, EFF)) == ["336"]
+    with pytest.raises(RateImportError, match="no ratecard named 'nope'"):
+        services.import_file(pg, "ratecard", "nope", path, EFF)
+
+
+def test_pages_replace_needs_the_typed_number(admin_client, db_session, pg, tmp_path):
+    card = _card_with_three_rates("pagerep")
+    response = _upload(admin_client, f"ratecard:{card.id}", PARTIAL)
+    mapping = {f"map_{n}": "" for n in services.FIELD_NAMES}
+    mapping.update({"map_prefix": "0", "map_rate": "1", "effective_from": "2026-04-01T00:00",
+                    "default_increment": "60/60", "weight_id": "", "mode": "replace"})
+    admin_client.post(response.headers["Location"], data=mapping)
+    url = response.headers["Location"].replace("/mapping", "")
+    page = admin_client.get(url).get_data(as_text=True)
+    assert 'data-import-mode="replace"' in page
+    assert 'text-danger fw-bold" data-count="removed">2<' in page
+    assert "Type <strong>2</strong> to confirm" in page and "Import 1 rate and close 2" in page
+    page = admin_client.post(url + "/run", data={"confirm_removed": "yes"}, follow_redirects=True).get_data(as_text=True)
+    assert "Nothing was imported: type 2" in page
+    assert len(current_rates(pg, card.id, EFF)) == 3
+    admin_client.post(url + "/run", data={"confirm_removed": "2"})
+    assert list(current_rates(pg, card.id, EFF)) == ["336"]
+
+    # Update mode (the default) says what it keeps and needs no typing.
+    response = _upload(admin_client, f"ratecard:{card.id}", "prefix,rate\n336,0.0950\n", "again.csv")
+    admin_client.post(response.headers["Location"], data={**mapping, "mode": "update",
+                                                          "effective_from": "2026-05-01T00:00"})
+    url = response.headers["Location"].replace("/mapping", "")
+    page = admin_client.get(url).get_data(as_text=True)
+    assert 'data-import-mode="update"' in page and "Not in the file (kept)" in page and "to confirm" not in page
+    admin_client.post(url + "/run")
+    assert current_rates(pg, card.id, LATER)["336"][0] == Decimal("0.095000")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -119,9 +120,33 @@ def test_dashboard(admin_client, pg, world):
         # that its unrated billing.cdr row is not one of today's calls
         cur.execute("INSERT INTO billing.fs_cdr (uuid, start_stamp) VALUES ('u-1', now() - interval '40 days')")
     page = admin_client.get("/admin/dashboard").get_data(as_text=True)
-    assert "1 call · 1.50 EUR held" in page and "33123456789" in page
+    assert "1 call · 1.50 EUR held" in re.sub(r"<[^>]+>", "", page) and "33123456789" in page
     assert 'data-unrated>1<' in page and "See why and re-rate" in page
     assert "beta" in page.split("data-low-balance", 1)[1]   # balance 5 < alert 10
     today = page.split('data-stats="today"', 1)[1].split('data-stats="month"', 1)[0]
-    assert 'data-stat="calls">1<' in today and 'data-stat="margin">0.03 EUR<' in today
+    assert 'data-stat="calls">1<' in today
+    assert re.search(r'data-stat="margin"><span class="money" data-currency="EUR"[^>]*>0.03 EUR</span><', today)
     assert admin_client.get("/admin/").status_code == 200
+
+
+def test_chart_data_puts_money_on_its_own_axis(pg, traffic):
+    day = services.chart_data(services.run(pg, "day", D0, D0 + timedelta(days=2)), "EUR")
+    assert day["axes"] == [{"id": "money", "title": "EUR", "places": 2}, {"id": "count", "title": "calls", "places": 0}]
+    assert [(d["label"], d["axis"]) for d in day["datasets"]] == [
+        ("Revenue (EUR)", "money"), ("Cost (EUR)", "money"), ("Calls", "count")]
+    assert day["datasets"][0]["data"] == ["0.078000", "0", "0.010000"]
+    report = services.run(pg, "customer", D0, D0 + timedelta(days=2))
+    report.currency = "SEK"
+    by_customer = services.chart_data(report)
+    assert by_customer["horizontal"] and by_customer["axes"] == [{"id": "money", "title": "SEK", "places": 2}]
+    assert {d["axis"] for d in by_customer["datasets"]} == {"money"}
+
+
+def test_report_days_are_the_operators_days(app, pg, world, monkeypatch):
+    """A call at 23:30 UTC on March 10 is on March 11 in Stockholm (UTC+1)."""
+    insert_cdr(pg, customer_id=world["acme"].id, start_stamp=datetime(2026, 3, 10, 23, 30, tzinfo=timezone.utc))
+    assert [r["calls"] for r in services.run(pg, "day", D0, D0 + timedelta(days=1)).rows] == [1, 0]
+    monkeypatch.setitem(app.config, "BILLING_TIMEZONE", "Europe/Stockholm")
+    with app.app_context():
+        rows = services.run(pg, "day", D0, D0 + timedelta(days=1)).rows
+    assert [(r["label"], r["calls"]) for r in rows] == [("2026-03-10", 0), ("2026-03-11", 1)]

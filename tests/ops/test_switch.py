@@ -136,7 +136,11 @@ def test_empty_call_list_has_no_rows_key(fake_esl):
 def test_page_not_configured(admin_client, app, world):
     app.config["ESL_HOST"] = None
     page = admin_client.get("/admin/switch").get_data(as_text=True)
-    assert "Switch actions are off" in page and "gw_a1" in page
+    assert "No event socket is configured" in page and "gw_a1" in page
+    setup = page.split("data-switch-setup", 1)[1].split("</table>", 1)[0]
+    for name in ("ESL_HOST", "ESL_PORT", "ESL_PASSWORD", "ESL_SOFIA_PROFILE"):
+        assert f"<code>{name}</code>" in setup
+    assert "default ClueCon: change it" in setup
 
 
 def test_page_lists_calls_and_actions(admin_client, app, world, fake_esl):
@@ -154,6 +158,20 @@ def test_page_lists_calls_and_actions(admin_client, app, world, fake_esl):
         fake_esl.close()
         app.config["ESL_PORT"] = 1
         page = admin_client.get("/admin/switch").get_data(as_text=True)
-        assert "cannot be reached" in page
+        assert "cannot be reached" in page and "Nothing listens at 127.0.0.1:1" in page
+        response = admin_client.post("/admin/switch/gateways/gw_a1/rescan")
+        flash = admin_client.get(response.headers["Location"]).get_data(as_text=True)
+        assert "rescan gw_a1 failed. Nothing listens at 127.0.0.1:1. Is FreeSWITCH running" in flash
     finally:
         app.config["ESL_HOST"] = None
+
+
+def test_switch_errors_in_words():
+    config = {"ESL_HOST": "fs1.example.net", "ESL_PORT": 8021}
+    assert "Nothing listens at fs1.example.net:8021" in services.explain(
+        "cannot reach the switch at fs1.example.net:8021: Connection refused", config)
+    assert "ESL_PASSWORD must equal" in services.explain("the switch refused the event socket password", config)
+    assert "did not answer in time" in services.explain("cannot reach the switch at x:1: timed out", config)
+    assert "cannot be resolved: check ESL_HOST" in services.explain(
+        "cannot reach the switch at x:1: Name or service not known", config)
+    assert services.explain("something new", config) == "something new"

@@ -168,6 +168,25 @@ DB_CASES = {
     "login of another customer": (
         "customers: [{name: beta, users: [{email: ops@acme.example, password: long-enough-pw}]}]",
         ["customers[0].users[0].email: 'ops@acme.example' belongs to customer 'acme'"]),
+    "IP range of another customer (the brief's example)": (
+        """
+        customers:
+          - name: acme
+          - name: beta
+            endpoints:
+              - {name: beta-net, auth: ip, ip: 198.51.100.0/24, permission: standard}
+        """,
+        ["customers[1].endpoints[0].ip: overlaps 198.51.100.7/32 of customer acme"]),
+    "overlapping ranges of two customers in one file": (
+        """
+        customers:
+          - {name: gamma, endpoints: [{name: gamma-net, auth: ip, ip: 10.0.0.0/8, permission: standard}]}
+          - {name: delta, endpoints: [{name: delta-net, auth: ip, ip: 10.1.0.0/16, permission: standard}]}
+        """,
+        ["customers[1].endpoints[0].ip: overlaps 10.0.0.0/8 of customer gamma"]),
+    "the same range twice for one customer": (
+        "customers: [{name: acme, endpoints: [{name: acme-pbx2, auth: ip, ip: 198.51.100.7/32, permission: standard}]}]",
+        ["customers[0].endpoints[0].ip: the same range as endpoint acme-pbx (198.51.100.7/32) of customer acme"]),
     "new user without a password": (
         "customers: [{name: acme, users: [{email: new@acme.example}]}]",
         ["customers[0].users[0].password: required for a new user"]),

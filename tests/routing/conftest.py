@@ -23,7 +23,8 @@ from tests import factories
 ACME_IP = "198.51.100.7"
 
 COLUMNS = ("ok", "reason", "hangup_cause", "customer_id", "endpoint_id", "destination", "sell_prefix",
-           "sell_rate", "max_duration", "route_seq", "gateway", "dial_string", "provider_id", "cost_rate")
+           "sell_rate", "max_duration", "route_seq", "gateway", "dial_string", "provider_id", "cost_rate",
+           "granted_seconds")          # CONTRACT 1b
 
 
 # route_preview's columns after CONTRACT 1's (for the simulator, 0110)
@@ -62,11 +63,11 @@ def gateways(rows):
 def holds(pg, customer_id=None):
     with pg.cursor() as cur:
         cur.execute("""SELECT call_uuid, customer_id, endpoint_id, amount, sell_rate, max_duration, destination,
-                              expires_at - created_at
+                              expires_at - created_at, granted_seconds, grants, expires_at
                          FROM billing.call_holds WHERE %s IS NULL OR customer_id = %s ORDER BY call_uuid""",
                     (customer_id, customer_id))
         names = ("call_uuid", "customer_id", "endpoint_id", "amount", "sell_rate", "max_duration", "destination",
-                 "lifetime")
+                 "lifetime", "granted_seconds", "grants", "expires_at")
         return [dict(zip(names, r)) for r in cur.fetchall()]
 
 
@@ -79,7 +80,8 @@ def gateway_stats(pg, gateway, asr=None, acd=None):
 def set_settings(pg, **values):
     with pg.cursor() as cur:
         for key, value in values.items():
-            assert key in ("max_call_seconds", "hold_grace_seconds")
+            assert key in ("max_call_seconds", "hold_grace_seconds", "quota_seconds", "reauth_margin_seconds",
+                           "ring_timeout_seconds")
             cur.execute(f"UPDATE billing.settings SET {key} = %s", (value,))
 
 

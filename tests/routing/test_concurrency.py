@@ -111,3 +111,71 @@ def test_freeswitch_role_can_route_but_not_read(fresh_db):
     finally:
         conn.close()
     assert held(fresh_db)[0] == 1
+
+
+def test_concurrent_reauthorizations_never_promise_more_than_the_funds(fresh_db):
+    """CONTRACT 1b: 50 connections route 2,000 calls of one prepaid customer and
+    re-authorize them while others still arrive; every call is then billed for one
+    second more than it was granted. The sum of the charges never exceeds the balance.
+    (bench/quotas.py runs the same with 10,000 calls.)"""
+    build(fresh_db, balance="25.00", max_calls=None, max_call_seconds=3600)
+    with psycopg2.connect(fresh_db) as conn, conn.cursor() as cur:
+        cur.execute("UPDATE billing.settings SET quota_seconds = 60, reauth_margin_seconds = 5")
+    workers, per_worker = 50, 40
+    conns = [psycopg2.connect(fresh_db) for _ in range(workers)]
+    for c in conns:
+        c.autocommit = True
+    grants: dict[str, int] = {}
+    errors = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(workers)
+
+    def work(w):
+        try:
+            with conns[w].cursor() as cur:
+                barrier.wait(timeout=30)
+                mine = []
+                for i in range(per_worker):
+                    uuid = f"q-{w}-{i}"
+                    cur.execute("SELECT ok, granted_seconds FROM billing.route_call(%s, %s, NULL, '1', '33123456789')",
+                                (uuid, SOURCE_IP))
+                    ok, granted = cur.fetchone()
+                    if ok:
+                        mine.append([uuid, granted])
+                    # re-authorize every call of this worker once more, in turn
+                    for call in mine[-3:]:
+                        cur.execute("SELECT ok, granted_seconds FROM billing.reauthorize_call(%s, %s)",
+                                    (call[0], call[1] - 5))
+                        ok_more, total = cur.fetchone()
+                        if ok_more:
+                            call[1] = total
+                with lock:
+                    grants.update({u: g for u, g in mine})
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(workers)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    finally:
+        for c in conns:
+            c.close()
+    assert errors == []
+    count, total_held, balance = held(fresh_db)
+    assert count == len(grants) > 100 and total_held <= balance == Decimal("25.00")
+    with psycopg2.connect(fresh_db) as conn, conn.cursor() as cur:
+        cur.execute("SELECT c.id, e.id, p.id FROM billing.customers c, billing.endpoints e, billing.providers p")
+        customer_id, endpoint_id, provider_id = cur.fetchone()
+        for uuid, granted in grants.items():
+            cur.execute("""INSERT INTO billing.fs_cdr (uuid, start_stamp, answer_stamp, end_stamp, duration, billsec,
+                                                       billing_customer_id, billing_endpoint_id, billing_destination,
+                                                       billing_provider_id, billing_gateway, hangup_cause)
+                           VALUES (%s, now(), now(), now(), %s, %s, %s, %s, '33123456789', %s, 'gw1', 'NORMAL_CLEARING')""",
+                        (uuid, granted + 1, granted + 1, customer_id, endpoint_id, provider_id))
+        cur.execute("SELECT sum(sell_amount), (SELECT balance FROM billing.customers) FROM billing.cdr")
+        charged, balance_after = cur.fetchone()
+    assert charged <= Decimal("25.00") and balance_after >= 0
+    assert balance_after == Decimal("25.00") - charged

@@ -1,4 +1,7 @@
-"""Holds and max_duration: the money a call may spend is reserved when it is routed."""
+"""Holds and max_duration: the money a call may spend is reserved when it is routed.
+
+These tests hold the whole max_duration (settings.quota_seconds NULL, CONTRACT 1 as in
+revision 1 of CONTRACT 1b); credit in quotas is tests/routing/test_quotas.py."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -8,6 +11,11 @@ import pytest
 
 from tests import factories
 from tests.routing.conftest import holds, rejected, route, set_settings
+
+
+@pytest.fixture(autouse=True)
+def whole_max_duration_holds(pg):
+    set_settings(pg, quota_seconds=None)
 
 
 def _customer(world, balance, prefix_rate, increment, ip, **rate_kw):
@@ -55,12 +63,13 @@ def test_max_duration_and_hold_per_increment_scheme(world, pg, balance, rate, in
     assert h["destination"] == "33123456789" and h["customer_id"] == c.id
 
 
-def test_hold_lifetime_is_max_duration_plus_grace(world, pg):
-    set_settings(pg, hold_grace_seconds=120)
-    route(pg, "33123456789")                                # 10.00 at 0.02/min: capped at 14400
+def test_hold_lifetime_is_ringing_then_max_duration_plus_grace(world, pg):
+    """Every route may ring for ring_timeout_seconds before the grant runs (CONTRACT 1b)."""
+    set_settings(pg, hold_grace_seconds=120, ring_timeout_seconds=30)
+    rows = route(pg, "33123456789")                         # 10.00 at 0.02/min: capped at 14400
     [h] = holds(pg)
-    assert h["max_duration"] == 14400
-    assert h["lifetime"] == timedelta(seconds=14400 + 120)
+    assert h["max_duration"] == h["granted_seconds"] == 14400
+    assert h["lifetime"] == timedelta(seconds=len(rows) * 30 + 14400 + 120)
     assert h["amount"] == Decimal("4.800000")
 
 

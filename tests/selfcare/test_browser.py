@@ -4,9 +4,10 @@ violation (inline scripts and styles are forbidden) and no missing asset."""
 from __future__ import annotations
 
 import shutil
-import threading
 
 import pytest
+
+from tests.conftest import serving
 
 pytestmark = pytest.mark.browser
 
@@ -18,8 +19,6 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 @pytest.fixture()
 def live_portal(fresh_db):
     """The portal on a free port over a committed database with customers A and B."""
-    from werkzeug.serving import make_server
-
     from portal import create_app
     from portal.config import TestingConfig
     from portal.extensions import db
@@ -31,16 +30,8 @@ def live_portal(fresh_db):
         world = build_world()
         ids = {"a_sip": world.a.sip.id}
         db.session.commit()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", ids
-    finally:
-        server.shutdown()
-        thread.join()
-        with app.app_context():
-            db.engine.dispose()
+    with serving(app) as base_url:
+        yield base_url, ids
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")

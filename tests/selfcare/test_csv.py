@@ -4,8 +4,8 @@ from __future__ import annotations
 import csv
 import io
 
+from portal.cdrs import services
 from portal.extensions import db
-from portal.selfcare import _services as services
 
 from .conftest import assert_no_b
 
@@ -51,9 +51,9 @@ def test_cdr_csv_streams_in_batches(client_a, world):
     assert bulk[0]["caller_id"] == "'=cmd|calc"   # spreadsheet formulas are defused
 
 
-def test_iter_cdrs_uses_a_server_side_cursor(world):
+def test_iter_cdrs_uses_a_server_side_cursor(world, pg):
     """Constant memory: rows come from the database in batches, never all at once."""
-    batches = list(services.iter_cdrs(world.a.customer.id, services.CdrFilter(), batch=2))
+    batches = list(services.export(services.CdrFilter(), customer_id=world.a.customer.id).batches(pg, 2))
     assert [len(b) for b in batches] == [2, 1]
 
 

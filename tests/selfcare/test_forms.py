@@ -1,15 +1,17 @@
 """Self-care forms: SIP password, alert settings, portal password."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
 
+from portal.endpoints import services
+from portal.errors import NotFound, Refused
 from portal.extensions import db
-from portal.models import AuditLog, User
+from portal.models import AuditLog, MailMessage, User
 from portal.security import verify_password
-from portal.selfcare import _services as services
 from tests.conftest import CUSTOMER_PASSWORD, login
 
 from .conftest import A_EMAIL
@@ -70,15 +72,15 @@ def test_change_sip_password_refused(client_a, world, data, error):
 
 def test_same_sip_password_is_refused(world):
     world.a.sip.password = STRONG
-    with pytest.raises(services.SelfcareError, match="current password"):
-        services.change_sip_password(world.a.customer.id, world.a.sip.id, STRONG, actor="t")
+    with pytest.raises(Refused, match="current password"):
+        services.change_sip_password(world.a.sip.id, STRONG, customer_id=world.a.customer.id, actor="t")
 
 
 def test_service_refuses_other_customers_endpoint(world):
-    with pytest.raises(services.NotFound):
-        services.change_sip_password(world.a.customer.id, world.b.sip.id, STRONG, actor="t")
-    with pytest.raises(services.NotFound):
-        services.sip_endpoint(world.a.customer.id, world.a.ip.id)
+    with pytest.raises(NotFound):
+        services.change_sip_password(world.b.sip.id, STRONG, customer_id=world.a.customer.id, actor="t")
+    with pytest.raises(NotFound):
+        services.sip_account(world.a.ip.id, customer_id=world.a.customer.id)
 
 
 # ----------------------------------------------------------------------------- settings
@@ -94,7 +96,15 @@ def test_update_settings(client_a, world):
     assert response.status_code == 302
     db.session.expire_all()
     c = world.a.customer
-    assert (c.low_balance_alert, c.email, c.daily_balance_email) == (Decimal("5.500000"), "alerts@alpha.example", True)
+    # The new address gets a confirmation link; mail goes to the old one until it is opened.
+    assert (c.low_balance_alert, c.email, c.daily_balance_email) == (Decimal("5.500000"), "billing@alpha.example", True)
+    mail = db.session.scalar(db.select(MailMessage).where(MailMessage.kind == "email_verification"))
+    assert mail.to_addr == "alerts@alpha.example"
+    link = re.search(r"http://portal\.test(/my/settings/email/\S+)", mail.body).group(1)
+    assert client_a.get(link).status_code == 200
+    assert client_a.post(link).status_code == 302
+    db.session.expire_all()
+    assert c.email == "alerts@alpha.example"
     audit = db.session.scalar(db.select(AuditLog).where(AuditLog.action == "selfcare_settings_changed"))
     assert audit.details["low_balance_alert"] == ["150.000000", "5.5"]
     client_a.post("/my/settings", data={"low_balance_alert": "", "email": "alerts@alpha.example"})

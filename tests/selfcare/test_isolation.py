@@ -23,9 +23,21 @@ PAYLOAD = {"password": STRONG, "confirm": STRONG, "current_password": CUSTOMER_P
            "daily_balance_email": "y"}
 
 # URL argument -> how to get the id of one row of customer `who` ("a" or "b").
+def _email_token(world, who: str) -> str:
+    """A live e-mail verification link of a user of customer `who`."""
+    from datetime import timedelta
+
+    from portal.auth import tokens
+
+    token = tokens.issue(world.side(who).user, "email_verification", timedelta(hours=1), email=f"new-{who}@example.net")
+    db.session.flush()
+    return token
+
+
 ID_RESOLVERS = {
     "endpoint_id": lambda world, who: world.side(who).sip.id,
     "cdr_id": lambda world, who: world.side(who).cdr_ids[0],
+    "token": _email_token,
 }
 
 

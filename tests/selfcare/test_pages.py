@@ -8,8 +8,12 @@ from decimal import Decimal
 
 import pytest
 
+from portal.cdrs import services as cdrs
+from portal.customers import services as customers
 from portal.extensions import db
-from portal.selfcare import _services as services
+from portal.ledger import services as ledger_services
+from portal.ledger.services import LedgerFilter
+from portal.rates import services as rates
 from tests import factories
 
 from .conftest import assert_no_b, insert_cdr, ledger
@@ -24,21 +28,22 @@ def _text(response) -> str:
 
 # ----------------------------------------------------------------------------- overview
 
-def test_funds_are_exact(world):
-    funds = services.funds(world.a.customer.id)
+def test_funds_are_exact(world, pg):
+    funds = customers.funds(pg, world.a.customer.id)
     assert funds.balance == D("125.460000")          # 100 - 0.04 + 25.50
     assert funds.credit_limit == D("0")
     assert funds.holds == D("1.234567")
     assert funds.calls_in_progress == 1
     assert funds.available == D("124.225433")
     assert funds.below_alert                          # threshold 150
-    b = services.funds(world.b.customer.id)
+    b = customers.funds(pg, world.b.customer.id)
     assert (b.balance, b.credit_limit, b.holds, b.available) == (D("38.6"), D("50"), D("3"), D("85.6"))
 
 
 def test_overview_page(client_a, world):
     response = client_a.get("/my/")
-    assert 'id="available" title="exact: 124.225433"' in response.data.decode()
+    available = response.data.decode().split('id="available"', 1)[1].split("</div>", 1)[0]
+    assert 'title="exact: 124.225433 EUR">124.23 EUR</span>' in available
     page = _text(response)
     assert "Balance 125.46 EUR" in page
     assert "Available for new calls 124.23 EUR" in page   # 124.225433 half-up
@@ -85,8 +90,8 @@ def history(world):
     return c
 
 
-def test_ledger_running_balance_is_exact(history):
-    rows, total = services.ledger_page(history.id)
+def test_ledger_running_balance_is_exact(history, pg):
+    rows, total = ledger_services.entries(pg, history.id)
     assert total == 5
     assert [(r["kind"], r["amount"], r["balance_after"]) for r in rows] == [
         ("credit_note", D("3"), D("71.25")),
@@ -97,26 +102,27 @@ def test_ledger_running_balance_is_exact(history):
     ]
 
 
-def test_ledger_running_balance_across_pages_and_filters(history):
-    page2, total = services.ledger_page(history.id, page=2, per_page=2)
+def test_ledger_running_balance_across_pages_and_filters(history, pg):
+    page2, total = ledger_services.entries(pg, history.id, page=2, per_page=2)
     assert total == 5 and [r["balance_after"] for r in page2] == [D("48.25"), D("48.5")]
-    charges, total = services.ledger_page(history.id, group="charges")
+    charges, total = ledger_services.entries(pg, history.id, LedgerFilter(group="charges"))
     assert total == 2 and [r["balance_after"] for r in charges] == [D("48.25"), D("48.5")]
-    ranged, total = services.ledger_page(history.id, date_from=datetime(2026, 1, 2).date(),
-                                         date_to=datetime(2026, 1, 3).date())
+    ranged, total = ledger_services.entries(pg, history.id, LedgerFilter(date_from=datetime(2026, 1, 2).date(),
+                                                                         date_to=datetime(2026, 1, 3).date()))
     assert [r["balance_after"] for r in ranged] == [D("68.25"), D("48.25"), D("48.5")]
 
 
-def test_ledger_period_summary(history):
-    period = services.ledger_period(history.id, date_from=datetime(2026, 1, 2).date(), date_to=datetime(2026, 1, 3).date())
+def test_ledger_period_summary(history, pg):
+    period = ledger_services.period(pg, history.id, LedgerFilter(date_from=datetime(2026, 1, 2).date(),
+                                                                 date_to=datetime(2026, 1, 3).date()))
     assert (period["opening"], period["credits"], period["debits"], period["closing"]) == (
         D("50"), D("20"), D("-1.75"), D("68.25"))
-    whole = services.ledger_period(history.id)
+    whole = ledger_services.period(pg, history.id)
     assert (whole["opening"], whole["closing"]) == (D("0"), D("71.25"))
 
 
-def test_ledger_per_day(history):
-    days, total = services.ledger_days(history.id)
+def test_ledger_per_day(history, pg):
+    days, total = ledger_services.days(pg, history.id)
     assert total == 4
     assert [(str(d["day"]), d["calls"], d["charges"], d["credits"], d["net"], d["closing"]) for d in days] == [
         ("2026-01-05", 0, D("0"), D("3"), D("3"), D("71.25")),
@@ -124,49 +130,50 @@ def test_ledger_per_day(history):
         ("2026-01-02", 2, D("-1.75"), D("0"), D("-1.75"), D("48.25")),
         ("2026-01-01", 0, D("0"), D("50"), D("50"), D("50")),
     ]
-    ranged, total = services.ledger_days(history.id, date_to=datetime(2026, 1, 2).date(), per_page=1, page=2)
+    ranged, total = ledger_services.days(pg, history.id, LedgerFilter(date_to=datetime(2026, 1, 2).date()),
+                                         per_page=1, page=2)
     assert total == 2 and ranged[0]["closing"] == D("50")
 
 
 def test_ledger_page(client_a, world):
     page = _text(client_a.get("/my/ledger"))
-    assert "Payment PAY-1 25.5000 125.4600" in page
-    assert re.search(r"Call call call-000 -0\.0400 99\.9600", page)
-    assert "Opening balance 100.0000 100.0000" in page
+    assert "Payment PAY-1 25.50 EUR 125.46 EUR" in page
+    assert re.search(r"Call call call-000 -0\.04 EUR 99\.96 EUR", page)
+    assert "Opening balance 100.00 EUR 100.00 EUR" in page
     assert "3 in all" in page
     assert_no_b(page)
     days = _text(client_a.get("/my/ledger?view=days"))
-    assert "1 -0.0400" in days and "125.4600" in days
+    assert "1 -0.04 EUR" in days and "125.46 EUR" in days
 
 
 def test_ledger_page_rejects_bad_input(client_a, world):
     assert client_a.get("/my/ledger?page=abc").status_code == 400
     page = client_a.get("/my/ledger?date_from=2026-02-01&date_to=2026-01-01")
-    assert page.status_code == 200 and "The end date is before the start date." in page.data.decode()
+    assert page.status_code == 400 and "The end date is before the start date." in page.data.decode()
     assert "Not a valid date value." in client_a.get("/my/ledger?date_from=yesterday").data.decode()
 
 
 # ----------------------------------------------------------------------------- CDRs
 
-def test_cdr_totals_and_filters(world):
+def test_cdr_totals_and_filters(world, pg):
     a = world.a.customer.id
-    this_month = services.CdrFilter(date_from=world.month_start.date())
-    t = services.cdr_totals(a, this_month)
-    assert (t["calls"], t["answered"], t["billsec"], t["billed_seconds"], t["amount"]) == (2, 1, 65, 120, D("0.04"))
-    t = services.cdr_totals(a, services.CdrFilter())
-    assert (t["calls"], t["amount"]) == (3, D("0.06"))
-    assert services.cdr_totals(a, services.CdrFilter(endpoint_id=world.a.ip.id))["calls"] == 2
-    assert services.cdr_totals(a, services.CdrFilter(prefix="44"))["calls"] == 1
-    assert services.cdr_totals(a, services.CdrFilter(answered=False))["calls"] == 1
-    assert services.cdr_totals(a, services.CdrFilter(answered=True, prefix="33"))["amount"] == D("0.06")
-    assert services.cdr_totals(a, services.CdrFilter(endpoint_id=world.b.sip.id))["calls"] == 0
+    this_month = cdrs.CdrFilter(date_from=world.month_start.date(), zone=None)
+    t = cdrs.totals(pg, this_month, customer_id=a)
+    assert (t["calls"], t["answered"], t["billsec"], t["billed_seconds"], t["revenue"]) == (2, 1, 65, 120, D("0.04"))
+    t = cdrs.totals(pg, cdrs.CdrFilter(), customer_id=a)
+    assert (t["calls"], t["revenue"]) == (3, D("0.06"))
+    assert cdrs.totals(pg, cdrs.CdrFilter(endpoint_id=world.a.ip.id), customer_id=a)["calls"] == 2
+    assert cdrs.totals(pg, cdrs.CdrFilter(prefix="44"), customer_id=a)["calls"] == 1
+    assert cdrs.totals(pg, cdrs.CdrFilter(answered=False), customer_id=a)["calls"] == 1
+    assert cdrs.totals(pg, cdrs.CdrFilter(answered=True, prefix="33"), customer_id=a)["revenue"] == D("0.06")
+    assert cdrs.totals(pg, cdrs.CdrFilter(endpoint_id=world.b.sip.id), customer_id=a)["calls"] == 0
 
 
 def test_cdr_page_defaults_to_this_month(client_a, world):
     page = _text(client_a.get("/my/cdrs"))
     assert "33123456789" in page and "447700900123" in page
     assert "33987654321" not in page                      # last month
-    assert "Calls 2 Answered 1 (50.0 %) Talk time 1:05 Billed time 2:00 Amount 0.0400 EUR" in page
+    assert "Calls 2 Answered 1 (50.0 %) Talk time 1:05 Billed time 2:00 Amount 0.04 EUR" in page
     everything = _text(client_a.get("/my/cdrs", query_string={"date_from": ""}))
     assert "33987654321" in everything and "Calls 3" in everything
     assert_no_b(everything)
@@ -176,7 +183,7 @@ def test_cdr_page_filters_and_errors(client_a, world):
     page = client_a.get("/my/cdrs", query_string={"date_from": "", "prefix": "44"}).data.decode()
     assert "447700900123" in page and "33123456789" not in page
     bad = client_a.get("/my/cdrs", query_string={"prefix": "33'; drop"})
-    assert bad.status_code == 200 and "Digits only" in bad.data.decode()
+    assert bad.status_code == 400 and "Digits only" in bad.data.decode()
     assert client_a.get("/my/cdrs", query_string={"before": "garbage"}).status_code == 400
     assert client_a.get("/my/cdrs.csv", query_string={"prefix": "abc"}).status_code == 400
 
@@ -207,10 +214,10 @@ def test_cdr_keyset_pagination_walks_every_row_once(app, client_a, world, monkey
 
 # ----------------------------------------------------------------------------- rates
 
-def test_rates_show_the_rate_that_applies(world):
+def test_rates_show_the_rate_that_applies(world, pg):
     card2 = world.a.cards[1]
     factories.sell_rate(card2, "882", "1.000000", blocked=True)
-    rows, total = services.rates_page(world.a.customer.id)
+    rows, total = rates.applied(pg, world.a.customer.id)
     got = {r["prefix"]: (r["destination"], r["applied_prefix"], r["rate"], r["ratecard"], r["priority"]) for r in rows}
     assert total == 5 and list(got) == ["33", "336", "3361", "44", "882"]  # 34 expired, 999 is B's
     assert got["33"] == ("France", "33", D("0.020000"), "alpha-retail", 1)
@@ -226,14 +233,14 @@ def test_rates_show_the_rate_that_applies(world):
         assert (applied, rate) == (tuple(expected) if expected else (None, None))
 
 
-def test_rates_search_and_pages(world):
+def test_rates_search_and_pages(world, pg):
     a = world.a.customer.id
-    assert [r["prefix"] for r in services.rates_page(a, "33")[0]] == ["33", "336", "3361"]
-    assert [r["prefix"] for r in services.rates_page(a, "+44")[0]] == ["44"]
-    assert [r["prefix"] for r in services.rates_page(a, "mobile")[0]] == ["336", "3361"]
-    assert services.rates_page(a, "%")[1] == 0 and services.rates_page(a, "_")[1] == 0
-    assert services.rates_page(a, "Bravoland")[1] == 0
-    page2, total = services.rates_page(a, page=2, per_page=3)
+    assert [r["prefix"] for r in rates.applied(pg, a, "33")[0]] == ["33", "336", "3361"]
+    assert [r["prefix"] for r in rates.applied(pg, a, "+44")[0]] == ["44"]
+    assert [r["prefix"] for r in rates.applied(pg, a, "mobile")[0]] == ["336", "3361"]
+    assert rates.applied(pg, a, "%")[1] == 0 and rates.applied(pg, a, "_")[1] == 0
+    assert rates.applied(pg, a, "Bravoland")[1] == 0
+    page2, total = rates.applied(pg, a, page=2, per_page=3)
     assert total == 4 and [r["prefix"] for r in page2] == ["44"]
 
 
@@ -254,7 +261,7 @@ def test_endpoints_page(client_a, world):
     db.session.execute(db.text("INSERT INTO billing.endpoint_month_spend (endpoint_id, month, amount) "
                                "VALUES (:e, date_trunc('month', now())::date, 12.5)"), {"e": world.a.ip.id})
     page = _text(client_a.get("/my/endpoints"))
-    assert "alpha-office alpha100 sip.example.net no limit 1 0.00 standard" in page
-    assert "alpha-pbx 198.51.100.7/32 5 0 12.50 / 300.00 standard intl, mobile enabled" in page
+    assert "alpha-office alpha100 sip.example.net no limit 1 0.00 EUR standard" in page
+    assert "alpha-pbx 198.51.100.7/32 5 0 12.50 EUR / 300.00 EUR standard intl, mobile enabled" in page
     assert "secret-password" not in page                      # SIP passwords are never shown
     assert_no_b(page)

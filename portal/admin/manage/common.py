@@ -2,23 +2,14 @@
 and the save / delete / enable-disable steps every page repeats."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from flask import abort, current_app, flash, redirect, render_template, request
 from sqlalchemy import func, or_, select
 
+from ... import paging
+from ...dbapi import like_escape
 from ...extensions import db
 from . import services
 from .forms import options
-
-
-@dataclass
-class Page:
-    """One page of a list: the rows plus what the `pager` macro needs."""
-    items: list
-    page: int
-    per_page: int
-    total: int
 
 
 def arg_int(name: str, default: int | None = None) -> int | None:
@@ -31,20 +22,24 @@ def arg_text(name: str) -> str:
     return request.args.get(name, "").strip()[:100]
 
 
-def paginate(stmt, per_page: int | None = None) -> Page:
-    """Run `stmt` (a select of ORM entities or rows) for the page named by ?page=."""
-    per_page = per_page or current_app.config.get("PAGE_SIZE", 50)
-    page = max(arg_int("page", 1), 1)
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    result = db.session.execute(stmt.limit(per_page).offset((page - 1) * per_page))
-    items = list(result.scalars() if _selects_one_entity(stmt) else result)
-    return Page(items=items, page=page, per_page=per_page, total=total)
+MAX_PAGE = 1_000_000
 
 
-def _selects_one_entity(stmt) -> bool:
-    descriptions = stmt.column_descriptions
-    return len(descriptions) == 1 and descriptions[0].get("entity") is not None \
-        and descriptions[0].get("expr") is descriptions[0].get("entity")
+def page_number() -> int:
+    """?page= as a whole number from 1 to MAX_PAGE (missing: 1); anything else is a 400,
+    not an offset PostgreSQL cannot hold."""
+    raw = request.args.get("page", "").strip()
+    if not raw:
+        return 1
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        abort(400, description=f"The page number must be a whole number from 1 to {MAX_PAGE:,}.")
+    return int(raw)
+
+
+def paginate(stmt, per_page: int | None = None) -> paging.Page:
+    """Run `stmt` (a select of ORM entities or rows) for the page named by ?page=
+    (page_number: anything but a whole number from 1 to MAX_PAGE is a 400)."""
+    return paging.paginate(stmt, page_number(), per_page or current_app.config.get("PAGE_SIZE", 50))
 
 
 def sorted_by(stmt, columns: dict, default: str):
@@ -62,7 +57,7 @@ def searched(stmt, text: str, *columns):
     """Case-insensitive substring search over `columns` (bound parameters, never pasted SQL)."""
     if not text:
         return stmt
-    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    pattern = "%" + like_escape(text) + "%"
     return stmt.where(or_(*(c.ilike(pattern, escape="\\") for c in columns)))
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from datetime import timezone
 from decimal import Decimal
 
 from flask_wtf import FlaskForm
@@ -17,7 +16,8 @@ from wtforms import (BooleanField, DateTimeLocalField, EmailField, IntegerField,
 from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, NumberRange, Optional, Regexp
 
 from ...choices import options  # noqa: F401  (used here and by the admin views)
-from ...ledger import LedgerError, parse_amount
+from ...ledger.services import LedgerError, parse_amount
+from ...localtime import local_tz
 from ...security import MIN_PASSWORD_LENGTH
 
 NAME_RE = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -99,22 +99,26 @@ class IncrementField(StringField):
         return f"{self.data[0]}/{self.data[1]}" if isinstance(self.data, tuple) else "60/60"
 
 
-class UtcDateTimeField(DateTimeLocalField):
-    """A date and time in UTC (the database stores timestamptz)."""
+class LocalDateTimeField(DateTimeLocalField):
+    """A date and time in the operator's time zone, BILLING_TIMEZONE (stored as timestamptz)."""
 
     def __init__(self, label=None, validators=None, **kwargs):
-        kwargs.setdefault("description", "UTC; empty means open.")
-        super().__init__(label, validators or [Optional()], format=["%Y-%m-%dT%H:%M", "%Y-%m-%d"], **kwargs)
+        kwargs.setdefault("description", "In the portal's time zone (shown at the top right); empty means open.")
+        super().__init__(label, validators or [Optional()], format=["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d"],
+                         **kwargs)
 
     def process_formdata(self, valuelist):
         super().process_formdata(valuelist)
         if self.data is not None and self.data.tzinfo is None:
-            self.data = self.data.replace(tzinfo=timezone.utc)
+            self.data = self.data.replace(tzinfo=local_tz())
 
     def _value(self):
         if self.raw_data:
             return self.raw_data[0]
-        return self.data.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M") if self.data else ""
+        return self.data.astimezone(local_tz()).strftime("%Y-%m-%d %H:%M") if self.data else ""
+
+
+UtcDateTimeField = LocalDateTimeField   # its former name (it read UTC before BILLING_TIMEZONE was applied)
 
 
 def optional_int(label, minimum=0, maximum=None, description=None):
@@ -149,6 +153,19 @@ class CustomerForm(FlaskForm):
     tax_rate = AmountField("Tax rate", minimum=0, maximum=1,
                            description="A fraction: 0.2 = 20 %. Empty uses the default from the settings.")
     daily_balance_email = BooleanField("Send a daily balance e-mail")
+    # Legal data for invoices (0091).
+    display_name = StringField("Display name", filters=OPTIONAL_TEXT_FILTERS, validators=[Optional(), Length(max=200)],
+                               description="Shown on pages and invoices; spaces and accents are fine "
+                                           "(Nordic Télécom AB). Empty = the name.")
+    legal_name = StringField("Legal name", filters=OPTIONAL_TEXT_FILTERS, validators=[Optional(), Length(max=200)],
+                             description="As registered; printed on invoices.")
+    vat_id = StringField("VAT ID", filters=OPTIONAL_TEXT_FILTERS,
+                         description="With its country prefix (SE556012345601). An EU VAT ID of another member "
+                                     "state than yours makes invoices reverse charge (0 % VAT).")
+    payment_terms_days = optional_int("Payment terms (days)", maximum=365,
+                                      description="Due date = issue date + these days; empty uses the settings.")
+    address = TextAreaField("Postal address", filters=OPTIONAL_TEXT_FILTERS, validators=[Optional(), Length(max=1000)],
+                            render_kw={"rows": 4}, description="Printed under the legal name on invoices.")
     ratecard_1 = SelectField("Ratecard (priority 1)", coerce=int)
     ratecard_2 = SelectField("Ratecard (priority 2)", coerce=int)
     ratecard_3 = SelectField("Ratecard (priority 3)", coerce=int,
@@ -174,6 +191,15 @@ class CustomerForm(FlaskForm):
 
     def ratecard_ids(self) -> list[int]:
         return [self[name].data for name in self.RATECARD_FIELDS if self[name].data]
+
+    def validate_vat_id(self, field):
+        from ...invoices.legal import normalize_vat_id
+
+        try:
+            field.data = normalize_vat_id(field.data)
+        except ValueError as exc:
+            message = str(exc)
+            raise ValidationError(message[:1].upper() + message[1:] + ".") from None
 
     def validate_credit_limit(self, field):
         if self.billing_type.data == "prepaid" and field.data:
@@ -219,7 +245,8 @@ class EndpointForm(FlaskForm):
     enabled = BooleanField("Enabled", default=True)
     auth = SelectField("Authentication", choices=options([("ip", "IP address (trunk)"), ("sip", "SIP user and password")]))
     ip = StringField("Source IP or network", filters=OPTIONAL_TEXT_FILTERS,
-                     description="IP authentication: e.g. 198.51.100.7 or 198.51.100.0/24.")
+                     description="IP authentication: e.g. 198.51.100.7 or 198.51.100.0/24. A range belongs to one "
+                                 "customer; a customer's ranges may nest (the longest match takes the call).")
     username = StringField("SIP user name", filters=OPTIONAL_TEXT_FILTERS,
                            description="SIP authentication: the user the phone registers with.")
     new_password = StringField("SIP password", filters=OPTIONAL_TEXT_FILTERS,
@@ -342,8 +369,8 @@ class RateForm(FlaskForm):
     connect_fee = AmountField("Connect fee", minimum=0, maximum=100000000, default=0)
     min_duration = IntegerField("Minimum duration (s)", default=0, validators=[InputRequired(), NumberRange(0, 86400)])
     increment = IncrementField("Increment", default=(60, 60), description="first/next seconds: 60/60, 30/6, 1/1.")
-    valid_from = UtcDateTimeField("Valid from")
-    valid_to = UtcDateTimeField("Valid to")
+    valid_from = LocalDateTimeField("Valid from")
+    valid_to = LocalDateTimeField("Valid to")
     blocked = BooleanField("Blocked (calls to this prefix are refused)")
     submit = SubmitField("Save")
 
@@ -367,9 +394,9 @@ class RateChangeForm(FlaskForm):
     min_duration = IntegerField("Minimum duration (s)", default=0, validators=[InputRequired(), NumberRange(0, 86400)])
     increment = IncrementField("Increment", default=(60, 60), description="first/next seconds: 60/60, 30/6, 1/1.")
     blocked = BooleanField("Blocked (calls to this prefix are refused)")
-    effective_from = UtcDateTimeField("Effective from", description="UTC; empty = now. Now or later: the current "
-                                      "version ends then, the new one starts then; calls before keep their rate.")
-    valid_to = UtcDateTimeField("New version valid to", description="UTC; empty = open.")
+    effective_from = LocalDateTimeField("Effective from", description="Empty = now. Now or later: the current "
+                                        "version ends then, the new one starts then; calls before keep their rate.")
+    valid_to = LocalDateTimeField("New version valid to", description="Empty = open.")
     submit = SubmitField("Save as a new version")
 
     def validate_valid_to(self, field):
@@ -383,8 +410,8 @@ class RateChangeForm(FlaskForm):
 
 
 class RateEndForm(FlaskForm):
-    at = UtcDateTimeField("End at", description="UTC; empty = now. Calls from then on find a shorter prefix's "
-                                                "rate, or none.")
+    at = LocalDateTimeField("End at", description="Empty = now. Calls from then on find a shorter prefix's "
+                                                  "rate, or none.")
     submit = SubmitField("End this rate")
 
 
@@ -444,7 +471,15 @@ class SettingsForm(FlaskForm):
     sip_domain = StringField("SIP domain", filters=TEXT_FILTERS, validators=[
         DataRequired(), Regexp(r"^[A-Za-z0-9.-]{1,253}$", message="A domain name such as sip.example.net.")])
     hold_grace_seconds = IntegerField("Hold grace (s)", validators=[InputRequired(), NumberRange(0, 86400)],
-                                      description="How long after its max duration a call's hold is swept.")
+                                      description="How long after its grant runs out a call's hold is swept.")
+    quota_seconds = IntegerField("Credit quota (s)", validators=[Optional(), NumberRange(2, 604800)],
+                                 description="Seconds of credit a call holds at a time; the switch asks for more "
+                                             "before they run out. Empty = hold the whole call length at set-up.")
+    reauth_margin_seconds = IntegerField("Re-authorization margin (s)",
+                                         validators=[InputRequired(), NumberRange(1, 3600)],
+                                         description="How long before a grant runs out the switch asks for the next.")
+    ring_timeout_seconds = IntegerField("Ring timeout per route (s)", validators=[InputRequired(), NumberRange(5, 600)],
+                                        description="How long one carrier may ring before the next is tried.")
     default_tax_rate = AmountField("Default tax rate", validators=[InputRequired()], minimum=0, maximum=1,
                                    description="A fraction: 0.2 = 20 %.")
     low_balance_default = AmountField("Default low-balance alert",
@@ -454,11 +489,27 @@ class SettingsForm(FlaskForm):
     company_vat_id = StringField("VAT id", filters=TEXT_FILTERS, validators=[Length(max=50)])
     company_email = EmailField("Company e-mail", filters=TEXT_FILTERS,
                                validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)])
+    company_registration = TextAreaField("Company registration", filters=TEXT_FILTERS, validators=[Length(max=1000)],
+                                         description="Legal form, registration number, share capital: printed "
+                                                     "on invoices under the company's address.")
+    company_bank_details = TextAreaField("Bank details", filters=TEXT_FILTERS, validators=[Length(max=1000)],
+                                         description="IBAN and BIC: printed on invoices and payment reminders.")
+    payment_terms_days = IntegerField("Payment terms (days)", default=30,
+                                      validators=[InputRequired(), NumberRange(0, 365)],
+                                      description="Due date = issue date + these days, unless the customer has "
+                                                  "its own terms.")
+    reminder_interval_days = IntegerField("Reminder interval (days)", default=14,
+                                          validators=[InputRequired(), NumberRange(0, 365)],
+                                          description="A reminder e-mail when an invoice is overdue, then every "
+                                                      "so many days while it is open; 0 = no reminders.")
     invoice_footer = TextAreaField("Invoice footer", filters=TEXT_FILTERS, validators=[Length(max=2000)])
     company_logo = StringField("Invoice logo", filters=TEXT_FILTERS, validators=[Regexp(
         r"^(([A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+\.(png|svg|jpg|jpeg))?$",
         message="A file under static/, such as img/logo.svg (PNG, JPEG or SVG).")],
         description="A file under static/ (PDFs never fetch from the network); empty = the company name only.")
+    staff_two_factor_required = BooleanField(
+        "Staff must use two-factor sign-in",
+        description="Admins, finance and support must set up an authenticator app before the back office opens.")
     submit = SubmitField("Save settings")
 
     def validate_company_logo(self, field):
@@ -467,6 +518,32 @@ class SettingsForm(FlaskForm):
         if field.data and not (Path(current_app.static_folder) / field.data).is_file():
             raise ValidationError(f"There is no file static/{field.data}.")
 
+    def validate_reauth_margin_seconds(self, field):
+        if self.quota_seconds.data is not None and field.data is not None and field.data >= self.quota_seconds.data:
+            raise ValidationError("The margin must be shorter than the quota.")
+
     def validate_default_tax_rate(self, field):
         if field.data is not None and field.data.as_tuple().exponent < -4:
             raise ValidationError("At most 4 decimal places.")
+
+
+# ------------------------------------------------------------------ staff
+
+STAFF_ROLE_CHOICES = [("support", "Support: read-only, looks up customers and their calls"),
+                      ("finance", "Finance: money, invoices, reports; no routing"),
+                      ("admin", "Admin: everything, staff included")]
+
+
+class StaffCreateForm(FlaskForm):
+    email = EmailField("E-mail (login)", filters=TEXT_FILTERS,
+                       validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)])
+    role = SelectField("Role", choices=options(STAFF_ROLE_CHOICES), default="support")
+    password = _password_field()
+    confirm = _confirm_field()
+    submit = SubmitField("Create staff member")
+
+
+class StaffEditForm(FlaskForm):
+    role = SelectField("Role", choices=options(STAFF_ROLE_CHOICES))
+    active = BooleanField("Active (may sign in)", description="Disabling signs them out at once.")
+    submit = SubmitField("Save")

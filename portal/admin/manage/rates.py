@@ -8,7 +8,7 @@ from flask import abort, flash, redirect, render_template, url_for
 from sqlalchemy import and_, func, or_, select
 
 from ...extensions import db
-from ...rates import services as rate_versions
+from ...rateversions import services as rate_versions
 from .. import bp
 from . import services
 from .common import arg_text, get_or_404, paginate, prefix_searched, render_form_page, saved, sorted_by

@@ -6,17 +6,17 @@ and every refusal of the database (unique name taken, row still in use) comes ba
 """
 from __future__ import annotations
 
-import secrets
 from decimal import Decimal
 
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from ... import audit
+from ... import audit, ipranges
 from ...extensions import db
-from ...ledger import LedgerError, post_entry
-from ...models import (CallHold, Customer, CustomerRatecard, Endpoint, LedgerEntry, Permission, Provider,
+from ...endpoints.services import suggest_sip_password
+from ...ledger.services import LedgerError, post_entry
+from ...models import (Customer, CustomerRatecard, Endpoint, LedgerEntry, Permission, Provider,
                       RoutingRule, Settings, User, Weight)
 from ...security import hash_password
 
@@ -25,11 +25,22 @@ class AdminError(Exception):
     """A change the back office refuses; the message is shown to the operator as is."""
 
 
+class FieldError(AdminError):
+    """A refusal about one field of the form: the page shows it beside that field."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
 # Constraint name -> what the operator should read. Names follow the schema's convention.
 CONSTRAINT_MESSAGES = {
     "uq_customers_name": "A customer with this name already exists.",
     "uq_endpoints_name": "An endpoint with this name already exists (names are unique across customers).",
     "uq_endpoints_username": "This SIP user name is already taken by another endpoint.",
+    "ex_endpoints_ip_one_customer": "This IP range overlaps an IP endpoint of another customer: "
+                                    "an IP range belongs to one customer.",
+    "uq_endpoints_ip": "Another endpoint already has this very IP range.",
     "uq_users_email": "A portal user with this e-mail address already exists.",
     "uq_weights_name": "A weight with this name already exists.",
     "uq_permissions_name": "A permission with this name already exists.",
@@ -189,56 +200,47 @@ def post_ledger(customer: Customer, kind: str, amount: Decimal, reference: str |
     except LedgerError as exc:
         db.session.rollback()
         raise AdminError(str(exc)) from None
+    if kind in ("payment", "topup"):
+        from ...invoices.payments import allocate_payment  # to open invoices, oldest first
+
+        allocate_payment(entry, actor=audit_actor())
     audit.record("ledger", "customer", customer.id, kind=kind, amount=amount, reference=reference, entry_id=entry.id)
     commit()
     return entry
 
 
-def holds_total(customer_id: int) -> Decimal:
-    return db.session.scalar(
-        select(func.coalesce(func.sum(CallHold.amount), 0)).where(CallHold.customer_id == customer_id))
-
-
-def available_funds(customer: Customer, holds: Decimal | None = None) -> Decimal:
-    """Balance + credit limit − holds of calls in progress (the rule route_call applies)."""
-    if holds is None:
-        holds = holds_total(customer.id)
-    return Decimal(customer.balance) + Decimal(customer.credit_limit) - Decimal(holds)
-
-
-def ledger_with_running_balance(customer_id: int):
-    """Newest first; `running` is the balance right after each entry."""
-    running = func.sum(LedgerEntry.amount).over(order_by=(LedgerEntry.created_at, LedgerEntry.id))
-    return (select(LedgerEntry, running.label("running"))
-            .where(LedgerEntry.customer_id == customer_id)
-            .order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc()))
-
-
 # ------------------------------------------------------------------ endpoints
-
-def new_sip_password() -> str:
-    return secrets.token_urlsafe(12)
-
 
 def save_endpoint(endpoint: Endpoint, data: dict, new_password: str | None) -> str | None:
     """Create or update an endpoint. Returns the SIP password when one was generated."""
     generated = None
     if data["auth"] == "ip":
         data.update(username=None, password=None)
+        in_the_way = ipranges.conflicts(data["ip"], data["customer_id"], endpoint.id)
+        if in_the_way:
+            raise FieldError("ip", ip_conflict_message(in_the_way[0]))
     else:
         data["ip"] = None
         if new_password:
             data["password"] = new_password
         elif not endpoint.password:
-            generated = data["password"] = new_sip_password()
+            generated = data["password"] = suggest_sip_password()
     save(endpoint, data, "endpoint")
     return generated
+
+
+def ip_conflict_message(conflict: ipranges.Conflict) -> str:
+    if conflict.same_customer:
+        return (f"Endpoint {conflict.endpoint} of this customer already has {conflict.ip}: one range, one endpoint. "
+                "Nested ranges are fine (the longest match takes the call).")
+    return (f"Overlaps {conflict.ip} of customer {conflict.customer} (endpoint {conflict.endpoint}): "
+            "an IP range belongs to one customer.")
 
 
 def rotate_sip_password(endpoint: Endpoint) -> str:
     if endpoint.auth != "sip":
         raise AdminError("Only SIP endpoints have a password.")
-    password = new_sip_password()
+    password = suggest_sip_password()
     endpoint.password = password
     audit.record("rotate_password", "endpoint", endpoint.id)
     commit()

@@ -3,6 +3,7 @@
 -- no session object, only the API (uuid_getvar / uuid_setvar).
 local db = require("billing.lib.db")
 local offload = require("billing.lib.offload")
+local sql = require("billing.lib.sql")
 local validate = require("billing.lib.validate")
 
 local M = {}
@@ -22,11 +23,22 @@ function M.run(uuid, api, open_dbh, dsn, log)
         log.info("route query worker: nothing to ask (%s)", tostring(query))
         return "no_query"
     end
-    local rows, err = db.select(open_dbh, dsn ~= "" and dsn or nil, query, api)
+    dsn = dsn ~= "" and dsn or nil
+    local rows, err = db.select(open_dbh, dsn, query, api)
     local answer = rows and offload.encode_rows(rows) or offload.encode_error(err)
     local result = api:executeString("uuid_setvar " .. uuid .. " " .. offload.ANSWER_VAR .. " " .. answer)
     if type(result) ~= "string" or not result:match("^%+OK") then
+        -- The call gave up waiting and is gone: route_call's hold would block its
+        -- customer's money until it expires. (A call still hanging up is covered by its
+        -- CDR, which releases the hold; one already billed gets no hold: call_ended.)
         log.notice("route query answered after the call ended (%s)", rows and "ok" or tostring(err))
+        if rows and rows[1] and rows[1].ok == "t" then
+            local released, release_err = db.select(open_dbh, dsn,
+                "SELECT billing.release_call(" .. sql.literal(uuid) .. ") AS released", api)
+            if not released then
+                log.err("could not release the hold of the ended call: %s", tostring(release_err))
+            end
+        end
         return "late"
     end
     return rows and "answered" or "failed"

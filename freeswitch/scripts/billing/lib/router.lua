@@ -16,6 +16,7 @@
 --   * on hangup of an unanswered inbound call, mod_sofia answers the INVITE with the
 --     SIP code found in last_bridge_proto_specific_hangup_cause ("sip:402"), else with
 --     the code mapped from the hangup cause, plus every sip_rh_* variable as a header.
+local reauth = require("billing.lib.reauth")
 local sql = require("billing.lib.sql")
 local validate = require("billing.lib.validate")
 
@@ -38,6 +39,7 @@ M.CALL_VARS = {
     billing_sell_prefix = "sell_prefix",
     billing_sell_rate = "sell_rate",
     billing_max_duration = "max_duration",
+    billing_granted_seconds = "granted_seconds",
 }
 
 -- Outcome variables of a bridge attempt, cleared before each attempt so a skipped
@@ -243,15 +245,28 @@ function M.route(session, cfg, log, rows)
     if codecs then
         session:setVariable("absolute_codec_string", codecs)
     end
+    -- The call is cut when its grant of credit runs out, counted from the answer; when
+    -- the funds allow more than the grant, the switch asks for more before (lib/reauth.lua).
     local max_duration = tonumber(first.max_duration)
-    if max_duration then
+    local granted = tonumber(first.granted_seconds) or max_duration
+    if granted then
         session:setVariable("execute_on_answer",
-            string.format("sched_hangup +%d ALLOTTED_TIMEOUT", math.floor(max_duration)))
+            string.format("sched_hangup +%d ALLOTTED_TIMEOUT", math.floor(granted)))
+        if max_duration and granted < max_duration then
+            reauth.arm(session, session:getVariable("uuid"), math.floor(granted),
+                math.floor(tonumber(first.opt_reauth_margin) or 10))
+        end
     end
     session:setVariable("hangup_after_bridge", cfg.hangup_after_bridge and "true" or "false")
     session:setVariable("continue_on_fail", "true")
-    if cfg.bridge_timeout then
-        session:setVariable("call_timeout", tostring(math.floor(cfg.bridge_timeout)))
+    -- Each route rings at most the database's ring timeout: the set-up time the call's
+    -- hold is made to outlive (route_call's expiry); billing_bridge_timeout may shorten it.
+    local ring = tonumber(first.opt_ring_timeout)
+    if cfg.bridge_timeout and (not ring or cfg.bridge_timeout < ring) then
+        ring = cfg.bridge_timeout
+    end
+    if ring then
+        session:setVariable("call_timeout", tostring(math.floor(ring)))
     end
 
     local last_cause

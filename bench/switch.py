@@ -1,0 +1,171 @@
+"""Calls per second through the real switch: sipp customers -> FreeSWITCH 1.10.12 with the
+project's configuration (freeswitch/configure) -> route.lua -> PostgreSQL, sipp carriers.
+
+    .venv/bin/python bench/switch.py [--rates 20,50,80,100,120] [--seconds 30] [--talk-ms 1000]
+                                     [--sps 1000] [--log-level warning]
+
+Needs the shared FreeSWITCH build installed (FREESWITCH_PREFIX, `make test` installs it
+into /opt/freeswitch) and DATABASE_URL (a server; the database bench_switch is created).
+Prints, per offered rate: calls answered / refused (503, the switch's admission) /
+failed, set-up time (INVITE to 200) p50 / p99, CPU of FreeSWITCH and of PostgreSQL
+(all of the server's processes: run it on a quiet machine), the most database
+connections the switch held, and the CDRs inserted and rated in the step.
+--sps sets sessions-per-second (default: far above the offered rates, to find where
+the switch saturates); docs/freeswitch.md, "Capacity and overload", has the figures.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from portal import dbmigrate  # noqa: E402
+from tests.switch import harness  # noqa: E402
+
+DB_NAME = "bench_switch"
+PROVISIONING = """\
+currency: EUR
+settings: {{sip_domain: sip.bench.example, max_call_seconds: 3600}}
+weights: [{{name: fixed}}]
+permissions: [{{name: standard, weights: [fixed]}}]
+destinations: [{{prefix: "33", name: France, weight: fixed}}]
+ratecards:
+  - name: retail
+    rates: [{{prefix: "33", rate: "0.0100", increment: "1/1"}}]
+providers:
+  - name: carrier_a
+    gateways: [{{name: gw_a, host: 127.0.0.1, port: {port_a}, max_channels: 10000}}]
+    rates: [{{prefix: "33", rate: "0.0050", increment: "1/1"}}]
+  - name: carrier_b
+    gateways: [{{name: gw_b, host: 127.0.0.1, port: {port_b}, max_channels: 10000}}]
+    rates: [{{prefix: "33", rate: "0.0060", increment: "1/1"}}]
+customers:
+  - name: bulk
+    balance: "1000000.00"
+    ratecards: [{{name: retail, priority: 1}}]
+    endpoints: [{{name: bulk-pbx, auth: ip, ip: 127.0.0.1/32, permission: standard}}]
+"""
+
+
+def server_url(name: str) -> str:
+    base = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    p = urlsplit(base)
+    return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, ""))
+
+
+def fresh_database() -> str:
+    admin = psycopg2.connect(server_url("postgres"))
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        cur.execute(f"CREATE DATABASE {DB_NAME}")
+    admin.close()
+    url = server_url(DB_NAME)
+    dbmigrate.upgrade(url)
+    return url
+
+
+def provision(url: str, text: str, workdir: Path) -> None:
+    path = workdir / "bench.yaml"
+    path.write_text(text)
+    env = dict(os.environ, DATABASE_URL=url, SECRET_KEY=os.environ.get("SECRET_KEY", "bench-switch-not-secret"))
+    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "provision", "load", str(path)], cwd=ROOT,
+                   env=env, check=True, capture_output=True)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def postgres_pids() -> list[int]:
+    out = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rates", default="20,50,80,100,120")
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--talk-ms", type=int, default=1000)
+    parser.add_argument("--sps", type=int, default=1000)
+    parser.add_argument("--log-level", default="warning")
+    args = parser.parse_args()
+    prefix = harness.prefix()
+    if prefix is None:
+        sys.exit("FREESWITCH_PREFIX must name an installed FreeSWITCH (make test installs it into /opt/freeswitch)")
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench_switch_"))
+    url = fresh_database()
+    ports = {k: harness.free_port() for k in ("customers", "carriers", "esl", "a", "b")}
+    provision(url, PROVISIONING.format(port_a=ports["a"], port_b=ports["b"]), workdir)
+    db = urlsplit(url)
+    rtp = harness.free_port(2000)
+    switch = harness.Switch(prefix, workdir / "fs", {
+        "billing_db_host": db.hostname or "127.0.0.1", "billing_db_port": str(db.port or 5432),
+        "billing_db_name": DB_NAME, "billing_db_password": db.password or "unused",
+        "billing_sip_ip": "127.0.0.1", "billing_customers_sip_port": str(ports["customers"]),
+        "billing_carriers_sip_port": str(ports["carriers"]), "billing_esl_port": str(ports["esl"]),
+        "billing_rtp_start_port": str(rtp), "billing_rtp_end_port": str(rtp + 1999),
+        "billing_log_level": args.log_level, "billing_calls_per_second": str(args.sps),
+        "billing_max_calls": "5000",
+    })
+    sipp = harness.Sipp(workdir)
+    try:
+        sipp.uas("uas_carrier.xml", ports["a"])
+        sipp.uas("uas_carrier.xml", ports["b"])
+        switch.start()
+        target = f"127.0.0.1:{ports['customers']}"
+        harness.load(workdir, target, "33123456789", 5, 2, args.talk_ms)        # warm-up
+        print(f"FreeSWITCH {prefix}, sessions-per-second {args.sps}, max-db-handles 20, "
+              f"{args.talk_ms} ms calls, {args.seconds:.0f} s per step, log level {args.log_level}")
+        print(f"{'CPS':>5} {'offered':>8} {'answered':>9} {'503':>6} {'failed':>7} {'p50 ms':>7} {'p99 ms':>7} "
+              f"{'FS %core':>9} {'FS ms/call':>10} {'PG %core':>9} {'DB conns':>9} {'CDRs':>6} {'rated':>6}")
+        fs_pid = switch.process.pid
+        for rate in (float(r) for r in args.rates.split(",")):
+            conn = psycopg2.connect(url)
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SELECT coalesce(max(id), 0) FROM billing.fs_cdr")
+                last_id = cur.fetchone()[0]
+            watch = harness.ConnectionWatch(url, DB_NAME)
+            fs_before, pg_before, t0 = cpu_seconds([fs_pid]), cpu_seconds(postgres_pids()), time.monotonic()
+            result = harness.load(workdir, target, "33123456789", rate, args.seconds, args.talk_ms)
+            wall = time.monotonic() - t0
+            fs_cpu, pg_cpu = cpu_seconds([fs_pid]) - fs_before, cpu_seconds(postgres_pids()) - pg_before
+            peak = watch.stop()
+            time.sleep(2)
+            with conn.cursor() as cur:
+                cur.execute("SELECT count(*), count(*) FILTER (WHERE status = 'rated') FROM billing.fs_cdr "
+                            "WHERE id > %s", (last_id,))
+                cdrs, rated = cur.fetchone()
+            conn.close()
+            p50, p99 = result.percentile(50), result.percentile(99)
+            print(f"{rate:5.0f} {result.offered:8d} {result.answered:9d} {result.refused:6d} {result.failed:7d} "
+                  f"{p50 or 0:7.1f} {p99 or 0:7.1f} {100 * fs_cpu / wall:9.1f} "
+                  f"{1000 * fs_cpu / max(result.answered, 1):10.2f} {100 * pg_cpu / wall:9.1f} {peak:9d} "
+                  f"{cdrs:6d} {rated:6d}", flush=True)
+    finally:
+        sipp.stop_all()
+        switch.stop()
+
+
+if __name__ == "__main__":
+    main()
