@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from . import bp
+from .. import csvstream
 from ..exchange import services
+from ..formatting import moment_text
 from ..exchange.forms import CloseForm, ExchangeRateForm, ImportForm
 from ..extensions import db
 from ..models import ExchangeRate
@@ -74,12 +76,12 @@ def exchange_rate_close(rate_id: int):
             if closed is None:
                 flash(f"{pair} rate removed: it had not started.", "success")
             else:
-                flash(f"{pair} rate ends at {closed.valid_to:%Y-%m-%d %H:%M} UTC.", "success")
+                flash(f"{pair} rate ends at {moment_text(closed.valid_to)}.", "success")
             return redirect(back)
-    until = f"{rate.valid_to:%Y-%m-%d %H:%M} UTC" if rate.valid_to else "open"
+    until = moment_text(rate.valid_to) if rate.valid_to else "open"
     return render_form_page(form, f"Close the {pair} rate {rate.rate.normalize():f}", back,
                             [("Exchange rates", url_for("admin.exchange_rates"))],
-                            intro=f"Valid from {rate.valid_from:%Y-%m-%d %H:%M} UTC to {until}. After its end, "
+                            intro=f"Valid from {moment_text(rate.valid_from)} to {until}. After its end, "
                                   f"routes in {rate.from_currency} are not offered to {rate.to_currency} customers "
                                   "unless another rate is valid.")
 
@@ -113,6 +115,6 @@ def exchange_rates_import():
 
 @bp.route("/exchange-rates.csv")
 def exchange_rates_csv():
-    filename = f"exchange-rates-{datetime.now(timezone.utc):%Y%m%d}.csv"
-    return Response(services.export_csv(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    rows = services.export_rows()
+    return csvstream.response(f"exchange-rates-{datetime.now(timezone.utc):%Y%m%d}.csv", services.CSV_COLUMNS,
+                              lambda: [rows])

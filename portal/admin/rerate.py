@@ -1,9 +1,9 @@
-"""Re-rating a period (customer and/or provider, UTC days): preview what it would move
+"""Re-rating a period (customer and/or provider, days): preview what it would move
 per customer, then apply it; both run in the background and the page shows progress
 (portal/rerate/services.py over sql/procedures/21_rerate.sql)."""
 from __future__ import annotations
 
-from datetime import timedelta, timezone
+from datetime import timedelta
 
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -12,6 +12,7 @@ from . import bp
 from .. import audit
 from ..choices import options
 from ..extensions import db
+from ..localtime import local_tz
 from ..models import Customer, Provider, RerateJob
 from ..rerate import services
 from ..rerate.forms import RerateForm
@@ -112,8 +113,8 @@ def rerate_again(job_id: int):
     if job.status in ("previewing", "running"):
         flash("This re-rate is still running.", "warning")
         return redirect(url_for("admin.rerate_job", job_id=job.id))
-    first = job.period_from.astimezone(timezone.utc).date()
-    last = (job.period_to.astimezone(timezone.utc) - timedelta(days=1)).date()
+    first = job.period_from.astimezone(local_tz()).date()
+    last = (job.period_to.astimezone(local_tz()) - timedelta(days=1)).date()
     new_id = services.create(_connection(), first, last, job.customer_id, job.provider_id, current_user.email)
     _run(new_id, "preview")
     return redirect(url_for("admin.rerate_job", job_id=new_id))

@@ -22,6 +22,8 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import audit
 from ..extensions import db
+from ..formatting import moment_text
+from ..localtime import local_tz
 from ..models import Customer, ExchangeRate, Provider
 
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
@@ -74,9 +76,10 @@ def parse_rate(value) -> Decimal:
 
 
 def parse_when(value, *, required: bool) -> datetime | None:
-    """A date (midnight UTC) or an ISO date-time (UTC when it has no offset)."""
+    """A date (midnight in the operator's time zone) or an ISO date-time (in that zone
+    when it has no offset)."""
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=local_tz())
     textual = (str(value) if value is not None else "").strip()
     if not textual:
         if required:
@@ -86,7 +89,7 @@ def parse_when(value, *, required: bool) -> datetime | None:
         when = datetime.fromisoformat(textual.replace("Z", "+00:00"))
     except ValueError:
         raise ExchangeRateError(f"{textual!r} is not a date (YYYY-MM-DD or YYYY-MM-DD HH:MM)") from None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=local_tz())
 
 
 # ----------------------------------------------------------------------------- queries
@@ -185,7 +188,7 @@ def add(from_currency: str, to_currency: str, rate, valid_from=None, valid_to=No
     if db.session.scalar(select(ExchangeRate.id).where(
             ExchangeRate.from_currency == from_currency, ExchangeRate.to_currency == to_currency,
             ExchangeRate.valid_from == start)) is not None:
-        raise ExchangeRateError(f"a {from_currency}→{to_currency} rate already starts at {start:%Y-%m-%d %H:%M} UTC: "
+        raise ExchangeRateError(f"a {from_currency}→{to_currency} rate already starts at {moment_text(start)}: "
                                 "close it or choose another start")
     covering = db.session.scalars(select(ExchangeRate).where(
         ExchangeRate.from_currency == from_currency, ExchangeRate.to_currency == to_currency,
@@ -217,7 +220,7 @@ def close(rate_id: int, at=None, actor: str | None = None) -> ExchangeRate | Non
     moment = now()
     end = parse_when(at, required=False) or moment
     if row.valid_to is not None and row.valid_to <= end:
-        raise ExchangeRateError(f"this rate already ends at {row.valid_to:%Y-%m-%d %H:%M} UTC")
+        raise ExchangeRateError(f"this rate already ends at {moment_text(row.valid_to)}")
     if end <= row.valid_from:
         if row.valid_from <= moment:
             raise ExchangeRateError("a rate cannot end before it starts")
@@ -342,12 +345,8 @@ def import_csv(content: str, actor: str | None = None) -> ImportResult:
     return ImportResult(added)
 
 
-def export_csv() -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for r in db.session.scalars(listing()):
-        writer.writerow([r.from_currency, r.to_currency, format(Decimal(r.rate).normalize(), "f"),
-                         r.valid_from.astimezone(timezone.utc).isoformat(),
-                         r.valid_to.astimezone(timezone.utc).isoformat() if r.valid_to else ""])
-    return buffer.getvalue()
+def export_rows() -> list[list]:
+    """Every rate as CSV rows (CSV_COLUMNS), in the format import_csv reads back."""
+    return [[r.from_currency, r.to_currency, r.rate_text, r.valid_from.astimezone(timezone.utc).isoformat(),
+             r.valid_to.astimezone(timezone.utc).isoformat() if r.valid_to else ""]
+            for r in db.session.scalars(listing())]

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import audit
 from ..extensions import db
+from ..formatting import moment_text
 from ..models import AuditLog, ProviderRate, SellRate
 
 VALUE_FIELDS = ("rate", "connect_fee", "min_duration", "increment_first", "increment_next", "blocked")
@@ -82,12 +83,12 @@ def change(row, values: dict, effective_from: datetime | None = None, valid_to: 
     effective = _effective(effective_from, moment)
     end = row.valid_to if valid_to is ... else valid_to
     if end is not None and end <= effective:
-        raise RateChangeError(f"the new version would end ({end:%Y-%m-%d %H:%M} UTC) before it starts "
-                              f"({effective:%Y-%m-%d %H:%M} UTC)")
+        raise RateChangeError(f"the new version would end ({moment_text(end)}) before it starts "
+                              f"({moment_text(effective)})")
     if all(getattr(row, f) == values[f] for f in VALUE_FIELDS) and end == row.valid_to:
         raise RateChangeError("nothing changed: give a new rate, fee, increment or block")
     if row.valid_to is not None and row.valid_to <= effective:
-        raise RateChangeError(f"this rate ends at {row.valid_to:%Y-%m-%d %H:%M} UTC, before the change would start: "
+        raise RateChangeError(f"this rate ends at {moment_text(row.valid_to)}, before the change would start: "
                               "add a new rate instead")
     before = {f: getattr(row, f) for f in (*VALUE_FIELDS, "valid_from", "valid_to")}
     scheduled = not started(row, moment) and (effective_from is None or effective <= row.valid_from)
@@ -121,7 +122,7 @@ def end(row, at: datetime | None = None, actor: str | None = None) -> datetime:
     moment = now()
     when = _effective(at, moment)
     if row.valid_to is not None and row.valid_to <= when:
-        raise RateChangeError(f"this rate already ends at {row.valid_to:%Y-%m-%d %H:%M} UTC")
+        raise RateChangeError(f"this rate already ends at {moment_text(row.valid_to)}")
     if row.valid_from is not None and when <= row.valid_from:
         raise RateChangeError("it would end before it starts: delete the scheduled rate instead")
     before = row.valid_to

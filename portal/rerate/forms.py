@@ -1,4 +1,5 @@
-"""The re-rate form: a period of UTC days and, optionally, one customer and/or one provider."""
+"""The re-rate form: a period of days (the operator's time zone) and, optionally, one
+customer and/or one provider."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
@@ -9,8 +10,8 @@ from .services import MAX_DAYS
 
 
 class RerateForm(FlaskForm):
-    date_from = DateField("From (UTC day)", validators=[DataRequired(message="Choose the first day.")])
-    date_to = DateField("To (UTC day, included)", validators=[DataRequired(message="Choose the last day.")])
+    date_from = DateField("From (day)", validators=[DataRequired(message="Choose the first day.")])
+    date_to = DateField("To (day, included)", validators=[DataRequired(message="Choose the last day.")])
     customer_id = SelectField("Customer", coerce=str, default="", description="Empty: every customer.")
     provider_id = SelectField("Provider", coerce=str, default="", description="Empty: every provider.")
     submit = SubmitField("Preview the re-rate")

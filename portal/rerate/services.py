@@ -21,6 +21,8 @@ from decimal import Decimal
 
 import psycopg2
 
+from ..localtime import day_range
+
 MAX_DAYS = 366
 SELECTION = """
     SELECT count(*) FROM billing.fs_cdr f
@@ -35,13 +37,12 @@ class RerateError(ValueError):
 
 
 def period(date_from: date, date_to: date) -> tuple[datetime, datetime]:
-    """UTC days, `date_to` included -> [start, end)."""
+    """Days of the operator's time zone, `date_to` included -> [start, end)."""
     if date_to < date_from:
         raise RerateError("the end of the period is before its start")
     if (date_to - date_from).days + 1 > MAX_DAYS:
         raise RerateError(f"a re-rate covers at most {MAX_DAYS} days")
-    return (datetime.combine(date_from, time.min, timezone.utc),
-            datetime.combine(date_to + timedelta(days=1), time.min, timezone.utc))
+    return day_range(date_from, date_to)
 
 
 def create(conn, date_from: date, date_to: date, customer_id: int | None, provider_id: int | None,

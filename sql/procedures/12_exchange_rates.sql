@@ -15,10 +15,12 @@
 -- call whose provider and customer share a currency never reads the table.
 -- Cost: uq_exchange_rates_pair_valid_from, one backward range scan, first row (no sort:
 -- ordering by valid_from alone is the index's order).
+-- (RETURNS TABLE rather than SETOF the table's row type: the procedures of this release
+-- can then be applied to a schema that predates 0110, as tests of older migrations do.)
 CREATE OR REPLACE FUNCTION billing_private.find_exchange_rate(p_from text, p_to text, p_at timestamptz)
-RETURNS SETOF billing.exchange_rates
+RETURNS TABLE (id bigint, rate numeric)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT x.*
+    SELECT x.id, x.rate
       FROM billing.exchange_rates x
      WHERE p_from <> p_to
        AND x.from_currency = p_from AND x.to_currency = p_to

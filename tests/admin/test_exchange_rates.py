@@ -57,7 +57,7 @@ def test_same_start_twice_is_refused_with_a_message(admin_client, db_session):
     db.session.commit()   # the refused request rolls its transaction back
     html = admin_client.post("/admin/exchange-rates/new", data={
         "from_currency": "SEK", "to_currency": "EUR", "rate": "0.09", "valid_from": "2026-01-01T00:00"}).get_data(as_text=True)
-    assert "already starts at 2026-01-01 00:00 UTC" in html
+    assert "already starts at 2026-01-01 00:00 (UTC)" in html
     assert len(rates()) == 1
 
 

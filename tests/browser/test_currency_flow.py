@@ -137,7 +137,7 @@ def test_currency_and_rate_history_flow(live_server, browser_page, fresh_db, tmp
     page.click("input[type=submit][value='Preview the re-rate']")
     page.wait_for_selector("[data-rerate-preview]", timeout=30000)   # the page follows the background job
     row = page.locator("[data-rerate-preview] tbody tr").first
-    assert row.locator("[data-sell-diff]").inner_text() == "0.030000 EUR"
+    assert row.locator("[data-sell-diff]").inner_text() == "0.03 EUR"
     assert _one(fresh_db, "SELECT balance FROM billing.customers WHERE id = %s", ids["customer"])[0] == balance
     screenshot(page, "rerate-preview")
     page.click("button:has-text('Apply the re-rate')")

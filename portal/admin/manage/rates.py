@@ -8,6 +8,7 @@ from flask import abort, flash, redirect, render_template, url_for
 from sqlalchemy import and_, func, or_, select
 
 from ...extensions import db
+from ...formatting import moment_text
 from ...rateversions import services as rate_versions
 from .. import bp
 from . import services
@@ -69,11 +70,11 @@ def rate_change_page(rate, title: str, back_url: str, history_url: str, breadcru
             if changed.new is None:
                 flash(f"Scheduled rate for prefix {rate.prefix} changed (it had not started).", "success")
             else:
-                flash(f"Rate for prefix {rate.prefix}: new version from {changed.effective:%Y-%m-%d %H:%M} UTC; "
+                flash(f"Rate for prefix {rate.prefix}: new version from {moment_text(changed.effective)}; "
                       "the previous one ends then.", "success")
             return redirect(history_url)
-    current = "open" if rate.valid_to is None else f"until {rate.valid_to:%Y-%m-%d %H:%M} UTC"
-    since = "always" if rate.valid_from is None else f"{rate.valid_from:%Y-%m-%d %H:%M} UTC"
+    current = "open" if rate.valid_to is None else f"until {moment_text(rate.valid_to)}"
+    since = "always" if rate.valid_from is None else moment_text(rate.valid_from)
     return render_template("admin/manage/form.html", form=form, title=title, cancel_url=back_url,
                            breadcrumbs=breadcrumbs, links=[("History of this prefix", history_url)],
                            intro=f"Prefix {rate.prefix}: {rate.rate.normalize():f} {currency} per minute, valid from "
@@ -126,7 +127,7 @@ def add_rate_routes(rate_model, owner_model, *, owner_field: str, entity: str, n
                 db.session.rollback()
                 form.form_errors.append(str(exc)[:1].upper() + str(exc)[1:] + ".")
             else:
-                flash(f"Rate for prefix {rate.prefix} ends at {when:%Y-%m-%d %H:%M} UTC.", "success")
+                flash(f"Rate for prefix {rate.prefix} ends at {moment_text(when)}.", "success")
                 return redirect(history_url(rate))
         return render_form_page(form, f"End {noun} {rate.prefix} of {owner.name}", owner_url(owner.id),
                                 crumbs(owner), links=[("History of this prefix", history_url(rate))],
