@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -78,7 +79,7 @@ def fresh_database() -> str:
 def provision(url: str, text: str, workdir: Path) -> None:
     path = workdir / "bench.yaml"
     path.write_text(text)
-    env = dict(os.environ, DATABASE_URL=url, SECRET_KEY=os.environ.get("SECRET_KEY", "bench-switch-not-secret"))
+    env = dict(os.environ, DATABASE_URL=url, SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_hex(32))
     subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "provision", "load", str(path)], cwd=ROOT,
                    env=env, check=True, capture_output=True)
 
@@ -121,6 +122,7 @@ def main() -> None:
     switch = harness.Switch(prefix, workdir / "fs", {
         "billing_db_host": db.hostname or "127.0.0.1", "billing_db_port": str(db.port or 5432),
         "billing_db_name": DB_NAME, "billing_db_password": db.password or "unused",
+        "billing_sip_domain": "sip.bench.example",
         "billing_sip_ip": "127.0.0.1", "billing_customers_sip_port": str(ports["customers"]),
         "billing_carriers_sip_port": str(ports["carriers"]), "billing_esl_port": str(ports["esl"]),
         "billing_rtp_start_port": str(rtp), "billing_rtp_end_port": str(rtp + 1999),

@@ -45,6 +45,8 @@ class CdrFilterForm(_GetForm):
                                                            Regexp(r"^[A-Z_0-9]+$", message="a cause name like NORMAL_CLEARING")])
     answered = SelectField("Answered", choices=options([("", "Any"), ("yes", "Answered"), ("no", "Not answered")]), default="")
     status = SelectField("Rating", choices=options([("", "Any"), ("rated", "Rated"), ("unrated", "Unrated")]), default="")
+    review = SelectField("Review", choices=options([("", "Any"), ("yes", "Calls to review (overrun, no hold, too long)")]),
+                         default="")
 
     def validate_date_to(self, field):
         if field.data and self.date_from.data and field.data < self.date_from.data:

@@ -61,7 +61,8 @@ def _filter(form: CdrFilterForm) -> services.CdrFilter:
     kw = dict(date_from=value(form.date_from), date_to=value(form.date_to),
               customer_id=ident(form.customer_id), endpoint_id=ident(form.endpoint_id),
               provider_id=ident(form.provider_id), gateway=value(form.gateway), prefix=value(form.prefix),
-              hangup_cause=value(form.hangup_cause), answered=value(form.answered), status=value(form.status))
+              hangup_cause=value(form.hangup_cause), answered=value(form.answered), status=value(form.status),
+              review=form.review.data == "yes")
     if form.number.data or form.number.errors:
         kw.update(number_in=form.number_in.data if form.number_in.data in services.NUMBER_FIELDS else "either",
                   match=form.match.data if form.match.data in services.MATCHES else "prefix",

@@ -33,7 +33,10 @@ def dashboard():
     trend = services.run(conn, "day", today - timedelta(days=13), today, currency=only)
     return render_template("admin/dashboard.html", stats=stats, live=_live_calls(conn),
                            unrated=cdr_services.unrated_count(conn),
+                           to_review=cdr_services.review_count(conn, today - timedelta(days=30)),
+                           review_from=today - timedelta(days=30),
                            low_balance=customers.low_balance(conn),
+                           below_zero=customers.prepaid_below_zero(conn),
                            chart=json.dumps(services.chart_data(trend, currency)), currency=currency,
                            other_currencies=[c for c in currencies if c != currency] if only else [])
 

@@ -111,6 +111,7 @@ class CdrFilter:
     answered: bool | None = None
     status: str | None = None            # 'rated' | 'unrated'
     currency: str | None = None          # calls of customers paying in this currency
+    review: bool = False                 # calls to review: overrun, no hold, absurd duration
     number: str | None = None            # caller / destination search (number_condition)
     number_in: str = "either"            # 'destination' | 'caller' | 'either'
     match: str = "prefix"                # 'prefix' | 'contains'
@@ -171,6 +172,10 @@ class CdrFilter:
             condition, number_params = number_condition(self.number, self.number_in, self.match)
             clauses.append(condition)
             params.update(number_params)
+        if self.review:
+            # CONTRACT 1b's flags (docs/billing.md, "A call never costs more than its hold");
+            # the partial index ix_cdr_review (0026) holds exactly these rows
+            clauses.append("(c.overrun_seconds > 0 OR c.no_hold OR c.absurd_duration)")
         if self.answered is True:
             clauses.append("c.billsec > 0")
         elif self.answered is False:
@@ -219,6 +224,7 @@ _CUSTOMER_COLUMNS = f"""
     c.hangup_cause, c.status, c.endpoint_id, e.name AS endpoint, {_DESTINATION_NAME} AS destination_name"""
 _STAFF_COLUMNS = _CUSTOMER_COLUMNS + """,
     c.fs_cdr_id, c.cost_rate, c.cost_amount, c.margin, c.gateway, c.route_seq, c.unrated_reason,
+    c.held_seconds, c.overrun_seconds, c.no_hold, c.absurd_duration,
     c.customer_id, cu.name AS customer, cu.currency, c.provider_id, p.name AS provider,
     p.currency AS provider_currency, c.cost_currency, c.cost_amount_original, c.exchange_rate"""
 # Export columns: (header, SQL). Staff get both sides; customers their own side.
@@ -229,7 +235,8 @@ STAFF_EXPORT = [
     ("billsec", "c.billsec"), ("billed_seconds", "c.billed_seconds"), ("sell_rate", "c.sell_rate"),
     ("sell_amount", "c.sell_amount"), ("provider", "p.name"), ("gateway", "c.gateway"), ("cost_rate", "c.cost_rate"),
     ("cost_amount", "c.cost_amount"), ("margin", "c.margin"), ("hangup_cause", "c.hangup_cause"),
-    ("status", "c.status"), ("unrated_reason", "c.unrated_reason"),
+    ("status", "c.status"), ("unrated_reason", "c.unrated_reason"), ("held_seconds", "c.held_seconds"),
+    ("overrun_seconds", "c.overrun_seconds"), ("no_hold", "c.no_hold"), ("absurd_duration", "c.absurd_duration"),
     # the customer's currency (sell, cost, margin), and where a converted cost came from (0110)
     ("currency", "cu.currency"), ("cost_currency", "c.cost_currency"),
     ("cost_amount_original", "c.cost_amount_original"), ("exchange_rate", "c.exchange_rate"),
@@ -243,7 +250,7 @@ CUSTOMER_EXPORT = [
 ]
 EXPORT_HEADER = [name for name, _ in STAFF_EXPORT]
 CUSTOMER_EXPORT_HEADER = [name for name, _ in CUSTOMER_EXPORT]
-_STAFF_ONLY_TOTALS = ("cost", "margin", "unrated")
+STAFF_ONLY_TOTALS = ("cost", "margin", "unrated", "overrun_seconds", "to_review")
 
 
 def _from(customer_id: int | None) -> str:
@@ -388,9 +395,10 @@ def totals(conn, flt: CdrFilter, *, customer_id: int | None = None) -> dict:
             SELECT count(*), count(*) FILTER (WHERE c.billsec > 0), coalesce(sum(c.billsec), 0),
                    coalesce(sum(c.billed_seconds), 0), coalesce(sum(c.sell_amount), 0),
                    coalesce(sum(c.cost_amount), 0), coalesce(sum(c.margin), 0),
-                   count(*) FILTER (WHERE c.status = 'unrated')
+                   count(*) FILTER (WHERE c.status = 'unrated'), coalesce(sum(c.overrun_seconds), 0),
+                   count(*) FILTER (WHERE c.overrun_seconds > 0 OR c.no_hold OR c.absurd_duration)
               FROM billing.cdr c WHERE {where}""", params)
-        calls, answered, billsec, billed, revenue, cost, margin, unrated = cur.fetchone()
+        calls, answered, billsec, billed, revenue, cost, margin, unrated, overrun, to_review = cur.fetchone()
         by_currency = []
         if customer_id is None and not flt.customer_id and not flt.currency and len(currencies_in_use(conn)) > 1:
             cur.execute(f"""
@@ -401,11 +409,12 @@ def totals(conn, flt: CdrFilter, *, customer_id: int | None = None) -> dict:
                  GROUP BY 1 ORDER BY 1""", params)
             by_currency = [{"currency": cur_, "revenue": r, "cost": co, "margin": m} for cur_, r, co, m in cur.fetchall()]
     result = metrics(calls, answered, billsec, revenue, cost) | {"billed_seconds": int(billed), "margin": margin,
-                                                                  "unrated": unrated}
+                                                                 "unrated": unrated, "overrun_seconds": int(overrun),
+                                                                 "to_review": int(to_review)}
     if len(by_currency) > 1:
         result.update(revenue=None, cost=None, margin=None, by_currency=by_currency)
     if customer_id is not None:
-        for key in _STAFF_ONLY_TOTALS:
+        for key in STAFF_ONLY_TOTALS:
             del result[key]
     return result
 
@@ -469,6 +478,15 @@ def unrated_raw(conn, limit: int = 100) -> list[dict]:
          WHERE f.status = 'unrated'
          ORDER BY f.received_at DESC
          LIMIT %(limit)s""", {"limit": limit})
+
+
+def review_count(conn, since: date) -> int:
+    """Calls since `since` that a person should look at: billed beyond their hold
+    (overrun), without a hold, or longer than any call may last. Cost: ix_cdr_review
+    (0026, a partial index holding only those calls)."""
+    return fetch_value(conn, """SELECT count(*) FROM billing.cdr c WHERE c.start_stamp >= %(since)s
+                                   AND (c.overrun_seconds > 0 OR c.no_hold OR c.absurd_duration)""",
+                       {"since": since})
 
 
 def unrated_count(conn) -> int:

@@ -78,11 +78,15 @@ def _holds_where(customer_id: int | None, include_stale: bool) -> str:
 
 def calls_in_progress(conn, *, customer_id: int | None = None, limit: int = 100,
                       include_stale: bool = True) -> list[dict]:
-    """Holds of calls in progress, newest first. `include_stale=False` leaves out holds
-    past their expiry (a switch that crashed mid-call; the sweeper job removes them),
-    which still reserve money until then."""
+    """Holds of calls in progress, newest first, with what each has been granted so far
+    (credit in quotas, CONTRACT 1b): `granted_seconds` since the answer (the whole
+    `max_duration` for holds without quotas), in `grants` grants, the last at
+    `granted_at`; `amount` is what that grant reserves. `include_stale=False` leaves out
+    holds past their expiry (a switch that crashed mid-call; the sweeper job removes
+    them), which still reserve money until then."""
     return fetch_all(conn, f"""
         SELECT h.call_uuid, h.created_at, h.destination, h.sell_rate, h.amount, h.max_duration, h.expires_at,
+               coalesce(h.granted_seconds, h.max_duration) AS granted_seconds, h.grants, h.granted_at,
                h.customer_id, cu.name AS customer, cu.currency, e.name AS endpoint
           FROM billing.call_holds h
           JOIN billing.customers cu ON cu.id = h.customer_id
@@ -109,6 +113,17 @@ def low_balance(conn, limit: int = 10) -> list[dict]:
          WHERE cu.enabled AND coalesce(cu.low_balance_alert, s.low_balance_default) IS NOT NULL
            AND cu.balance + cu.credit_limit < coalesce(cu.low_balance_alert, s.low_balance_default)
          ORDER BY cu.balance + cu.credit_limit, cu.name LIMIT %(limit)s""", {"limit": limit})
+
+
+def prepaid_below_zero(conn, limit: int = 10) -> list[dict]:
+    """Prepaid customers whose balance is below zero (staff): only a re-rate or a CDR
+    without a hold can take them there (docs/billing.md); new calls are refused until a
+    top-up. Lowest first. Cost: a scan of customers (few rows)."""
+    return fetch_all(conn, """
+        SELECT cu.id, cu.name, cu.currency, cu.balance
+          FROM billing.customers cu
+         WHERE cu.billing_type = 'prepaid' AND cu.balance < 0
+         ORDER BY cu.balance, cu.name LIMIT %(limit)s""", {"limit": limit})
 
 
 # ----------------------------------------------------------------------------- alert settings

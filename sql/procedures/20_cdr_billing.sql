@@ -221,7 +221,10 @@ BEGIN
 
             -- The ledger trigger has just updated (and locked) the customer row, so
             -- this read is the balance after exactly this debit.
-            SELECT c.balance, coalesce(c.low_balance_alert, s.low_balance_default)
+            -- (a prepaid customer without a threshold is told when it goes below zero,
+            -- which only a CDR without a hold can do)
+            SELECT c.balance, coalesce(c.low_balance_alert, s.low_balance_default,
+                                       CASE WHEN c.billing_type = 'prepaid' THEN 0 END)
               INTO v_balance, v_threshold
               FROM billing.customers c CROSS JOIN billing.settings s
              WHERE c.id = v.customer_id;

@@ -15,7 +15,10 @@
 --     trigger and by this function: a customer's 'call' + 'rerate' entries sum to minus
 --     the sell_amount of their rated billing.cdr rows.
 --   * billing.endpoint_month_spend by the same differences;
---   * billing.balance_events when the correction crosses the low-balance threshold.
+--   * billing.balance_events when the correction crosses the low-balance threshold -- for
+--     a prepaid customer without one, zero: a re-rate may take a prepaid balance below
+--     zero (the correction is booked, never hidden; new calls are then refused until a
+--     top-up) and the customer and the dashboard are told (docs/billing.md, "Re-rating").
 -- One customer row update per customer (not per call): the ledger trigger updates
 -- customers.balance per entry, and a million updates of one row in one transaction
 -- would walk an ever longer version chain.
@@ -79,7 +82,8 @@ BEGIN
     SELECT c.id, 'low_balance', c.balance, t.threshold
       FROM pg_temp.billing_rerate_delta d
       JOIN billing.customers c ON c.id = d.customer_id
-     CROSS JOIN LATERAL (SELECT coalesce(c.low_balance_alert, s.low_balance_default) AS threshold
+     CROSS JOIN LATERAL (SELECT coalesce(c.low_balance_alert, s.low_balance_default,
+                                         CASE WHEN c.billing_type = 'prepaid' THEN 0 END) AS threshold
                            FROM billing.settings s) t
      WHERE d.amount < 0 AND c.balance < t.threshold AND c.balance - d.amount >= t.threshold;
 

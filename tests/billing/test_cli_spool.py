@@ -218,6 +218,7 @@ def test_two_concurrent_imports_of_the_same_customers_bill_everything(fresh_db, 
     runs still busy after 300 s with 1,500 of 6,000 lines done. Now they lock customers in
     one order, in small transactions, and retry what is transient."""
     import os
+    import secrets
     import subprocess
     import sys
     import time
@@ -260,7 +261,7 @@ def test_two_concurrent_imports_of_the_same_customers_bill_everything(fresh_db, 
         return path
 
     files = [spool_file("a-cdr-spool.sql", customers), spool_file("b-cdr-spool.sql", customers[::-1])]
-    env = dict(os.environ, DATABASE_URL=fresh_db, SECRET_KEY="spool-race")
+    env = dict(os.environ, DATABASE_URL=fresh_db, SECRET_KEY=secrets.token_hex(32))
     started = time.monotonic()
     runs = [subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "billing", "import-spool", str(f)],
                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -210,7 +210,7 @@ class Tier:
         if not spool.exists() or spool.stat().st_size == 0:
             return ""
         output = self.switch.shell("spool", {"DATABASE_URL": self.database_url,
-                                             "SECRET_KEY": os.environ.get("SECRET_KEY", "switch-tier")},
+                                             "SECRET_KEY": os.environ.get("SECRET_KEY") or _RUN_SECRET_KEY},
                                    replace={"/var/log/freeswitch": str(self.switch.workdir / "log")})
         assert "error(s)" in output and " 0 error(s)" in output, output
         return output

@@ -262,7 +262,10 @@ class Switch:
         """docs/freeswitch.md step 3, as written (tier: configure), then configure again with
         what only a test needs (ports, ESL, log level), as the guide says to change settings."""
         env = dict(os.environ, FS_CONF=str(self.workdir / "conf"), FS_SCRIPTS=str(self.workdir / "scripts"))
-        env.update({var: self.settings[name] for var, name in self.GUIDE_SETTINGS.items() if name in self.settings})
+        missing = [name for name in self.GUIDE_SETTINGS.values() if name not in self.settings]
+        if missing:
+            raise ValueError(f"the guide's configure step needs {', '.join(missing)}")
+        env.update({var: self.settings[name] for var, name in self.GUIDE_SETTINGS.items()})
         subprocess.run(["bash", "-euc", guide_block("configure")], cwd=ROOT, env=env, check=True,
                        capture_output=True, text=True)
         rest = [f"{k}={v}" for k, v in self.settings.items() if k not in self.GUIDE_SETTINGS.values()]
