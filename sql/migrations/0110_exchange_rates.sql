@@ -47,12 +47,22 @@ ALTER TYPE billing_private.rated_call
 -- Routing: route_call learns in its first statement, from the one-row table it already
 -- reads (billing_private.prefix_lengths, 0014: per-call constants kept by triggers),
 -- which currencies the routable providers bill in. A customer paying in the only one
--- in use pays nothing more per call; otherwise one lookup of the providers' exchange
--- rates, and the conversion per candidate rate (docs/performance-route.md).
-ALTER TABLE billing_private.prefix_lengths ADD COLUMN route_currencies text[] NOT NULL DEFAULT '{}';
+-- in use pays nothing more per call; otherwise one exchange-rate lookup per currency
+-- in use and the conversion per candidate rate (docs/performance-route.md).
+-- route_currency_slots: indexed by provider id, the position of that routable
+-- provider's currency in route_currencies (NULL for other ids), so the ranking finds a
+-- provider's factor by two subscripts -- int4 elements, a constant-time read -- rather
+-- than a search per candidate.
+ALTER TABLE billing_private.prefix_lengths
+    ADD COLUMN route_currencies text[] NOT NULL DEFAULT '{}',
+    ADD COLUMN route_currency_slots integer[] NOT NULL DEFAULT '{}';
 
 CREATE OR REPLACE FUNCTION billing_private.route_gateways_rebuild() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_currencies text[];
+    v_slots      integer[] := '{}';
+    r            record;
 BEGIN
     -- one rebuild at a time: a second one waits, then sees the first's rows
     LOCK TABLE billing_private.route_gateways IN EXCLUSIVE MODE;
@@ -63,12 +73,24 @@ BEGIN
       FROM billing.gateways g
       JOIN billing.providers p ON p.id = g.provider_id
      WHERE p.enabled AND g.enabled;
-    -- the currencies the routable providers bill in (0110); written only when they change
-    UPDATE billing_private.prefix_lengths pl SET route_currencies = c.currencies
-      FROM (SELECT coalesce(array_agg(DISTINCT p.currency::text ORDER BY p.currency::text), '{}') AS currencies
-              FROM billing.providers p
-             WHERE p.id IN (SELECT gw.provider_id FROM billing_private.route_gateways gw)) c
-     WHERE pl.route_currencies IS DISTINCT FROM c.currencies;
+    -- the currencies the routable providers bill in and each one's slot among them
+    -- (0110); written only when they change
+    SELECT coalesce(array_agg(DISTINCT p.currency::text ORDER BY p.currency::text), '{}')
+      INTO v_currencies
+      FROM billing.providers p
+     WHERE p.id IN (SELECT gw.provider_id FROM billing_private.route_gateways gw);
+    FOR r IN SELECT p.id, p.currency::text AS currency
+               FROM billing.providers p
+              WHERE p.id IN (SELECT gw.provider_id FROM billing_private.route_gateways gw)
+              ORDER BY p.id LOOP
+        -- the first assignment sets the lower bound (the smallest id), later ones
+        -- extend the array, NULL in the gaps
+        v_slots[r.id] := array_position(v_currencies, r.currency);
+    END LOOP;
+    UPDATE billing_private.prefix_lengths pl
+       SET route_currencies = v_currencies, route_currency_slots = v_slots
+     WHERE pl.route_currencies IS DISTINCT FROM v_currencies
+        OR pl.route_currency_slots IS DISTINCT FROM v_slots;
 END $$;
 
 SELECT billing_private.route_gateways_rebuild();

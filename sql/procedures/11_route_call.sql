@@ -39,11 +39,12 @@
 --   3. sell rate: billing_private.find_sell_rate given the number cut to that length
 --      (ix_rates_ratecard_id_prefix per ratecard in priority order);
 --   3b. only when a routable provider bills in another currency than the customer
---      (prefix_lengths.route_currencies, read by statement 1; 0110): each enabled
---      provider's exchange rate into the customer's currency (pk scan of providers,
---      uq_exchange_rates_pair_valid_from per foreign provider); the ranking then
---      converts each candidate rate. A customer in the only currency in use pays
---      ~25,000 instructions (0.8 %) for currencies, nothing per route
+--      (prefix_lengths.route_currencies, read by statement 1; 0110): one exchange
+--      rate per currency in use (uq_exchange_rates_pair_valid_from, one probe each),
+--      and each candidate rate converted, its factor found by two array subscripts
+--      (prefix_lengths.route_currency_slots: provider id -> currency). A customer in
+--      the only currency in use pays ~34,000 instructions (1.1 %) for currencies;
+--      with one provider in five in another currency, ~166,000 (5.3 %)
 --      (docs/performance-route.md);
 --   4. routes: ix_provider_rates_prefix_covering (0011), one index-only scan for all
 --      providers (about 60 rows), joined to billing_private.route_gateways (0015:
@@ -173,8 +174,9 @@ DECLARE
     v_allow_negative boolean;
     v_strategy     integer;     -- 1 cost, 2 quality, 3 reliability, 4 equal, 5 priority
     v_convert      boolean;     -- a routable provider bills in another currency (0110)
-    v_fx_provider  bigint[];    -- then: enabled providers and the factor into the customer's
-    v_fx_factor    numeric[];   -- currency (1, the exchange rate valid now, NULL: none)
+    v_fx_slot      integer[];   -- then: by provider id, its currency's slot (prefix_lengths)
+    v_fx_factor    numeric[];   -- by slot: 10^6 x the factor into the customer's currency
+                                -- (1 or the exchange rate valid now; NULL: none)
 BEGIN
     ok := false;
 
@@ -290,14 +292,18 @@ BEGIN
                                          WHEN 'equal' THEN 4 ELSE 5 END;
     v_convert := v_ep.needs_fx;
     IF v_convert THEN
-        -- Each enabled provider's factor into the customer's currency: 1 in the same
-        -- currency, else the exchange rate valid now (find_exchange_rate, 12_exchange_rates.sql),
-        -- NULL without one: its routes are then not offered.
-        SELECT array_agg(p.id), array_agg(CASE WHEN p.currency = v_ep.currency THEN 1 ELSE x.rate END)
-          INTO v_fx_provider, v_fx_factor
-          FROM billing.providers p
-          LEFT JOIN LATERAL billing_private.find_exchange_rate(p.currency, v_ep.currency, v_now) x ON true
-         WHERE p.enabled;
+        -- Each routable currency's factor into the customer's currency, times 10^6 (the
+        -- ranking's unit): 1 for the same currency, else the exchange rate valid now
+        -- (find_exchange_rate, 12_exchange_rates.sql), NULL without one: the routes of
+        -- its providers are then not offered. One lookup per currency, not per provider.
+        SELECT pl.route_currency_slots,
+               ARRAY(SELECT CASE WHEN u.currency = v_ep.currency::text THEN 1000000
+                                 ELSE (SELECT x.rate * 1000000
+                                         FROM billing_private.find_exchange_rate(u.currency, v_ep.currency, v_now) x) END
+                       FROM unnest(pl.route_currencies) WITH ORDINALITY u(currency, slot)
+                      ORDER BY u.slot)
+          INTO v_fx_slot, v_fx_factor
+          FROM billing_private.prefix_lengths pl;
     END IF;
 
     -- Rank the routes now, before the lock: for each enabled provider its longest
@@ -337,7 +343,7 @@ BEGIN
               -- (docs/rounding.md); NULL for a currency without a rate (filtered below)
               FROM (SELECT DISTINCT ON (pr.provider_id) pr.provider_id, pr.rate,
                            CASE WHEN v_convert
-                                THEN (pr.rate * v_fx_factor[array_position(v_fx_provider, pr.provider_id)] * 1000000)::bigint
+                                THEN (pr.rate * v_fx_factor[v_fx_slot[pr.provider_id]])::bigint
                                 ELSE (pr.rate * 1000000)::bigint END AS rate_u
                       FROM billing.provider_rates pr
                      WHERE pr.prefix = ANY (v_prefixes)

@@ -27,14 +27,20 @@
 --   (uq_exchange_rates_pair_valid_from, one backward probe). It is a function call in an
 --   expression, not a lateral join: a join's plan nodes are started for every CDR (the
 --   trigger's plan is cached, its executor is not), which cost one currency ~45,000
---   instructions per CDR for nothing; the call costs nothing when not made.
+--   instructions per CDR for nothing; the call costs nothing when not made. For the
+--   same reason the executor's start-up grows with every expression node: rate_cdr_with
+--   fences (OFFSET 0) its inputs and its reason so that each expression exists once
+--   (without them the reason was built twice and the exchange rate three times: +56,000
+--   instructions). A CDR in one currency costs what it did before 0110 (within 0.5 %;
+--   docs/performance-cdr.md).
 --
 -- Unrated reasons, checked in this order (the first that applies is recorded):
 --   missing_customer, unknown_customer, missing_destination, invalid_destination,
 --   missing_start_stamp, missing_billsec, negative_billsec, end_before_start,
 --   and for answered calls only (billsec > 0; an unanswered call costs 0 on both
 --   sides whatever the rates): no_sell_rate, missing_provider, unknown_provider,
---   no_cost_rate.
+--   no_cost_rate, no_exchange_rate (0110: the provider bills in another currency and
+--   no exchange rate to the customer's is valid at start_stamp).
 -- A call refused by route_call (billing_reject_reason set) that never connected is
 -- rated at 0 without lookups: it is a valid, free CDR.
 
@@ -70,19 +76,21 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
            CASE WHEN v.bill THEN billing_private.billed_seconds(p_billsec, c_min_duration, c_first, c_next) ELSE 0 END,
            -- the cost in the customer's currency: the provider's charge converted when
            -- the currencies differ, round(charge x exchange rate, 6) (docs/rounding.md)
-           CASE WHEN NOT v.bill THEN 0 WHEN v.needs_fx THEN round(v.cost * v.fx, 6) ELSE v.cost END,
+           CASE WHEN NOT v.bill THEN 0 WHEN v.fx IS NULL THEN v.cost ELSE round(v.cost * v.fx, 6) END,
            CASE WHEN v.bill THEN p_billsec - v.sell_sec ELSE 0 END,
-           CASE WHEN v.bill AND v.needs_fx THEN c_currency END,
-           CASE WHEN v.bill AND v.needs_fx THEN v.cost END,
-           CASE WHEN v.bill AND v.needs_fx THEN v.fx END
+           CASE WHEN v.bill AND v.fx IS NOT NULL THEN c_currency END,
+           CASE WHEN v.bill AND v.fx IS NOT NULL THEN v.cost END,
+           CASE WHEN v.bill THEN v.fx END
       FROM (SELECT r.reason, r.reason IS NULL AND NOT k.rejected AS bill,
                    least(p_billsec, coalesce(p_sell_cap, p_billsec)) AS sell_sec,
-                   c_currency <> p_currency AND p_billsec > 0 AS needs_fx,   -- unanswered: 0 in any currency
                    -- the provider's charge in its currency, once (the fence below)
                    billing_private.charge(p_billsec, c_rate, c_connect_fee, c_min_duration, c_first, c_next) AS cost,
                    k.fx
+              -- fx: the exchange rate of an answered call (unanswered: 0 in any currency);
+              -- NULL when nothing is converted, or when no rate is valid (no_exchange_rate)
               FROM (SELECT coalesce(p_reject_reason, '') <> '' AND coalesce(p_billsec, 0) = 0 AS rejected,
-                           c_exchange_rate AS fx) k
+                           CASE WHEN p_billsec > 0 THEN c_exchange_rate END AS fx
+                     OFFSET 0) k   -- a fence: the caller's exchange-rate expression once
              CROSS JOIN LATERAL (
                     SELECT CASE
                                WHEN k.rejected THEN NULL
@@ -102,7 +110,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                                WHEN p_provider_found IS NULL THEN 'unknown_provider'
                                WHEN c_id IS NULL THEN 'no_cost_rate'
                                WHEN c_currency <> p_currency AND k.fx IS NULL THEN 'no_exchange_rate'
-                           END AS reason) r
+                           END AS reason
+                    OFFSET 0) r   -- a fence: the reason once, not again inside `bill`
             OFFSET 0) v   -- a fence: the reason is computed once, not once per use below
 $$;
 
@@ -127,7 +136,7 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
             pr.id, pr.rate, pr.connect_fee, pr.min_duration, pr.increment_first, pr.increment_next,
             c.currency, p.currency,
             -- an expression, not a join: a call in one currency starts no plan node for it
-            CASE WHEN p.currency <> c.currency AND p_billsec > 0
+            CASE WHEN p.currency <> c.currency
                  THEN billing_private.exchange_rate_at(p.currency, c.currency, p_start) END) x
 $$;
 

@@ -111,6 +111,17 @@ def test_unanswered_call_needs_no_exchange_rate(sek, pg):
     assert (cdr["status"], cdr["cost_amount"], cdr["cost_currency"]) == ("rated", 0, None)
 
 
+def test_unanswered_call_records_no_conversion_in_the_trigger_nor_the_rerate(sek, pg):
+    # with a valid rate too: 0 SEK is 0 EUR, nothing converted, whichever path rates it
+    factories.exchange_rate("SEK", "EUR", "0.0871", T0 - timedelta(days=1))
+    row = cdr_row(sek, billsec=0)
+    insert_cdr(pg, row)
+    conversion = ("cost_currency", "cost_amount_original", "exchange_rate")
+    assert tuple(rated(pg, row["uuid"])[k] for k in conversion) == (None, None, None)
+    scalar(pg, "SELECT rerated FROM billing_private.rerate(%s, %s)", T0 - timedelta(days=1), T0 + timedelta(days=1))
+    assert tuple(rated(pg, row["uuid"])[k] for k in conversion) == (None, None, None)
+
+
 def test_rerate_after_an_exchange_rate_correction_moves_only_the_cost(sek, pg):
     wrong = factories.exchange_rate("SEK", "EUR", "0.871", T0 - timedelta(days=1))   # a typo, 10x
     row = cdr_row(sek, billsec=61)

@@ -124,3 +124,25 @@ def test_route_currencies_follow_the_providers(world, pg, db_session):
     db_session.flush()
     assert currencies() == ["EUR", "USD"]
     assert gateways(route(pg, "33123456789")) == ["carrier_b_gw1"]   # carrier_a: no USD -> EUR rate
+
+
+def test_currency_slots_index_routable_providers_by_id(world, pg, db_session):
+    # route_call finds a provider's factor as factor[slot[provider id]]: the slot is the
+    # position of its currency in route_currencies, NULL for ids that do not route
+    def slots():
+        with pg.cursor() as cur:
+            cur.execute("SELECT route_currencies, route_currency_slots FROM billing_private.prefix_lengths")
+            currencies, slots = cur.fetchone()
+            cur.execute("SELECT array_lower(route_currency_slots, 1) FROM billing_private.prefix_lengths")
+            low = cur.fetchone()[0]
+            return currencies, {low + i: s for i, s in enumerate(slots) if s is not None}
+
+    a, b = world.providers["carrier_a"], world.providers["carrier_b"]
+    usd = world.provider("carrier_usd", rates={"33": "0.0090"}, currency="USD")
+    assert slots() == (["EUR", "USD"], {a.id: 1, b.id: 1, usd.id: 2})
+    a.enabled = False
+    db_session.flush()
+    assert slots() == (["EUR", "USD"], {b.id: 1, usd.id: 2})
+    b.currency = "AUD"
+    db_session.flush()
+    assert slots() == (["AUD", "USD"], {b.id: 1, usd.id: 2})
