@@ -14,7 +14,12 @@ the backend's start-up. In single-user mode every statement is parsed and planne
 
 Usage: python bench/callgrind.py [--source-dsn postgresql://postgres@127.0.0.1:5432/bench_route]
                                  [--workdir /tmp/billing-callgrind] [--n 100] [--what route,cdr]
+                                 [--foreign-providers 5]
        python bench/callgrind.py --reuse   # keep the scratch cluster of a previous run
+
+--foreign-providers K makes one provider in K bill in SEK (with a SEK -> EUR exchange
+rate) in the scratch cluster before counting: the cost of currency conversion for the
+customers (all EUR) whose calls may route through them (docs/performance-route.md).
 Needs valgrind, and PostgreSQL's server binaries (pg_config --bindir). Run as root, the
 scratch cluster belongs to the postgres user.
 """
@@ -99,6 +104,21 @@ def stop_cluster(workdir: Path) -> None:
     as_postgres(f"{bindir()}/pg_ctl -D {workdir / 'data'} -w stop")
 
 
+def foreign_providers(workdir: Path, every: int) -> None:
+    """One provider in `every` bills in SEK, converted at a SEK -> EUR rate (0110)."""
+    start_cluster(workdir)
+    try:
+        conn = psycopg2.connect(scratch_dsn(workdir))
+        with conn, conn.cursor() as cur:
+            cur.execute("UPDATE billing.providers SET currency = 'SEK' WHERE id %% %s = 0 AND currency <> 'SEK'",
+                        (every,))
+            cur.execute("""INSERT INTO billing.exchange_rates (from_currency, to_currency, rate, valid_from)
+                           VALUES ('SEK', 'EUR', 0.0871, '2020-01-01') ON CONFLICT DO NOTHING""")
+        conn.close()
+    finally:
+        stop_cluster(workdir)
+
+
 def route_statements(n: int) -> list[str]:
     rng = random.Random(42)
     lines = ["TRUNCATE billing.call_holds;"]   # in both runs: cancels out
@@ -154,12 +174,16 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--what", default="route,cdr")
     ap.add_argument("--reuse", action="store_true", help="keep the scratch cluster of a previous run")
+    ap.add_argument("--foreign-providers", type=int, default=0,
+                    help="make one provider in K bill in SEK (with a SEK -> EUR rate) before counting")
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
     if not (args.reuse and (args.workdir / "data").exists()):
         print(f"copying {args.source_dsn} into a scratch cluster in {args.workdir} ...", flush=True)
         build_cluster(args.source_dsn, args.workdir)
+    if args.foreign_providers:
+        foreign_providers(args.workdir, args.foreign_providers)
     what = args.what.split(",")
     if "route" in what:
         per_call = per_statement(args.workdir, route_statements(args.n), route_statements(4 * args.n), "route")

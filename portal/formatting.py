@@ -142,6 +142,11 @@ def timezone_name() -> str:
     return str(local_tz().key)
 
 
+def moment_text(value: datetime | None) -> str:
+    """A moment in a sentence: date and time in the operator's time zone, named."""
+    return f"{datetime_short(value, seconds=False)} ({timezone_name()})"
+
+
 def duration(seconds) -> str:
     if seconds is None:
         return "—"

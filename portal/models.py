@@ -352,6 +352,33 @@ class Cdr(db.Model):
     overrun_seconds: Mapped[int] = mapped_column(Integer, server_default="0")
     no_hold: Mapped[bool] = mapped_column(Boolean, server_default="false")
     absurd_duration: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # Set when the provider's currency is not the customer's (0110): cost_amount is the
+    # cost converted into the customer's currency, these say from what.
+    cost_currency: Mapped[Optional[str]] = mapped_column(Text)
+    cost_amount_original: Mapped[Optional[Decimal]] = mapped_column(Money)
+    exchange_rate: Mapped[Optional[Decimal]] = mapped_column(Numeric)
+
+
+class ExchangeRate(db.Model):
+    """1 from_currency = rate to_currency, valid in [valid_from, valid_to) (0110)."""
+    __tablename__ = "exchange_rates"
+    id: Mapped[int] = _id()
+    from_currency: Mapped[str] = mapped_column(Text)
+    to_currency: Mapped[str] = mapped_column(Text)
+    rate: Mapped[Decimal] = mapped_column(Numeric(24, 12))
+    valid_from: Mapped[datetime] = mapped_column(TZ)
+    valid_to: Mapped[Optional[datetime]] = mapped_column(TZ)
+    created_by: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+
+    @property
+    def pair(self) -> str:
+        return f"{self.from_currency}→{self.to_currency}"
+
+    @property
+    def rate_text(self) -> str:
+        """The exact rate without trailing zeros (0.0871, not 0.087100000000)."""
+        return format(Decimal(self.rate).normalize(), "f")
 
 
 class User(UserMixin, db.Model):
@@ -672,6 +699,31 @@ class RateImport(db.Model):
     def owner_name(self) -> str:
         owner = self.ratecard if self.target == "ratecard" else self.provider
         return owner.name if owner else "?"
+
+
+class RerateJob(db.Model):
+    """A re-rate of a period started from the back office: preview, then apply (0112)."""
+    __tablename__ = "rerate_jobs"
+    id: Mapped[int] = _id()
+    period_from: Mapped[datetime] = mapped_column(TZ)
+    period_to: Mapped[datetime] = mapped_column(TZ)
+    customer_id: Mapped[Optional[int]] = mapped_column(BigInteger, ForeignKey("customers.id", ondelete="CASCADE"))
+    provider_id: Mapped[Optional[int]] = mapped_column(BigInteger, ForeignKey("providers.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(Text, default="previewing")
+    phase: Mapped[Optional[str]] = mapped_column(Text)
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    steps: Mapped[int] = mapped_column(Integer, default=1)
+    calls: Mapped[Optional[int]] = mapped_column(BigInteger)
+    preview: Mapped[list] = mapped_column(JSONB, default=list)
+    previewed_at: Mapped[Optional[datetime]] = mapped_column(TZ)
+    result: Mapped[dict] = mapped_column(JSONB, default=dict)
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    created_by: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+    started_at: Mapped[Optional[datetime]] = mapped_column(TZ)
+    finished_at: Mapped[Optional[datetime]] = mapped_column(TZ)
+    customer: Mapped[Optional[Customer]] = relationship()
+    provider: Mapped[Optional[Provider]] = relationship()
 
 
 @event.listens_for(Session, "before_flush")

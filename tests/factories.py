@@ -9,8 +9,8 @@ from decimal import Decimal
 from itertools import count
 
 from portal.extensions import db
-from portal.models import (Customer, CustomerRatecard, Destination, Endpoint, Gateway, LedgerEntry, Permission,
-                           Provider, ProviderRate, Ratecard, SellRate, User, Weight)
+from portal.models import (Customer, CustomerRatecard, Destination, Endpoint, ExchangeRate, Gateway, LedgerEntry,
+                           Permission, Provider, ProviderRate, Ratecard, SellRate, User, Weight)
 from portal.security import hash_password
 
 _seq = count(1)
@@ -105,3 +105,8 @@ def provider_rate(p: Provider, prefix: str, rate: str, increment: str = "1/1", *
     first, nxt = (int(x) for x in increment.split("/"))
     return _add(ProviderRate(provider_id=p.id, prefix=prefix, rate=Decimal(rate),
                              increment_first=first, increment_next=nxt, **kw))
+
+
+def exchange_rate(from_currency: str, to_currency: str, rate: str, valid_from, valid_to=None) -> ExchangeRate:
+    return _add(ExchangeRate(from_currency=from_currency, to_currency=to_currency, rate=Decimal(rate),
+                             valid_from=valid_from, valid_to=valid_to))

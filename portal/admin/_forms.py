@@ -60,6 +60,8 @@ class ReportForm(_GetForm):
     date_from = DateField("From", validators=[Optional(), sane_date])
     date_to = DateField("To", validators=[Optional(), sane_date])
     customer_id = SelectField("Customer", coerce=str, default="")
+    currency = SelectField("Currency", coerce=str, default="", validate_choice=False,
+                           description="Customers paying in this currency (amounts are never added across currencies).")
 
     def validate_date_to(self, field):
         if field.data and self.date_from.data:

@@ -29,6 +29,12 @@ RULES: dict[str, frozenset[str]] = {
     "admin.cdrs_export": READ,
     "admin.cdr_rerate": MONEY,
     "admin.cdr_detail": READ,                # one call: routes, causes, sell/cost/margin, ledger, raw CDR
+    # re-rating a period: preview what it moves (money), then apply it
+    "admin.rerate_new": MONEY,
+    "admin.rerate_job": MONEY,
+    "admin.rerate_job_status": MONEY,
+    "admin.rerate_again": MONEY,
+    "admin.rerate_apply": MONEY,
     # invoices and their mail
     "admin.invoices": READ,
     "admin.invoices_detail": READ,
@@ -60,8 +66,10 @@ RULES: dict[str, frozenset[str]] = {
     "admin.ratecard_edit": ADMIN,
     "admin.ratecard_delete": ADMIN,
     "admin.rate_new": ADMIN,
-    "admin.rate_edit": ADMIN,
-    "admin.rate_delete": ADMIN,
+    "admin.rate_edit": ADMIN,                # a change is a new version from an effective date
+    "admin.rate_end": ADMIN,
+    "admin.rate_delete": ADMIN,              # scheduled rates only
+    "admin.rate_history": READ,              # every version of one prefix
     "admin.rate_imports": LOOKUP,
     "admin.rate_import": LOOKUP,
     "admin.rate_import_status": LOOKUP,
@@ -101,7 +109,15 @@ RULES: dict[str, frozenset[str]] = {
     "admin.gateway_delete": ADMIN,
     "admin.provider_rate_new": ADMIN,
     "admin.provider_rate_edit": ADMIN,
+    "admin.provider_rate_end": ADMIN,
     "admin.provider_rate_delete": ADMIN,
+    "admin.provider_rate_history": LOOKUP,
+    # exchange rates (cost conversion: routing and billing)
+    "admin.exchange_rates": LOOKUP,
+    "admin.exchange_rates_csv": LOOKUP,
+    "admin.exchange_rate_new": ADMIN,
+    "admin.exchange_rate_close": ADMIN,
+    "admin.exchange_rates_import": ADMIN,
     "admin.routing_rules": LOOKUP,
     "admin.routing_rule_new": ADMIN,
     "admin.routing_rule_edit": ADMIN,

@@ -118,7 +118,8 @@ def cdrs_totals():
         return jsonify(errors=form.errors), 400
     conn, flt = _connection(), _filter(form)
     totals = services.totals(conn, flt)
-    return jsonify(totals={k: (str(v) if v is not None and not isinstance(v, int) else v) for k, v in totals.items()},
+    return jsonify(totals={k: (str(v) if v is not None and not isinstance(v, int) else v)
+                           for k, v in totals.items() if k != "by_currency"},
                    display=services.display_totals(totals, report_services.currency_of(conn, flt.customer_id)))
 
 

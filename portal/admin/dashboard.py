@@ -21,18 +21,24 @@ def dashboard():
     conn = dbapi.connection()
     today = local_today()
     month_start = today.replace(day=1)
+    # Money is never added across currencies: with customers in several, the figures are
+    # those of the customers paying in the default currency (the others: Reports).
+    currency = _currency()
+    currencies = cdr_services.currencies_in_use(conn)
+    only = currency if len(currencies) > 1 else None
     stats = {
-        "today": cdr_services.totals(conn, cdr_services.CdrFilter(date_from=today, date_to=today)),
-        "month": cdr_services.totals(conn, cdr_services.CdrFilter(date_from=month_start, date_to=today)),
+        "today": cdr_services.totals(conn, cdr_services.CdrFilter(date_from=today, date_to=today, currency=only)),
+        "month": cdr_services.totals(conn, cdr_services.CdrFilter(date_from=month_start, date_to=today, currency=only)),
     }
-    trend = services.run(conn, "day", today - timedelta(days=13), today)
+    trend = services.run(conn, "day", today - timedelta(days=13), today, currency=only)
     return render_template("admin/dashboard.html", stats=stats, live=_live_calls(conn),
                            unrated=cdr_services.unrated_count(conn),
                            to_review=cdr_services.review_count(conn, today - timedelta(days=30)),
                            review_from=today - timedelta(days=30),
                            low_balance=customers.low_balance(conn),
                            below_zero=customers.prepaid_below_zero(conn),
-                           chart=json.dumps(services.chart_data(trend, _currency())), currency=_currency())
+                           chart=json.dumps(services.chart_data(trend, currency)), currency=currency,
+                           other_currencies=[c for c in currencies if c != currency] if only else [])
 
 
 def _live_calls(conn) -> dict:

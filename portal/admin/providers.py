@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from ..models import Gateway, Provider, ProviderRate, Settings
 from . import bp
 from .manage.common import arg_text, deleted, get_or_404, paginate, render_form_page, saved, searched, sorted_by, toggled
+from ..rateversions import services as rate_versions
 from .manage.rates import STATES, add_rate_routes, rates_page
 from .manage.forms import GatewayForm, ProviderForm, form_data
 
@@ -67,7 +68,7 @@ def provider_delete(provider_id: int):
 def provider(provider_id: int):
     provider = get_or_404(Provider, provider_id)
     return render_template("admin/provider_detail.html", provider=provider, states=STATES,
-                           page=rates_page(ProviderRate, ProviderRate.provider_id, provider.id))
+                           page=rates_page(ProviderRate, ProviderRate.provider_id, provider.id), now=rate_versions.now())
 
 
 # ------------------------------------------------------------------ gateways
@@ -113,4 +114,5 @@ def gateway_delete(gateway_id: int):
 
 add_rate_routes(ProviderRate, Provider, owner_field="provider_id", entity="provider_rate", noun="cost rate",
                 new_rule="/providers/<int:provider_id>/rates/new", rule_prefix="/provider-rates",
-                endpoint_prefix="provider_", list_view="admin.providers", list_label="Providers")
+                endpoint_prefix="provider_", list_view="admin.providers", list_label="Providers",
+               history_rule="/providers/<int:provider_id>/prefixes/<prefix>")

@@ -8,6 +8,7 @@ from ..extensions import db
 from ..models import Customer, CustomerRatecard, Ratecard, SellRate, Settings
 from . import bp
 from .manage.common import arg_text, deleted, get_or_404, paginate, render_form_page, saved, searched, sorted_by
+from ..rateversions import services as rate_versions
 from .manage.rates import STATES, add_rate_routes, rates_page
 from .manage.forms import RatecardForm, form_data
 
@@ -39,6 +40,9 @@ def ratecard_new():
 def ratecard_edit(ratecard_id: int):
     ratecard = get_or_404(Ratecard, ratecard_id)
     form = RatecardForm(obj=ratecard)
+    form.customer_currencies = dict(db.session.execute(
+        select(Customer.name, Customer.currency).join(CustomerRatecard, CustomerRatecard.customer_id == Customer.id)
+        .where(CustomerRatecard.ratecard_id == ratecard.id)).all())
     back = url_for("admin.ratecard", ratecard_id=ratecard.id)
     if form.validate_on_submit():
         response = saved(ratecard, form_data(form), "ratecard", f"Ratecard {form.name.data}", back)
@@ -62,9 +66,10 @@ def ratecard(ratecard_id: int):
         select(Customer).join(CustomerRatecard, CustomerRatecard.customer_id == Customer.id)
         .where(CustomerRatecard.ratecard_id == ratecard.id).order_by(Customer.name)).all()
     return render_template("admin/ratecard_detail.html", ratecard=ratecard, customers=customers, states=STATES,
-                           page=rates_page(SellRate, SellRate.ratecard_id, ratecard.id))
+                           page=rates_page(SellRate, SellRate.ratecard_id, ratecard.id), now=rate_versions.now())
 
 
 add_rate_routes(SellRate, Ratecard, owner_field="ratecard_id", entity="rate", noun="rate",
                 new_rule="/ratecards/<int:ratecard_id>/rates/new", rule_prefix="/rates",
-                endpoint_prefix="", list_view="admin.ratecards", list_label="Ratecards")
+                endpoint_prefix="", list_view="admin.ratecards", list_label="Ratecards",
+               history_rule="/ratecards/<int:ratecard_id>/prefixes/<prefix>")

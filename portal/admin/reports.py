@@ -11,8 +11,9 @@ from .. import csvstream
 from ..choices import options
 from ..dbapi import connection as _connection
 from ..extensions import db
+from ..cdrs import services as cdr_services
 from ..localtime import local_today
-from ..models import Customer
+from ..models import Customer, Settings
 from ..reports import services
 from ._forms import ReportForm
 
@@ -21,10 +22,26 @@ def _today() -> date:
     return local_today()
 
 
+def report_currency(requested: str | None, customer_id: int | None) -> tuple[str, bool, list[str]]:
+    """(the currency of the amounts, whether to keep only its customers, the currencies in
+    use): money of customers paying in different currencies is never added."""
+    currencies = cdr_services.currencies_in_use(_connection())
+    default = Settings.get().currency
+    if customer_id is not None:
+        chosen = db.session.get(Customer, customer_id)
+        return (chosen.currency if chosen else default), False, currencies
+    if len(currencies) <= 1:
+        return (currencies[0] if currencies else default), False, currencies
+    if requested in currencies:
+        return requested, True, currencies
+    return (default if default in currencies else currencies[0]), True, currencies
+
+
 def _report_from_args():
     form = ReportForm(request.args)
     form.customer_id.choices = options([("", "All customers")] + [(str(i), n) for i, n in db.session.execute(
         db.select(Customer.id, Customer.name).order_by(Customer.name))])
+    form.currency.choices = options([(c, c) for c in cdr_services.currencies_in_use(_connection())] or [("", "—")])
     if not form.validate():
         abort(400, description="The report's filter is not valid: " + "; ".join(
             f"{form[name].label.text}: {' '.join(errors)}" for name, errors in form.errors.items()) + ".")
@@ -34,11 +51,14 @@ def _report_from_args():
         date_from = date_to - timedelta(days=29)
     dimension = form.dimension.data if form.dimension.data in services.DIMENSIONS else "day"
     customer_id = int(form.customer_id.data) if (form.customer_id.data or "").isdigit() else None
+    currency, only_currency, currencies = report_currency(form.currency.data, customer_id)
     try:
-        report = services.run(_connection(), dimension, date_from, date_to, customer_id)
+        report = services.run(_connection(), dimension, date_from, date_to, customer_id, currency, only_currency)
     except services.ReportError as exc:
         abort(400, description=f"{str(exc).capitalize()}: choose a shorter period.")
-    report.currency = services.currency_of(_connection(), customer_id)
+    form.currency.data = currency
+    if len(currencies) <= 1 or customer_id is not None:
+        del form.currency
     return form, report
 
 

@@ -43,10 +43,11 @@ def topup_command(customer: str, amount: str, note: str | None):
 @click.option("--from", "start", required=True, help="First day (YYYY-MM-DD) or date-time.")
 @click.option("--to", "end", required=True, help="Last day, included (YYYY-MM-DD), or an exclusive date-time.")
 @click.option("--customer", default=None, help="Only this customer's calls (by name).")
-def rerate_command(start: str, end: str, customer: str | None):
+@click.option("--provider", default=None, help="Only the calls routed through this provider (by name).")
+def rerate_command(start: str, end: str, customer: str | None, provider: str | None):
     """Re-rate the raw CDRs of a period and correct the ledger with adjustment entries."""
     try:
-        result = services.rerate(_when(start), _when(end), customer)
+        result = services.rerate(_when(start), _when(end), customer, provider)
     except services.BillingError as exc:  # raised before anything is written
         raise click.ClickException(str(exc)) from exc
     db.session.commit()

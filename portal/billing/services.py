@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 
 from ..extensions import db
 from ..ledger.services import LedgerError, post_entry
-from ..models import Customer, LedgerEntry
+from ..models import Customer, LedgerEntry, Provider
 
 
 class BillingError(ValueError):
@@ -57,17 +57,25 @@ def period(start: date | datetime, end: date | datetime) -> tuple[datetime, date
     return start, end
 
 
-def rerate(start: date | datetime, end: date | datetime, customer_name: str | None = None) -> RerateResult:
-    """Re-rate raw CDRs of a period (docs/billing.md, "Re-rating"). The caller commits.
+def rerate(start: date | datetime, end: date | datetime, customer_name: str | None = None,
+           provider_name: str | None = None) -> RerateResult:
+    """Re-rate raw CDRs of a period, of one customer and/or one provider or all
+    (docs/billing.md, "Re-rating"). The caller commits.
 
     Dates without a time are days in the database session's time zone; `end` is inclusive
     when it is a date and exclusive when it is a date-time.
     """
     start, end = period(start, end)
     customer_id = customer_by_name(customer_name).id if customer_name else None
+    provider_id = None
+    if provider_name:
+        provider = db.session.scalar(select(Provider).where(Provider.name == provider_name))
+        if provider is None:
+            raise BillingError(f"no provider named {provider_name!r}")
+        provider_id = provider.id
     row = db.session.execute(
-        text("SELECT rerated, adjusted, still_unrated FROM billing_private.rerate(:f, :t, :c)"),
-        {"f": start, "t": end, "c": customer_id}).one()
+        text("SELECT rerated, adjusted, still_unrated FROM billing_private.rerate(:f, :t, :c, :p)"),
+        {"f": start, "t": end, "c": customer_id, "p": provider_id}).one()
     return RerateResult(*row)
 
 

@@ -110,6 +110,7 @@ class CdrFilter:
     hangup_cause: str | None = None
     answered: bool | None = None
     status: str | None = None            # 'rated' | 'unrated'
+    currency: str | None = None          # calls of customers paying in this currency
     review: bool = False                 # calls to review: overrun, no hold, absurd duration
     number: str | None = None            # caller / destination search (number_condition)
     number_in: str = "either"            # 'destination' | 'caller' | 'either'
@@ -164,6 +165,9 @@ class CdrFilter:
         if self.prefix:
             clauses.append("c.destination LIKE %(prefix)s")
             params["prefix"] = self.prefix + "%"
+        if self.currency:
+            clauses.append("c.customer_id IN (SELECT cu.id FROM billing.customers cu WHERE cu.currency = %(currency)s)")
+            params["currency"] = self.currency
         if self.number:
             condition, number_params = number_condition(self.number, self.number_in, self.match)
             clauses.append(condition)
@@ -222,7 +226,7 @@ _STAFF_COLUMNS = _CUSTOMER_COLUMNS + """,
     c.fs_cdr_id, c.cost_rate, c.cost_amount, c.margin, c.gateway, c.route_seq, c.unrated_reason,
     c.held_seconds, c.overrun_seconds, c.no_hold, c.absurd_duration,
     c.customer_id, cu.name AS customer, cu.currency, c.provider_id, p.name AS provider,
-    p.currency AS cost_currency"""
+    p.currency AS provider_currency, c.cost_currency, c.cost_amount_original, c.exchange_rate"""
 # Export columns: (header, SQL). Staff get both sides; customers their own side.
 STAFF_EXPORT = [
     ("start_stamp", "c.start_stamp"), ("answer_stamp", "c.answer_stamp"), ("end_stamp", "c.end_stamp"),
@@ -233,6 +237,9 @@ STAFF_EXPORT = [
     ("cost_amount", "c.cost_amount"), ("margin", "c.margin"), ("hangup_cause", "c.hangup_cause"),
     ("status", "c.status"), ("unrated_reason", "c.unrated_reason"), ("held_seconds", "c.held_seconds"),
     ("overrun_seconds", "c.overrun_seconds"), ("no_hold", "c.no_hold"), ("absurd_duration", "c.absurd_duration"),
+    # the customer's currency (sell, cost, margin), and where a converted cost came from (0110)
+    ("currency", "cu.currency"), ("cost_currency", "c.cost_currency"),
+    ("cost_amount_original", "c.cost_amount_original"), ("exchange_rate", "c.exchange_rate"),
 ]
 CUSTOMER_EXPORT = [
     ("start", "c.start_stamp"), ("answer", "c.answer_stamp"), ("end", "c.end_stamp"), ("endpoint", "e.name"),
@@ -290,6 +297,14 @@ def page(conn, flt: CdrFilter, older_than: str | None = None, newer_than: str | 
     return Page(rows, Cursor.of(last) if has_older else None, Cursor.of(first) if has_newer else None)
 
 
+def currencies_in_use(conn) -> list[str]:
+    """The currencies customers pay in. Amounts of customers in different currencies are
+    never added up: sums are per currency when there is more than one."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT DISTINCT currency FROM billing.customers ORDER BY 1")
+        return [r[0] for r in cur.fetchall()]
+
+
 def _exists(conn, where: str, params: dict, op: str, row: dict) -> bool:
     return fetch_value(conn, f"SELECT EXISTS (SELECT 1 FROM billing.cdr c WHERE {where} "
                              f"AND (c.start_stamp, c.id) {op} (%(e_stamp)s, %(e_id)s))",
@@ -331,7 +346,7 @@ def call_detail(conn, cdr_id: int, customer_id: int | None = None) -> dict | Non
     scope = " AND c.customer_id = %(customer_id)s" if customer_id is not None else ""
     found = fetch_all(conn, f"""
         SELECT c.*, cu.name AS customer, cu.currency, e.name AS endpoint, e.auth AS endpoint_auth,
-               p.name AS provider, p.currency AS cost_currency, g.id AS gateway_id
+               p.name AS provider, p.currency AS provider_currency, g.id AS gateway_id
           FROM billing.cdr c
           LEFT JOIN billing.customers cu ON cu.id = c.customer_id
           LEFT JOIN billing.endpoints e ON e.id = c.endpoint_id
@@ -385,9 +400,20 @@ def totals(conn, flt: CdrFilter, *, customer_id: int | None = None) -> dict:
                    count(*) FILTER (WHERE c.overrun_seconds > 0 OR c.no_hold OR c.absurd_duration)
               FROM billing.cdr c WHERE {where}""", params)
         calls, answered, billsec, billed, revenue, cost, margin, unrated, overrun, to_review = cur.fetchone()
+        by_currency = []
+        if customer_id is None and not flt.customer_id and not flt.currency and len(currencies_in_use(conn)) > 1:
+            cur.execute(f"""
+                SELECT cu.currency, coalesce(sum(c.sell_amount), 0), coalesce(sum(c.cost_amount), 0),
+                       coalesce(sum(c.margin), 0)
+                  FROM billing.cdr c JOIN billing.customers cu ON cu.id = c.customer_id
+                 WHERE {where} AND (c.sell_amount <> 0 OR c.cost_amount <> 0)
+                 GROUP BY 1 ORDER BY 1""", params)
+            by_currency = [{"currency": cur_, "revenue": r, "cost": co, "margin": m} for cur_, r, co, m in cur.fetchall()]
     result = metrics(calls, answered, billsec, revenue, cost) | {"billed_seconds": int(billed), "margin": margin,
                                                                  "unrated": unrated, "overrun_seconds": int(overrun),
                                                                  "to_review": int(to_review)}
+    if len(by_currency) > 1:
+        result.update(revenue=None, cost=None, margin=None, by_currency=by_currency)
     if customer_id is not None:
         for key in STAFF_ONLY_TOTALS:
             del result[key]
@@ -414,7 +440,10 @@ def display_totals(totals: dict, currency: str | None) -> dict:
 
     shown = {}
     for key, value in totals.items():
-        if value is None:
+        if key == "by_currency":
+            shown[key] = [{k: (v if k == "currency" else money(v, row["currency"])) for k, v in row.items()}
+                          for row in value]
+        elif value is None:
             shown[key] = "—"
         elif key in ("revenue", "cost", "margin"):
             shown[key] = money(value, currency)

@@ -18,8 +18,8 @@ from decimal import Decimal
 from sqlalchemy import select, text
 
 from ..extensions import db
-from ..models import (Customer, CustomerRatecard, Destination, Endpoint, Gateway, Permission, PermissionWeight,
-                      Provider, Ratecard, RoutingRule, RoutingRuleProvider, Settings, User, Weight)
+from ..models import (Customer, CustomerRatecard, Destination, Endpoint, ExchangeRate, Gateway, Permission,
+                      PermissionWeight, Provider, Ratecard, RoutingRule, RoutingRuleProvider, Settings, User, Weight)
 from .yamlio import FlowList, FlowMap, emit
 
 HEADER = (
@@ -164,6 +164,13 @@ def build() -> dict:
             "users": [FlowMap(email=u.email, password_hash=u.password_hash, active=u.active)
                       for u in sorted(users.get(c.id, []), key=lambda u: u.email)],
         })
+
+    rates = session.scalars(select(ExchangeRate).order_by(ExchangeRate.from_currency, ExchangeRate.to_currency,
+                                                           ExchangeRate.valid_from)).all()
+    if rates:   # only when there are some: a single-currency dump stays as it was
+        doc["exchange_rates"] = [FlowMap(**{"from": x.from_currency, "to": x.to_currency, "rate": x.rate_text,
+                                            "valid_from": moment_value(x.valid_from),
+                                            "valid_to": moment_value(x.valid_to)}) for x in rates]
     return doc
 
 

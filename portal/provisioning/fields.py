@@ -146,6 +146,17 @@ def decimal(places: int = 6, minimum: Decimal | int | None = None, below: Decima
 
 money = decimal(6)
 non_negative_money = decimal(6, minimum=0)
+# billing.exchange_rate = numeric(24, 12), > 0 (0110)
+_exchange_rate = decimal(12, minimum=0, limit=Decimal(10) ** 12)
+
+
+def exchange_rate(value) -> Decimal:
+    rate = _exchange_rate(value)
+    if rate == 0:
+        raise Invalid("must be > 0")
+    return rate
+
+
 rate = decimal(6, minimum=0, limit=RATE_LIMIT)
 tax_rate = decimal(4, minimum=0, below=1)
 

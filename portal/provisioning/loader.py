@@ -51,6 +51,8 @@ CONSTRAINT_MESSAGES = {
     "ck_gateways_register_needs_credentials": "register: true needs a username and a password",
     "ck_rates_validity": "a rate's valid_to must be after its valid_from",
     "ck_provider_rates_validity": "a rate's valid_to must be after its valid_from",
+    "ck_customer_ratecards_currency": "a customer's ratecards must be in the customer's currency",
+    "ck_exchange_rates_validity": "valid_to must be after valid_from",
 }
 
 ACTIONS = ("created", "updated", "unchanged", "deleted")
@@ -124,6 +126,17 @@ RATE_SQL = {
 }
 
 
+EXCHANGE_RATES_SQL = (
+    "INSERT INTO billing.exchange_rates AS x (from_currency, to_currency, rate, valid_from, valid_to, created_by)"
+    " VALUES (:from_currency, :to_currency, :rate, CAST(:valid_from AS timestamptz), CAST(:valid_to AS timestamptz),"
+    " :actor)"
+    " ON CONFLICT ON CONSTRAINT uq_exchange_rates_pair_valid_from DO UPDATE SET rate = EXCLUDED.rate,"
+    " valid_to = EXCLUDED.valid_to"
+    " WHERE (x.rate, x.valid_to) IS DISTINCT FROM (EXCLUDED.rate, EXCLUDED.valid_to)"
+    " RETURNING (x.xmax = 0) AS inserted"
+)
+
+
 DESTINATIONS_SQL = (
     "INSERT INTO billing.destinations AS d (prefix, name, weight_id)"
     " SELECT * FROM unnest(CAST(:prefix AS text[]), CAST(:name AS text[]), CAST(:weight_id AS bigint[]))"
@@ -182,6 +195,8 @@ class Applier:
         check_refs("provider", Provider, c.providers,
                    [ref for cust in c.customers for rule in cust.get("routing_rules", []) for ref in rule.get("providers", [])])
 
+        self._check_ratecard_currencies(errors)
+
         # Entities matched by a globally unique name must not belong to another owner.
         gateways = [(p, g) for p in c.providers for g in p.get("gateways", [])]
         self._check_owners("gateway", Gateway, "provider", Provider, gateways, errors)
@@ -205,6 +220,44 @@ class Applier:
                     errors.append(f"{user.path}.email: {user['email']!r} belongs to customer {found[1]!r}")
         if errors:
             raise ProvisioningError(errors)
+
+    def _check_ratecard_currencies(self, errors: list[str]) -> None:
+        """A customer's ratecards are in its currency (0111): the file's currency of each,
+        else the stored one, else the file's (or the settings') default for a new one."""
+        c = self.config
+        default = c.currency or Settings.get().currency
+        card_names = {link["name"] for cust in c.customers for link in cust.get("ratecards", [])}
+        customer_names = {cust["name"] for cust in c.customers if "name" in cust}
+        stored_cards = dict(self.session.execute(select(Ratecard.name, Ratecard.currency)
+                                                 .where(Ratecard.name.in_(sorted(card_names)))).all()) if card_names else {}
+        stored_customers = dict(self.session.execute(select(Customer.name, Customer.currency)
+                                                     .where(Customer.name.in_(sorted(customer_names)))).all()) \
+            if customer_names else {}
+        file_cards = {r["name"]: r.get("currency") for r in c.ratecards if "name" in r}
+        for cust in c.customers:
+            if "name" not in cust:
+                continue
+            currency = cust.get("currency") or stored_customers.get(cust["name"]) or default
+            links = cust.get("ratecards")
+            if links is None:   # links kept as stored: check them against a new currency
+                if "currency" not in cust or cust["name"] not in stored_customers:
+                    continue
+                rows = self.session.execute(select(Ratecard.name, Ratecard.currency)
+                                            .join(CustomerRatecard, CustomerRatecard.ratecard_id == Ratecard.id)
+                                            .join(Customer, Customer.id == CustomerRatecard.customer_id)
+                                            .where(Customer.name == cust["name"])).all()
+                for name, card_currency in rows:
+                    card_currency = file_cards.get(name) or card_currency
+                    if card_currency != currency:
+                        errors.append(f"{cust.path}.currency: {currency} differs from its ratecard {name!r} "
+                                      f"({card_currency}); a customer's ratecards must be in its currency")
+                continue
+            for link in links:
+                name = link["name"]
+                card_currency = file_cards.get(name) or stored_cards.get(name) or (default if name in file_cards else None)
+                if card_currency is not None and card_currency != currency:
+                    errors.append(f"{link.path}.name: ratecard {name!r} is in {card_currency}, the customer pays in "
+                                  f"{currency}; a customer's ratecards must be in its currency")
 
     def _check_owners(self, kind: str, model, owner_kind: str, owner_model, pairs: list[tuple[Entry, Entry]],
                       errors: list[str]) -> None:
@@ -280,6 +333,15 @@ class Applier:
             self.apply_provider(entry)
         for entry in c.customers:
             self.apply_customer(entry)
+        for entry in c.exchange_rates:
+            self.apply_exchange_rate(entry)
+        # the ratecard-currency guard (0111) is checked at commit; check() has already
+        # compared the file's currencies, this names the entry if the database disagrees
+        guards = ("billing.tg_customer_ratecards__currency, billing.tg_customers__ratecard_currency, "
+                  "billing.tg_ratecards__customer_currency")
+        with self.at("customers"):
+            self.session.execute(text(f"SET CONSTRAINTS {guards} IMMEDIATE"))   # runs the pending checks
+            self.session.execute(text(f"SET CONSTRAINTS {guards} DEFERRED"))
         audit.record("load", "provisioning", actor=self.actor, summary=self.summary.as_dict())
         self.session.flush()
         return self.summary
@@ -419,6 +481,16 @@ class Applier:
             self.record("endpoints", action)
         for user in entry.get("users", []):
             self.apply_user(customer, user)
+
+    def apply_exchange_rate(self, entry: Entry) -> None:
+        """Declarative: the row of (from, to, valid_from) gets the file's rate and valid_to;
+        other rows of the pair are left as they are (the latest valid_from decides)."""
+        with self.at(entry.path):
+            written = self.session.execute(text(EXCHANGE_RATES_SQL), {
+                "from_currency": entry["from"], "to_currency": entry["to"], "rate": entry["rate"],
+                "valid_from": fields.moment_text(entry["valid_from"]),
+                "valid_to": fields.moment_text(entry.get("valid_to")), "actor": self.actor}).first()
+        self.summary.add("exchange rates", "unchanged" if written is None else "created" if written[0] else "updated")
 
     def apply_customer_ratecards(self, customer: Customer, entry: Entry) -> bool:
         wanted = sorted((link["priority"], self.ids["ratecard"][link["name"]]) for link in entry["ratecards"])

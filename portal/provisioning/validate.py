@@ -124,8 +124,11 @@ ENDPOINT = {
     "ignore_early_media": f.boolean,
 }
 USER = {"email": f.email, "password": f.text, "password_hash": f.password_hash, "active": f.boolean}
+# 1 `from` = rate `to`, valid in [valid_from, valid_to); matched by (from, to, valid_from)
+EXCHANGE_RATE = {"from": f.currency, "to": f.currency, "rate": f.exchange_rate, "valid_from": f.moment,
+                 "valid_to": f.nullable(f.moment)}
 TOP = {"currency": f.currency, "settings": CHILD, "weights": CHILD, "permissions": CHILD, "destinations": CHILD,
-       "ratecards": CHILD, "providers": CHILD, "customers": CHILD}
+       "ratecards": CHILD, "providers": CHILD, "customers": CHILD, "exchange_rates": CHILD}
 
 MIN_USER_PASSWORD = 10
 
@@ -187,6 +190,7 @@ class Config:
     ratecards: list[Entry] = field(default_factory=list)
     providers: list[Entry] = field(default_factory=list)
     customers: list[Entry] = field(default_factory=list)
+    exchange_rates: list[Entry] = field(default_factory=list)
 
 
 def _join(path: str, key) -> str:
@@ -331,6 +335,20 @@ class Validator:
             emails: dict = {}
             for entry in config.customers:
                 self.customer(entry, endpoint_names, sip_users, emails)
+        if "exchange_rates" in children:
+            config.exchange_rates = self.entries(children["exchange_rates"], "exchange_rates", EXCHANGE_RATE,
+                                                 required=("from", "to", "rate", "valid_from"))
+            seen: dict = {}
+            for entry in config.exchange_rates:
+                if entry.get("from") and entry.get("from") == entry.get("to"):
+                    self.error(_join(entry.path, "to"), "must differ from `from`")
+                if "valid_from" in entry and not _before(entry["valid_from"], entry.get("valid_to")):
+                    self.error(_join(entry.path, "valid_to"), "must be after valid_from")
+                key = (entry.get("from"), entry.get("to"), f.moment_text(entry.get("valid_from")))
+                if None not in key:
+                    if key in seen:
+                        self.error(entry.path, f"duplicate of {seen[key]} (same from, to and valid_from)")
+                    seen.setdefault(key, entry.path)
         return config
 
     def gateway_rules(self, gateway: Entry) -> None:

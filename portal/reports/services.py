@@ -10,6 +10,10 @@ the longest-prefix lookup runs once per distinct prefix, not once per call.
 
 Derived figures use the rounding of portal.cdrs.services.metrics (minutes 2 places,
 ASR % 2 places, ACD seconds 1 place, half-up); money sums are exact.
+
+Money is in the customer's currency (a call's cost is converted into it when rated), so
+amounts of customers paying in different currencies are never added: with more than
+one currency in use a report covers the customers of one currency (`currency`).
 """
 from __future__ import annotations
 
@@ -92,7 +96,10 @@ def _range(date_from: date, date_to: date) -> tuple[datetime, datetime]:
     return day_range(date_from, date_to)
 
 
-def run(conn, dimension: str, date_from: date, date_to: date, customer_id: int | None = None) -> Report:
+def run(conn, dimension: str, date_from: date, date_to: date, customer_id: int | None = None,
+        currency: str | None = None, filter_currency: bool = True) -> Report:
+    """`currency`: the customers' currency of the amounts; calls of customers paying in
+    another one are left out unless `filter_currency` is false (one currency in use)."""
     if dimension not in DIMENSIONS:
         raise ReportError(f"unknown report {dimension!r}")
     t0, t1 = _range(date_from, date_to)
@@ -101,7 +108,10 @@ def run(conn, dimension: str, date_from: date, date_to: date, customer_id: int |
     if customer_id is not None:
         extra = "AND c.customer_id = %(customer_id)s"
         params["customer_id"] = customer_id
-    report = Report(dimension, date_from, date_to)
+    elif currency is not None and filter_currency:
+        extra = "AND c.customer_id IN (SELECT cu.id FROM billing.customers cu WHERE cu.currency = %(currency)s)"
+        params["currency"] = currency
+    report = Report(dimension, date_from, date_to, currency=currency)
     with conn.cursor() as cur:
         cur.execute(_QUERIES[dimension].format(extra=extra), params)
         names = [d[0] for d in cur.description]

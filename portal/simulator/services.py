@@ -11,6 +11,9 @@ from decimal import Decimal
 
 COLUMNS = ["ok", "reason", "hangup_cause", "customer_id", "endpoint_id", "destination", "sell_prefix", "sell_rate",
            "max_duration", "route_seq", "gateway", "dial_string", "provider_id", "cost_rate"]
+# route_preview's own columns after CONTRACT 1's (0110): the route's currency, the
+# exchange rate to the customer's (NULL: the same) and the cost converted with it
+PREVIEW_COLUMNS = ["cost_currency", "exchange_rate", "converted_cost_rate"]
 SIP_USER_RE = re.compile(r"^[A-Za-z0-9_.+-]{1,64}$")
 SIGNATURE = "billing.route_preview(text,inet,text,text,text)"
 
@@ -27,6 +30,8 @@ REASONS = {
     "negative_margin": "Every route costs more than the sell rate and the customer does not allow that.",
     "no_route": "No enabled provider route with capacity serves this number.",
 }
+FX_REFUSED = ("not offered: no {currency}→{customer_currency} exchange rate is valid now "
+              "(add one under Exchange rates)")
 
 
 class SimulatorError(ValueError):
@@ -45,7 +50,18 @@ class Route:
     provider_id: int
     provider: str | None
     sell_rate: Decimal
-    cost_rate: Decimal
+    cost_rate: Decimal                       # in the customer's currency (converted when needed)
+    cost_currency: str | None = None         # the provider's currency
+    original_cost_rate: Decimal | None = None   # the provider's own rate, when converted
+    exchange_rate: Decimal | None = None
+
+    @property
+    def converted(self) -> bool:
+        return self.exchange_rate is not None
+
+    @property
+    def exchange_rate_text(self) -> str:
+        return format(Decimal(self.exchange_rate).normalize(), "f") if self.converted else ""
 
     @property
     def margin(self) -> Decimal:
@@ -75,6 +91,9 @@ class Simulation:
     sell_rate: Decimal | None = None
     max_duration: int | None = None
     routes: list[Route] = field(default_factory=list)
+    # providers with a rate for the number left out for want of an exchange rate:
+    # (name, their currency, why)
+    fx_refused: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def available(conn) -> bool:
@@ -107,9 +126,10 @@ def simulate(conn, source_ip: str | None, sip_user: str | None, caller_id: str |
         raise SimulatorUnavailable("the simulator needs billing.route_preview, which this database does not have yet "
                                    "(install the routing release and run `flask --app wsgi db upgrade`)")
     with conn.cursor() as cur:
-        cur.execute(f"SELECT {', '.join(COLUMNS)} FROM billing.route_preview(%s, %s::inet, %s, %s, %s)",
+        columns = COLUMNS + PREVIEW_COLUMNS if _has_preview_columns(cur) else COLUMNS
+        cur.execute(f"SELECT {', '.join(columns)} FROM billing.route_preview(%s, %s::inet, %s, %s, %s)",
                     (f"simulator-{uuid.uuid4()}", source_ip, sip_user, caller_id or None, destination.strip()))
-        rows = [dict(zip(COLUMNS, r)) for r in cur.fetchall()]
+        rows = [dict.fromkeys(PREVIEW_COLUMNS) | dict(zip(columns, r)) for r in cur.fetchall()]
         if not rows:
             raise SimulatorError("route_preview returned no row (it should return exactly one when refusing)")
         first = rows[0]
@@ -136,9 +156,35 @@ def simulate(conn, source_ip: str | None, sip_user: str | None, caller_id: str |
                 names = dict(cur.fetchall())
             sim.routes = [Route(seq=r["route_seq"], gateway=r["gateway"], dial_string=r["dial_string"],
                                 provider_id=r["provider_id"], provider=names.get(r["provider_id"]),
-                                sell_rate=r["sell_rate"], cost_rate=r["cost_rate"])
+                                sell_rate=r["sell_rate"],
+                                cost_rate=r["converted_cost_rate"] if r["converted_cost_rate"] is not None
+                                else r["cost_rate"],
+                                cost_currency=r["cost_currency"],
+                                original_cost_rate=r["cost_rate"] if r["exchange_rate"] is not None else None,
+                                exchange_rate=r["exchange_rate"])
                           for r in sorted(rows, key=lambda r: r["route_seq"] or 0)]
+        if sim.customer_id is not None and sim.destination and sim.destination.isdigit() and \
+                sim.reason in (None, "no_route", "negative_margin") and _has_fx_refused(cur):
+            cur.execute("SELECT provider, currency, customer_currency "
+                        "FROM billing_private.route_fx_refused(%s, %s, now())", (sim.customer_id, sim.destination))
+            sim.fx_refused = [(name, currency, FX_REFUSED.format(currency=currency, customer_currency=to))
+                              for name, currency, to in cur.fetchall()]
+            if sim.reason == "no_route" and sim.fx_refused:
+                sim.explanation = (f"{REASONS['no_route']} {len(sim.fx_refused)} provider(s) with a rate for this "
+                                   "number were left out for want of an exchange rate into the customer's currency.")
     return sim
+
+
+def _has_preview_columns(cur) -> bool:
+    """route_preview of 0110 or later (older databases answer CONTRACT 1's columns only)."""
+    cur.execute("""SELECT count(*) = 3 FROM pg_proc p, unnest(p.proargnames) AS a(name)
+                    WHERE p.oid = to_regprocedure(%s) AND a.name = ANY (%s)""", (SIGNATURE, PREVIEW_COLUMNS))
+    return cur.fetchone()[0]
+
+
+def _has_fx_refused(cur) -> bool:
+    cur.execute("SELECT to_regprocedure('billing_private.route_fx_refused(bigint,text,timestamptz)') IS NOT NULL")
+    return cur.fetchone()[0]
 
 
 def endpoint_source(endpoint) -> tuple[str | None, str | None]:

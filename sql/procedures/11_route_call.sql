@@ -38,6 +38,14 @@
 --      permission_weights;
 --   3. sell rate: billing_private.find_sell_rate given the number cut to that length
 --      (ix_rates_ratecard_id_prefix per ratecard in priority order);
+--   3b. only when a routable provider bills in another currency than the customer
+--      (prefix_lengths.route_currencies, read by statement 1; 0110): one exchange
+--      rate per currency in use (uq_exchange_rates_pair_valid_from, one probe each),
+--      and each candidate rate converted, its factor found by two array subscripts
+--      (prefix_lengths.route_currency_slots: provider id -> currency). A customer in
+--      the only currency in use pays ~34,000 instructions (1.1 %) for currencies;
+--      with one provider in five in another currency, ~166,000 (5.3 %)
+--      (docs/performance-route.md);
 --   4. routes: ix_provider_rates_prefix_covering (0011), one index-only scan for all
 --      providers (about 60 rows), joined to billing_private.route_gateways (0015:
 --      ~100 rows, enabled gateways of enabled providers, hashed), gateway_stats
@@ -165,6 +173,10 @@ DECLARE
     v_sell_rate_u  bigint;
     v_allow_negative boolean;
     v_strategy     integer;     -- 1 cost, 2 quality, 3 reliability, 4 equal, 5 priority
+    v_convert      boolean;     -- a routable provider bills in another currency (0110)
+    v_fx_slot      integer[];   -- then: by provider id, its currency's slot (prefix_lengths)
+    v_fx_factor    numeric[];   -- by slot: 10^6 x the factor into the customer's currency
+                                -- (1 or the exchange rate valid now; NULL: none)
 BEGIN
     ok := false;
 
@@ -215,7 +227,8 @@ BEGIN
            e.add_prefix, e.spend_limit_month, c.enabled AS customer_enabled, c.balance, c.credit_limit,
            c.max_calls AS customer_max_calls, c.allow_negative_margin, c.lcr_strategy,
            s.max_call_seconds, s.hold_grace_seconds, s.quota_seconds, s.ring_timeout_seconds,
-           coalesce(pl.longest, 20) AS longest_prefix
+           coalesce(pl.longest, 20) AS longest_prefix,
+           c.currency, coalesce(pl.route_currencies <> ARRAY[c.currency::text], true) AS needs_fx
       INTO v_ep
       FROM billing.endpoints e
       JOIN billing.customers c ON c.id = e.customer_id
@@ -277,6 +290,21 @@ BEGIN
     v_allow_negative := v_ep.allow_negative_margin;
     v_strategy := CASE v_ep.lcr_strategy WHEN 'cost' THEN 1 WHEN 'quality' THEN 2 WHEN 'reliability' THEN 3
                                          WHEN 'equal' THEN 4 ELSE 5 END;
+    v_convert := v_ep.needs_fx;
+    IF v_convert THEN
+        -- Each routable currency's factor into the customer's currency, times 10^6 (the
+        -- ranking's unit): 1 for the same currency, else the exchange rate valid now
+        -- (find_exchange_rate, 12_exchange_rates.sql), NULL without one: the routes of
+        -- its providers are then not offered. One lookup per currency, not per provider.
+        SELECT pl.route_currency_slots,
+               ARRAY(SELECT CASE WHEN u.currency = v_ep.currency::text THEN 1000000
+                                 ELSE (SELECT x.rate * 1000000
+                                         FROM billing_private.find_exchange_rate(u.currency, v_ep.currency, v_now) x) END
+                       FROM unnest(pl.route_currencies) WITH ORDINALITY u(currency, slot)
+                      ORDER BY u.slot)
+          INTO v_fx_slot, v_fx_factor
+          FROM billing_private.prefix_lengths pl;
+    END IF;
 
     -- Rank the routes now, before the lock: for each enabled provider its longest
     -- valid rate (same rule as find_provider_rate, all providers in one index-only
@@ -310,7 +338,13 @@ BEGIN
                             END, 9223372036854775807) AS key,
                    gw.provider_priority, pc.rate_u, gw.provider_id, gw.priority, gw.gateway_id AS id,
                    pc.rate, gw.name, gw.add_prefix, gw.strip_digits
-              FROM (SELECT DISTINCT ON (pr.provider_id) pr.provider_id, pr.rate, (pr.rate * 1000000)::bigint AS rate_u
+              -- rate_u: the cost in the customer's currency in millionths, converted only
+              -- when some provider bills in another currency: round(rate x exchange rate, 6)
+              -- (docs/rounding.md); NULL for a currency without a rate (filtered below)
+              FROM (SELECT DISTINCT ON (pr.provider_id) pr.provider_id, pr.rate,
+                           CASE WHEN v_convert
+                                THEN (pr.rate * v_fx_factor[v_fx_slot[pr.provider_id]])::bigint
+                                ELSE (pr.rate * 1000000)::bigint END AS rate_u
                       FROM billing.provider_rates pr
                      WHERE pr.prefix = ANY (v_prefixes)
                        AND NOT pr.blocked
@@ -327,6 +361,7 @@ BEGIN
                      ON gs.gateway_id = gw.gateway_id
                -- a gateway that would strip the whole number cannot dial it
              WHERE (gw.strip_digits < length(v_number) OR gw.add_prefix <> '')
+               AND pc.rate_u IS NOT NULL   -- a currency without an exchange rate: not offered
                AND (NOT EXISTS (SELECT FROM billing.routing_rules rr
                                  WHERE rr.customer_id = v_customer_id AND rr.prefix = ANY (v_prefixes))
                     OR gw.provider_id IN (SELECT rp.provider_id
@@ -470,7 +505,7 @@ BEGIN
     RETURN QUERY SELECT * FROM billing_private.route_decide(p_call_uuid, p_source_ip, p_sip_user, p_caller_id, p_destination, true);
 END $$;
 
--- The routing simulator: same rows, no hold, no lock.
+-- The routing simulator: same rows (plus each route's currency), no hold, no lock.
 CREATE OR REPLACE FUNCTION billing.route_preview(
     p_call_uuid   text,
     p_source_ip   inet,
@@ -492,12 +527,24 @@ RETURNS TABLE (
     dial_string   text,
     provider_id   bigint,
     cost_rate     numeric,
-    granted_seconds integer)
+    granted_seconds integer,
+    cost_currency text,            -- not in route_call (CONTRACTs 1, 1b): the provider's currency,
+    exchange_rate numeric,         -- the rate into the customer's (NULL: the same currency)
+    converted_cost_rate numeric)   -- and cost_rate in the customer's currency, as ranked
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RETURN QUERY SELECT * FROM billing_private.route_decide(p_call_uuid, p_source_ip, p_sip_user, p_caller_id, p_destination, false);
+    -- the extra columns are looked up here, not in route_decide: call set-up pays nothing
+    -- for them; same rule (find_exchange_rate) and same moment (now()) as the ranking
+    RETURN QUERY
+        SELECT d.*, p.currency::text, fx.rate::numeric,
+               CASE WHEN fx.rate IS NULL THEN d.cost_rate ELSE round(d.cost_rate * fx.rate, 6) END
+          FROM billing_private.route_decide(p_call_uuid, p_source_ip, p_sip_user, p_caller_id, p_destination, false) d
+          LEFT JOIN billing.providers p ON p.id = d.provider_id
+          LEFT JOIN billing.customers c ON c.id = d.customer_id
+          LEFT JOIN LATERAL billing_private.find_exchange_rate(p.currency, c.currency, now()) fx ON true
+         ORDER BY d.route_seq;
 END $$;
 
 -- Re-authorization (CONTRACT 1b): one more quota for a call in progress. The switch

@@ -22,13 +22,25 @@
 --   billing_private.prefix_lengths.longest, 0014: 6 probes instead of 12 for a 12-digit
 --   number when no prefix is longer than 6 digits)). Between valid rates of one prefix
 --   the latest valid_from wins, then the highest id (10_rating.sql; rerate agrees).
+--   Currencies (0110): when the provider's currency is not the customer's, the cost is
+--   converted with exchange_rate_at(provider's, customer's, start_stamp)
+--   (uq_exchange_rates_pair_valid_from, one backward probe). It is a function call in an
+--   expression, not a lateral join: a join's plan nodes are started for every CDR (the
+--   trigger's plan is cached, its executor is not), which cost one currency ~45,000
+--   instructions per CDR for nothing; the call costs nothing when not made. For the
+--   same reason the executor's start-up grows with every expression node: rate_cdr_with
+--   fences (OFFSET 0) its inputs and its reason so that each expression exists once
+--   (without them the reason was built twice and the exchange rate three times: +56,000
+--   instructions). A CDR in one currency costs what it did before 0110 (within 0.5 %;
+--   docs/performance-cdr.md).
 --
 -- Unrated reasons, checked in this order (the first that applies is recorded):
 --   missing_customer, unknown_customer, missing_destination, invalid_destination,
 --   missing_start_stamp, missing_billsec, negative_billsec, end_before_start,
 --   and for answered calls only (billsec > 0; an unanswered call costs 0 on both
 --   sides whatever the rates): no_sell_rate, missing_provider, unknown_provider,
---   no_cost_rate.
+--   no_cost_rate, no_exchange_rate (0110: the provider bills in another currency and
+--   no exchange rate to the customer's is valid at start_stamp).
 -- A call refused by route_call (billing_reject_reason set) that never connected is
 -- rated at 0 without lookups: it is a valid, free CDR.
 
@@ -48,7 +60,8 @@ CREATE OR REPLACE FUNCTION billing_private.rate_cdr_with(
     s_id bigint, s_prefix text, s_rate numeric, s_connect_fee numeric, s_min_duration integer,
     s_first integer, s_next integer,
     c_id bigint, c_rate numeric, c_connect_fee numeric, c_min_duration integer,
-    c_first integer, c_next integer)
+    c_first integer, c_next integer,
+    p_currency text, c_currency text, c_exchange_rate numeric)
 RETURNS SETOF billing_private.rated_call
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN v.reason IS NULL THEN 'rated' ELSE 'unrated' END,
@@ -61,12 +74,23 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                 ELSE 0 END,
            c_id, c_rate,
            CASE WHEN v.bill THEN billing_private.billed_seconds(p_billsec, c_min_duration, c_first, c_next) ELSE 0 END,
-           CASE WHEN v.bill THEN billing_private.charge(p_billsec, c_rate, c_connect_fee, c_min_duration, c_first, c_next)
-                ELSE 0 END,
-           CASE WHEN v.bill THEN p_billsec - v.sell_sec ELSE 0 END
+           -- the cost in the customer's currency: the provider's charge converted when
+           -- the currencies differ, round(charge x exchange rate, 6) (docs/rounding.md)
+           CASE WHEN NOT v.bill THEN 0 WHEN v.fx IS NULL THEN v.cost ELSE round(v.cost * v.fx, 6) END,
+           CASE WHEN v.bill THEN p_billsec - v.sell_sec ELSE 0 END,
+           CASE WHEN v.bill AND v.fx IS NOT NULL THEN c_currency END,
+           CASE WHEN v.bill AND v.fx IS NOT NULL THEN v.cost END,
+           CASE WHEN v.bill THEN v.fx END
       FROM (SELECT r.reason, r.reason IS NULL AND NOT k.rejected AS bill,
-                   least(p_billsec, coalesce(p_sell_cap, p_billsec)) AS sell_sec
-              FROM (SELECT coalesce(p_reject_reason, '') <> '' AND coalesce(p_billsec, 0) = 0 AS rejected) k
+                   least(p_billsec, coalesce(p_sell_cap, p_billsec)) AS sell_sec,
+                   -- the provider's charge in its currency, once (the fence below)
+                   billing_private.charge(p_billsec, c_rate, c_connect_fee, c_min_duration, c_first, c_next) AS cost,
+                   k.fx
+              -- fx: the exchange rate of an answered call (unanswered: 0 in any currency);
+              -- NULL when nothing is converted, or when no rate is valid (no_exchange_rate)
+              FROM (SELECT coalesce(p_reject_reason, '') <> '' AND coalesce(p_billsec, 0) = 0 AS rejected,
+                           CASE WHEN p_billsec > 0 THEN c_exchange_rate END AS fx
+                     OFFSET 0) k   -- a fence: the caller's exchange-rate expression once
              CROSS JOIN LATERAL (
                     SELECT CASE
                                WHEN k.rejected THEN NULL
@@ -85,7 +109,9 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                                WHEN p_provider_id IS NULL THEN 'missing_provider'
                                WHEN p_provider_found IS NULL THEN 'unknown_provider'
                                WHEN c_id IS NULL THEN 'no_cost_rate'
-                           END AS reason) r
+                               WHEN c_currency <> p_currency AND k.fx IS NULL THEN 'no_exchange_rate'
+                           END AS reason
+                    OFFSET 0) r   -- a fence: the reason once, not again inside `bill`
             OFFSET 0) v   -- a fence: the reason is computed once, not once per use below
 $$;
 
@@ -107,7 +133,11 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
      CROSS JOIN LATERAL billing_private.rate_cdr_with(
             p_customer_id, c.id, p_destination, p_start, p_end, p_billsec, p_provider_id, p.id, p_reject_reason,
             p_sell_cap, s.id, s.prefix, s.rate, s.connect_fee, s.min_duration, s.increment_first, s.increment_next,
-            pr.id, pr.rate, pr.connect_fee, pr.min_duration, pr.increment_first, pr.increment_next) x
+            pr.id, pr.rate, pr.connect_fee, pr.min_duration, pr.increment_first, pr.increment_next,
+            c.currency, p.currency,
+            -- an expression, not a join: a call in one currency starts no plan node for it
+            CASE WHEN p.currency <> c.currency
+                 THEN billing_private.exchange_rate_at(p.currency, c.currency, p_start) END) x
 $$;
 
 -- Exponential decay factor for gateway statistics: counters halve every hour, so the
@@ -253,7 +283,8 @@ BEGIN
                    NULL::bigint AS customer_id, NULL::bigint AS provider_id, NULL::bigint AS sell_rate_id,
                    NULL::text AS sell_prefix, NULL::numeric AS sell_rate, 0 AS billed_seconds, 0::numeric AS sell_amount,
                    NULL::bigint AS cost_rate_id, NULL::numeric AS cost_rate, 0 AS cost_billed_seconds,
-                   0::numeric AS cost_amount, 0 AS overrun_seconds
+                   0::numeric AS cost_amount, 0 AS overrun_seconds, NULL::text AS cost_currency,
+                   NULL::numeric AS cost_amount_original, NULL::numeric AS exchange_rate
               INTO v;
             DELETE FROM billing.call_holds h WHERE h.call_uuid = NEW.uuid
             RETURNING coalesce(h.granted_seconds, h.max_duration) INTO v_held;
@@ -267,7 +298,8 @@ BEGIN
                              destination, sell_prefix, start_stamp, answer_stamp, end_stamp, duration, billsec,
                              billed_seconds, cost_billed_seconds, sell_rate_id, sell_rate, sell_amount,
                              cost_rate_id, cost_rate, cost_amount, margin, hangup_cause, route_seq,
-                             status, unrated_reason, held_seconds, overrun_seconds, no_hold, absurd_duration)
+                             status, unrated_reason, held_seconds, overrun_seconds, no_hold, absurd_duration,
+                             cost_currency, cost_amount_original, exchange_rate)
     VALUES (NEW.id, NEW.uuid, v.customer_id, NEW.billing_endpoint_id, v.provider_id, NEW.billing_gateway,
             NEW.caller_id_number, coalesce(NEW.billing_destination, NEW.destination_number), v.sell_prefix,
             coalesce(NEW.start_stamp, NEW.end_stamp, NEW.answer_stamp, NEW.received_at, now()),
@@ -276,7 +308,8 @@ BEGIN
             v.cost_rate_id, v.cost_rate, v.cost_amount, v.sell_amount - v.cost_amount, NEW.hangup_cause,
             NEW.billing_route_seq, v.status, v.unrated_reason, v_held, coalesce(v.overrun_seconds, 0),
             v_answered = 1 AND NOT v_rejected AND v_held IS NULL,
-            coalesce(v_answered = 1 AND NOT v_rejected AND NEW.billsec > v_longest, false));
+            coalesce(v_answered = 1 AND NOT v_rejected AND NEW.billsec > v_longest, false),
+            v.cost_currency, v.cost_amount_original, v.exchange_rate);
     RETURN NEW;
 END $$;
 

@@ -43,13 +43,15 @@ BEGIN
                              destination, sell_prefix, start_stamp, answer_stamp, end_stamp, duration, billsec,
                              billed_seconds, cost_billed_seconds, sell_rate_id, sell_rate, sell_amount,
                              cost_rate_id, cost_rate, cost_amount, margin, hangup_cause, route_seq,
-                             status, unrated_reason, held_seconds, overrun_seconds, no_hold, absurd_duration)
+                             status, unrated_reason, held_seconds, overrun_seconds, no_hold, absurd_duration,
+                             cost_currency, cost_amount_original, exchange_rate)
     SELECT r.fs_cdr_id, r.uuid, r.customer_id, r.endpoint_id, r.provider_id, r.gateway, f.caller_id_number,
            r.destination, r.sell_prefix, r.cdr_start, r.answer_stamp, r.end_stamp, coalesce(r.duration, 0),
            coalesce(r.billsec, 0), r.billed_seconds, r.cost_billed_seconds, r.sell_rate_id, r.sell_rate,
            r.sell_amount, r.cost_rate_id, r.cost_rate, r.cost_amount, r.sell_amount - r.cost_amount,
            f.hangup_cause, f.billing_route_seq, r.status, r.unrated_reason, r.held_seconds,
-           coalesce(r.overrun_seconds, 0), r.no_hold, r.absurd_duration
+           coalesce(r.overrun_seconds, 0), r.no_hold, r.absurd_duration, r.cost_currency,
+           r.cost_amount_original, r.exchange_rate
       FROM pg_temp.billing_rerate r
       JOIN billing.fs_cdr f ON f.id = r.fs_cdr_id
      WHERE r.old_cdr_found IS NULL;
@@ -111,20 +113,23 @@ BEGIN
            billsec = coalesce(r.billsec, 0), duration = coalesce(r.duration, 0), end_stamp = r.end_stamp,
            answer_stamp = r.answer_stamp, gateway = r.gateway, destination = r.destination,
            held_seconds = r.held_seconds, overrun_seconds = coalesce(r.overrun_seconds, 0), no_hold = r.no_hold,
-           absurd_duration = r.absurd_duration, rated_at = now()
+           absurd_duration = r.absurd_duration, cost_currency = r.cost_currency,
+           cost_amount_original = r.cost_amount_original, exchange_rate = r.exchange_rate, rated_at = now()
       FROM pg_temp.billing_rerate r
      WHERE c.uuid = r.uuid
        AND r.old_cdr_found IS NOT NULL
        AND (c.status, c.unrated_reason, c.customer_id, c.provider_id, c.endpoint_id, c.sell_rate_id, c.cost_rate_id,
             c.sell_amount, c.cost_amount, c.billed_seconds, c.cost_billed_seconds, c.start_stamp, c.sell_rate,
             c.cost_rate, c.billsec, c.duration, c.end_stamp, c.answer_stamp, c.gateway, c.destination, c.sell_prefix,
-            c.held_seconds, c.overrun_seconds, c.no_hold, c.absurd_duration)
+            c.held_seconds, c.overrun_seconds, c.no_hold, c.absurd_duration,
+            c.cost_currency, c.cost_amount_original, c.exchange_rate)
            IS DISTINCT FROM
            (r.status, r.unrated_reason, r.customer_id, r.provider_id, r.endpoint_id, r.sell_rate_id, r.cost_rate_id,
             r.sell_amount::billing.money, r.cost_amount::billing.money, r.billed_seconds, r.cost_billed_seconds,
             r.cdr_start, r.sell_rate, r.cost_rate, coalesce(r.billsec, 0), coalesce(r.duration, 0), r.end_stamp,
             r.answer_stamp, r.gateway, r.destination, r.sell_prefix,
-            r.held_seconds, coalesce(r.overrun_seconds, 0), r.no_hold, r.absurd_duration);
+            r.held_seconds, coalesce(r.overrun_seconds, 0), r.no_hold, r.absurd_duration, r.cost_currency,
+            r.cost_amount_original::billing.money, r.exchange_rate);
 
     UPDATE billing.fs_cdr f
        SET status = r.status, unrated_reason = r.unrated_reason
@@ -137,8 +142,9 @@ BEGIN
           FROM pg_temp.billing_rerate r;
 END $$;
 
--- Fill pg_temp.billing_rerate from a selection of raw CDRs (a query text with $1..$4 =
--- p_from, p_to, p_customer_id, p_fs_cdr_id; only the two fixed texts below are used).
+-- Fill pg_temp.billing_rerate from a selection of raw CDRs (a query text with $1..$5 =
+-- p_from, p_to, p_customer_id, p_fs_cdr_id, p_provider_id; only the fixed texts below
+-- are used).
 --
 -- Rates are found set-based: every prefix of every number (unnest(prefixes(...)), no
 -- longer than billing_private.prefix_lengths.longest) hash-joined to the rates, then
@@ -148,7 +154,8 @@ END $$;
 -- ~75 us of CPU; for a million calls the joins are several times cheaper.
 -- The rule that turns rates into amounts and reasons is rate_cdr_with, the trigger's.
 CREATE OR REPLACE FUNCTION billing_private.rerate_prepare(
-    p_where text, p_from timestamptz, p_to timestamptz, p_customer_id bigint, p_fs_cdr_id bigint)
+    p_where text, p_from timestamptz, p_to timestamptz, p_customer_id bigint, p_fs_cdr_id bigint,
+    p_provider_id bigint)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET jit = off              -- compiling these plans costs more than running them
@@ -179,7 +186,7 @@ BEGIN
                 coalesce(f.billing_reject_reason, '''') <> '''' AND coalesce(f.billsec, 0) = 0 AS rejected
            FROM billing.fs_cdr f
           WHERE ' || p_where
-        USING p_from, p_to, p_customer_id, p_fs_cdr_id;
+        USING p_from, p_to, p_customer_id, p_fs_cdr_id, p_provider_id;
     ANALYZE pg_temp.billing_rerate_src;
 
     -- Many calls: hash-join the whole rate tables (one pass over them). The planner
@@ -238,25 +245,32 @@ BEGIN
            x.cost_billed_seconds, x.cost_amount, x.overrun_seconds, f.held_seconds,
            coalesce(f.billsec, 0) > 0 AND NOT f.rejected AND f.held_seconds IS NULL AS no_hold,
            coalesce(coalesce(f.billsec, 0) > 0 AND NOT f.rejected AND f.billsec > v_max_call, false) AS absurd_duration,
-           o.status AS old_status, o.customer_id AS old_customer_id, o.endpoint_id AS old_endpoint_id,
+           x.cost_currency, x.cost_amount_original, x.exchange_rate,
+           o.status AS old_status, o.cost_amount AS old_cost_amount, o.customer_id AS old_customer_id,
+           o.endpoint_id AS old_endpoint_id,
            o.start_stamp AS old_start_stamp, o.sell_amount AS old_sell_amount, o.fs_cdr_id AS old_cdr_found
       FROM pg_temp.billing_rerate_src f
       LEFT JOIN billing.customers c ON c.id = f.billing_customer_id
       LEFT JOIN billing.providers p ON p.id = f.billing_provider_id
       LEFT JOIN pg_temp.billing_rerate_sell s ON s.fs_cdr_id = f.id
       LEFT JOIN pg_temp.billing_rerate_cost pr ON pr.fs_cdr_id = f.id
+      -- looked up only when the provider's currency is not the customer's
+      LEFT JOIN LATERAL billing_private.find_exchange_rate(p.currency, c.currency, f.start_stamp) fx ON NOT f.rejected
      CROSS JOIN LATERAL billing_private.rate_cdr_with(
             f.billing_customer_id, c.id, f.billing_destination, f.start_stamp, f.end_stamp, f.billsec,
             f.billing_provider_id, p.id, f.billing_reject_reason, coalesce(f.held_seconds, v_max_call),
             s.id, s.prefix, s.rate, s.connect_fee, s.min_duration, s.increment_first, s.increment_next,
-            pr.id, pr.rate, pr.connect_fee, pr.min_duration, pr.increment_first, pr.increment_next) x
+            pr.id, pr.rate, pr.connect_fee, pr.min_duration, pr.increment_first, pr.increment_next,
+            c.currency, p.currency, fx.rate) x
       LEFT JOIN billing.cdr o ON o.uuid = f.uuid;
     ANALYZE pg_temp.billing_rerate;
 END $$;
 
-CREATE OR REPLACE FUNCTION billing_private.rerate(
-    p_from timestamptz, p_to timestamptz, p_customer_id bigint DEFAULT NULL)
-RETURNS TABLE (rerated bigint, adjusted bigint, still_unrated bigint)
+-- The raw CDRs of a period [p_from, p_to) (rows without start_stamp: received in it),
+-- of one customer and/or one provider or all, into pg_temp.billing_rerate.
+CREATE OR REPLACE FUNCTION billing_private.rerate_prepare_period(
+    p_from timestamptz, p_to timestamptz, p_customer_id bigint, p_provider_id bigint)
+RETURNS void
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
     IF p_from IS NULL OR p_to IS NULL OR p_to <= p_from THEN
@@ -266,9 +280,49 @@ BEGIN
     PERFORM billing_private.rerate_prepare(
         '((f.start_stamp >= $1 AND f.start_stamp < $2)
            OR (f.start_stamp IS NULL AND f.received_at >= $1 AND f.received_at < $2))
-          AND ($3::bigint IS NULL OR f.billing_customer_id = $3)',
-        p_from, p_to, p_customer_id, NULL);
+          AND ($3::bigint IS NULL OR f.billing_customer_id = $3)
+          AND ($5::bigint IS NULL OR f.billing_provider_id = $5)',
+        p_from, p_to, p_customer_id, NULL, p_provider_id);
+END $$;
+
+CREATE OR REPLACE FUNCTION billing_private.rerate(
+    p_from timestamptz, p_to timestamptz, p_customer_id bigint DEFAULT NULL, p_provider_id bigint DEFAULT NULL)
+RETURNS TABLE (rerated bigint, adjusted bigint, still_unrated bigint)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM billing_private.rerate_prepare_period(p_from, p_to, p_customer_id, p_provider_id);
     RETURN QUERY SELECT * FROM billing_private.rerate_selection_booked();
+END $$;
+
+-- What a re-rate of that selection would move, per customer, without booking anything
+-- (the portal's preview; the caller rolls back or commits, nothing but temp tables is
+-- written): the calls, how many change, and the sums of sell and cost (customer's
+-- currency) before and after. A call that moves to another customer counts its old
+-- amounts for the old customer and its new ones for the new.
+CREATE OR REPLACE FUNCTION billing_private.rerate_preview(
+    p_from timestamptz, p_to timestamptz, p_customer_id bigint DEFAULT NULL, p_provider_id bigint DEFAULT NULL)
+RETURNS TABLE (customer_id bigint, calls bigint, changed bigint, sell_before numeric, sell_after numeric,
+               cost_before numeric, cost_after numeric)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM billing_private.rerate_prepare_period(p_from, p_to, p_customer_id, p_provider_id);
+    RETURN QUERY
+    WITH c AS (
+        SELECT r.*, (r.status, r.customer_id, r.sell_amount::billing.money, r.cost_amount::billing.money)
+                    IS DISTINCT FROM (r.old_status, r.old_customer_id, r.old_sell_amount, r.old_cost_amount) AS changed
+          FROM pg_temp.billing_rerate r)
+    SELECT d.customer_id, count(DISTINCT d.uuid), count(DISTINCT d.uuid) FILTER (WHERE d.changed),
+           sum(d.sell_before), sum(d.sell_after), sum(d.cost_before), sum(d.cost_after)
+      FROM (SELECT r.customer_id, r.uuid, r.changed, 0::numeric AS sell_before, r.sell_amount AS sell_after,
+                   0::numeric AS cost_before, r.cost_amount AS cost_after
+              FROM c r
+            UNION ALL
+            SELECT r.old_customer_id, r.uuid, r.changed, r.old_sell_amount, 0, r.old_cost_amount, 0
+              FROM c r
+             WHERE r.old_cdr_found IS NOT NULL) d
+     GROUP BY d.customer_id
+     ORDER BY d.customer_id NULLS LAST;
 END $$;
 
 CREATE OR REPLACE FUNCTION billing_private.rerate_fs_cdr(p_fs_cdr_id bigint)
@@ -277,7 +331,7 @@ LANGUAGE plpgsql VOLATILE STRICT AS $$
 DECLARE
     v_status text;
 BEGIN
-    PERFORM billing_private.rerate_prepare('f.id = $4', NULL, NULL, NULL, p_fs_cdr_id);
+    PERFORM billing_private.rerate_prepare('f.id = $4', NULL, NULL, NULL, p_fs_cdr_id, NULL);
     PERFORM billing_private.rerate_selection_booked();
     SELECT f.status INTO v_status FROM billing.fs_cdr f WHERE f.id = p_fs_cdr_id;
     IF v_status IS NULL THEN

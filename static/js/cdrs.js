@@ -12,6 +12,14 @@
         var v = t.display[key];
         el.textContent = (v === null || v === undefined) ? '—' : v;
       });
+      var byCurrency = t.display.by_currency, holder = live.querySelector('[data-totals-by-currency]');
+      if (holder && byCurrency && byCurrency.length) {
+        holder.textContent = 'Customers pay in several currencies; money is not added across them: ' +
+          byCurrency.map(function (r) {
+            return r.currency + ' revenue ' + r.revenue + ', cost ' + r.cost + ', margin ' + r.margin;
+          }).join(' · ');
+        holder.classList.remove('d-none');
+      }
       box.querySelector('[data-totals-fallback]').classList.add('d-none');
       live.classList.remove('d-none');
     })

@@ -38,7 +38,7 @@ def test_ratecard_used_by_a_customer_cannot_be_deleted(admin_client, db_session)
     assert db.session.get(Ratecard, card.id) is not None and audit_rows("ratecard", "delete") == []
 
 
-def test_add_edit_delete_rate_with_exact_decimals(admin_client, db_session):
+def test_add_change_delete_rate_with_exact_decimals(admin_client, db_session):
     card = factories.ratecard("retail")
     response = admin_client.post(f"/admin/ratecards/{card.id}/rates/new", data={
         **RATE, "valid_from": "2026-03-01T00:00", "connect_fee": "0.05"})
@@ -48,16 +48,27 @@ def test_add_edit_delete_rate_with_exact_decimals(admin_client, db_session):
         (Decimal("0.012345"), Decimal("0.05"), 30, 6)
     assert rate.valid_from == datetime(2026, 3, 1, tzinfo=timezone.utc)
     page = admin_client.get(f"/admin/rates/{rate.id}/edit").get_data(as_text=True)
-    assert 'value="30/6"' in page and 'value="0.012345"' in page and 'value="2026-03-01 00:00"' in page
-    admin_client.post(f"/admin/rates/{rate.id}/edit", data={**RATE, "rate": "0.02", "blocked": "y", "valid_from": ""})
+    assert 'value="30/6"' in page and 'value="0.012345"' in page and "Prefix 336" in page
+    # a change is a new version from now: the old row is kept and ends where it starts
+    response = admin_client.post(f"/admin/rates/{rate.id}/edit", data={
+        "rate": "0.02", "connect_fee": "0.05", "min_duration": "0", "increment": "30/6", "blocked": "y"})
+    assert response.status_code == 302
     db.session.expire_all()
-    rate = db.session.get(SellRate, rate.id)
-    assert rate.rate == Decimal("0.02") and rate.blocked and rate.valid_from is None
+    old, new = db.session.scalars(select(SellRate).where(SellRate.ratecard_id == card.id)
+                                  .order_by(SellRate.valid_from)).all()
+    assert (old.id, old.rate, old.valid_to) == (rate.id, Decimal("0.012345"), new.valid_from)
+    assert (new.rate, new.blocked, new.valid_to) == (Decimal("0.02"), True, None)
     html = admin_client.get(f"/admin/ratecards/{card.id}").get_data(as_text=True)
-    assert "0.0200 EUR" in html and "blocked" in html
-    admin_client.post(f"/admin/rates/{rate.id}/delete")
-    assert db.session.get(SellRate, rate.id) is None
-    assert [r.action for r in audit_rows("rate")] == ["create", "update", "delete"]
+    assert "0.0200 EUR" in html and "blocked" in html and "0.012345 EUR" in html
+    # a rate that has applied cannot be deleted (history), only ended
+    response = admin_client.post(f"/admin/rates/{new.id}/delete", follow_redirects=True)
+    assert any("end it instead" in m for m in flashes(response.get_data(as_text=True)))
+    assert db.session.get(SellRate, new.id) is not None
+    scheduled = factories.sell_rate(card, "44", "0.03", valid_from=datetime(2099, 1, 1, tzinfo=timezone.utc))
+    db.session.commit()
+    admin_client.post(f"/admin/rates/{scheduled.id}/delete")
+    assert db.session.get(SellRate, scheduled.id) is None
+    assert [r.action for r in audit_rows("rate")] == ["create", "new_version", "delete"]
 
 
 def test_rate_validation_beside_fields(admin_client, db_session):
@@ -121,7 +132,9 @@ def test_provider_gateway_and_cost_rate_crud(admin_client, db_session):
     assert cost.rate == Decimal("0.012345") and cost.increment == "1/1"
     html = admin_client.get(f"/admin/providers/{provider.id}").get_data(as_text=True)
     assert "gw_a1" in html and "0.012345 EUR" in html
-    admin_client.post(f"/admin/provider-rates/{cost.id}/delete")
+    admin_client.post(f"/admin/provider-rates/{cost.id}/end", data={})   # ends now: kept for history
+    db.session.expire_all()
+    assert db.session.get(ProviderRate, cost.id).valid_to is not None
     admin_client.post(f"/admin/gateways/{gateway.id}/delete")
     admin_client.post(f"/admin/providers/{provider.id}/toggle")
     db.session.expire_all()
@@ -130,7 +143,7 @@ def test_provider_gateway_and_cost_rate_crud(admin_client, db_session):
     assert db.session.get(Provider, provider.id) is None
     assert [r.action for r in audit_rows("gateway")] == ["create", "update", "disable", "delete"]
     assert [r.action for r in audit_rows("provider")] == ["create", "disable", "delete"]
-    assert [r.action for r in audit_rows("provider_rate")] == ["create", "delete"]
+    assert [r.action for r in audit_rows("provider_rate")] == ["create", "end"]
 
 
 def test_providers_list_filter(admin_client, db_session):

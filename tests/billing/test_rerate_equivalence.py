@@ -14,7 +14,8 @@ from tests import factories
 from tests.billing.conftest import T0, cdr_row, insert_cdr, scalar
 
 SNAPSHOT = ("SELECT uuid, status, unrated_reason, sell_rate_id, cost_rate_id, sell_amount, cost_amount, "
-            "billed_seconds, cost_billed_seconds, customer_id, provider_id FROM billing.cdr ORDER BY uuid")
+            "billed_seconds, cost_billed_seconds, customer_id, provider_id, cost_currency, cost_amount_original, "
+            "exchange_rate FROM billing.cdr ORDER BY uuid")
 
 
 def _snapshot(pg):
@@ -60,7 +61,13 @@ def test_rerate_agrees_with_the_trigger(pg, seed, hash_joins):
             blocked=rng.random() < 0.1, min_duration=rng.choice([0, 0, 30]),
             connect_fee=Decimal(rng.choice(["0", "0", "0.01"])), **w))
     customers = [factories.customer(balance="100", ratecards=rng.sample(cards, rng.randint(1, 3))) for _ in range(3)]
-    providers = [factories.provider() for _ in range(2)]
+    # the third provider bills in SEK: its calls need a SEK -> EUR rate valid at their
+    # start (some windows leave gaps: no_exchange_rate), the latest valid_from winning
+    providers = [factories.provider() for _ in range(2)] + [factories.provider(currency="SEK")]
+    for hours in sorted(rng.sample(range(-60, 96), 6)):   # calls start from -72 h: some before any rate
+        start = T0 + timedelta(hours=hours)
+        factories.exchange_rate("SEK", "EUR", str(Decimal(rng.randint(800, 1200)) / 10000), start,
+                                start + timedelta(hours=rng.randint(1, 60)) if rng.random() < 0.5 else None)
     for prov in providers:
         add_rates(lambda p, w: factories.provider_rate(
             prov, p, str(Decimal(rng.randint(1, 1000)) / 10000), rng.choice(["1/1", "60/60"]),
@@ -74,6 +81,9 @@ def test_rerate_agrees_with_the_trigger(pg, seed, hash_joins):
     before = _snapshot(pg)
     rated = sum(1 for row in before if row[1] == "rated")
     assert 20 < rated < 150, "the random data should mix rated and unrated calls"
+    reasons = {row[2] for row in before}
+    converted = sum(1 for row in before if row[11] == "SEK")
+    assert "no_exchange_rate" in reasons and converted > 3, "the random data should mix converted and missing rates"
     ledger_rows = scalar(pg, "SELECT count(*) FROM billing.ledger")
     result = scalar(pg, "SELECT row(r.*)::text FROM billing_private.rerate(%s, %s) r",
                     T0 - timedelta(days=5), T0 + timedelta(days=5))

@@ -84,8 +84,10 @@ NOT_IN_THE_FILE = {
     "customers": {"id", "created_at"}, "endpoints": {"id", "customer_id"},
     "users": {"id", "role", "customer_id", "created_at", "last_login_at", "session_version", "totp_secret",
               "totp_enabled_at", "totp_last_step"},
+    "exchange_rates": {"id", "created_by", "created_at"},
 }
-RENAMED = {"billing": "billing_type", "permission": "permission_id", "weight": "weight_id", "password_hash": "password_hash"}
+RENAMED = {"billing": "billing_type", "permission": "permission_id", "weight": "weight_id", "password_hash": "password_hash",
+           "from": "from_currency", "to": "to_currency"}
 
 
 def test_every_configuration_column_is_a_key_of_the_format(pg):
@@ -95,7 +97,7 @@ def test_every_configuration_column_is_a_key_of_the_format(pg):
         "settings": spec.SETTINGS, "weights": spec.WEIGHT, "permissions": spec.PERMISSION,
         "destinations": spec.DESTINATION, "ratecards": spec.RATECARD, "providers": spec.PROVIDER,
         "rates": spec.RATE, "provider_rates": spec.RATE, "gateways": spec.GATEWAY, "customers": spec.CUSTOMER,
-        "endpoints": spec.ENDPOINT, "users": spec.USER,
+        "endpoints": spec.ENDPOINT, "users": spec.USER, "exchange_rates": spec.EXCHANGE_RATE,
     }
     with pg.cursor() as cur:
         for table, table_spec in keys.items():

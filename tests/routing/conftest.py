@@ -27,13 +27,23 @@ COLUMNS = ("ok", "reason", "hangup_cause", "customer_id", "endpoint_id", "destin
            "granted_seconds")          # CONTRACT 1b
 
 
-def route(pg, destination, ip=ACME_IP, sip_user=None, uuid="call-1", caller_id="100", preview=False):
-    """The rows of billing.route_call (or route_preview) as dicts."""
+# route_preview's columns after CONTRACT 1's (for the simulator, 0110)
+PREVIEW_EXTRA = ("cost_currency", "exchange_rate", "converted_cost_rate")
+
+
+def route(pg, destination, ip=ACME_IP, sip_user=None, uuid="call-1", caller_id="100", preview=False,
+          extra=False):
+    """The rows of billing.route_call (or route_preview) as dicts: CONTRACT 1's columns,
+    and with `extra` route_preview's own columns too."""
     fn = "billing.route_preview" if preview else "billing.route_call"
+    columns = COLUMNS + PREVIEW_EXTRA if preview else COLUMNS
     with pg.cursor() as cur:
         cur.execute(f"SELECT * FROM {fn}(%s, %s, %s, %s, %s)", (uuid, ip, sip_user, caller_id, destination))
-        assert tuple(d.name for d in cur.description) == COLUMNS
-        return [dict(zip(COLUMNS, row)) for row in cur.fetchall()]
+        assert tuple(d.name for d in cur.description) == columns
+        rows = [dict(zip(columns, row)) for row in cur.fetchall()]
+    if not extra:
+        rows = [{k: row[k] for k in COLUMNS} for row in rows]
+    return rows
 
 
 def rejected(rows):

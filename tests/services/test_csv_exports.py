@@ -73,6 +73,11 @@ def _rate_deck(world, clients):
     return clients.staff().get(f"/admin/rate-exports/ratecard/{world.a.cards[0].id}.csv")
 
 
+def _exchange_rates(world, clients):
+    factories.exchange_rate("SEK", "EUR", "0.0871", world.now - timedelta(days=1))
+    return clients.staff().get("/admin/exchange-rates.csv")
+
+
 # (endpoint, how to download it, the hostile texts its columns carry)
 DOWNLOADS = [
     ("admin.cdrs_export", _staff_cdrs, {HYPERLINK, SUM, MINUS, "-2-2"}),
@@ -83,8 +88,10 @@ DOWNLOADS = [
     # Rate decks have no free-text column (prefixes are digits, names stay out):
     # they are covered by the stream tests below.
     ("admin.rate_export", _rate_deck, set()),
+    # Exchange rates: currency codes, numbers and dates only.
+    ("admin.exchange_rates_csv", _exchange_rates, set()),
 ]
-STREAMED = [d for d in DOWNLOADS if d[1] is not _report_by_customer and d[1] is not _report_by_destination]
+STREAMED = [d for d in DOWNLOADS if d[1] not in (_report_by_customer, _report_by_destination, _exchange_rates)]
 
 
 class Clients:

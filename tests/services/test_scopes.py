@@ -21,7 +21,8 @@ from tests.selfcare.conftest import assert_no_b, hold
 
 D = Decimal
 STAFF_ONLY = {"cost_rate", "cost_amount", "margin", "gateway", "route_seq", "unrated_reason", "provider", "provider_id",
-              "customer", "customer_id", "currency", "cost_currency", "fs_cdr_id",
+              "customer", "customer_id", "currency", "provider_currency", "cost_currency", "cost_amount_original",
+              "exchange_rate", "fs_cdr_id",
               "held_seconds", "overrun_seconds", "no_hold", "absurd_duration"}       # CONTRACT 1b review flags
 
 

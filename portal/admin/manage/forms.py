@@ -103,8 +103,9 @@ class LocalDateTimeField(DateTimeLocalField):
     """A date and time in the operator's time zone, BILLING_TIMEZONE (stored as timestamptz)."""
 
     def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault("description", "In the portal's time zone (shown at the top right); empty means open.")
         super().__init__(label, validators or [Optional()], format=["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d"],
-                         description="In the portal's time zone (shown at the top right); empty means open.", **kwargs)
+                         **kwargs)
 
     def process_formdata(self, valuelist):
         super().process_formdata(valuelist)
@@ -174,9 +175,19 @@ class CustomerForm(FlaskForm):
     RATECARD_FIELDS = ("ratecard_1", "ratecard_2", "ratecard_3")
 
     def set_ratecard_choices(self, ratecards) -> None:
+        ratecards = list(ratecards)
+        self.ratecard_currencies = {r.id: (r.name, r.currency) for r in ratecards}
         choices = options([(0, "— none —")] + [(r.id, f"{r.name} ({r.currency})") for r in ratecards])
         for name in self.RATECARD_FIELDS:
             self[name].choices = choices
+
+    def validate_currency(self, field):
+        # sell rates are in the customer's currency (0111): only the cost side is converted
+        for ratecard_id in self.ratecard_ids():
+            name, currency = getattr(self, "ratecard_currencies", {}).get(ratecard_id, (None, field.data))
+            if currency != field.data:
+                raise ValidationError(f"Ratecard {name} is in {currency}: a customer's ratecards must be in its "
+                                      "currency (choose ratecards in this one, or change it).")
 
     def ratecard_ids(self) -> list[int]:
         return [self[name].data for name in self.RATECARD_FIELDS if self[name].data]
@@ -340,6 +351,15 @@ class RatecardForm(FlaskForm):
     currency = currency_field()
     submit = SubmitField("Save")
 
+    # {customer name: currency} of the customers using this ratecard (set by the edit view)
+    customer_currencies: dict = {}
+
+    def validate_currency(self, field):
+        others = sorted(name for name, currency in self.customer_currencies.items() if currency != field.data)
+        if others:
+            raise ValidationError(f"Used by {', '.join(others)}, who pay in another currency: a customer's ratecards "
+                                  "must be in its currency.")
+
 
 class RateForm(FlaskForm):
     """Sell rates (ratecards) and cost rates (providers) have the same columns."""
@@ -364,6 +384,35 @@ class RateForm(FlaskForm):
         if data["connect_fee"] is None:
             data["connect_fee"] = 0
         return data
+
+
+class RateChangeForm(FlaskForm):
+    """A new version of a rate: its values from an effective date (the prefix stays)."""
+    rate = AmountField("Rate per minute", validators=[InputRequired(message="Enter a rate.")],
+                       minimum=0, maximum=100000000)
+    connect_fee = AmountField("Connect fee", minimum=0, maximum=100000000, default=0)
+    min_duration = IntegerField("Minimum duration (s)", default=0, validators=[InputRequired(), NumberRange(0, 86400)])
+    increment = IncrementField("Increment", default=(60, 60), description="first/next seconds: 60/60, 30/6, 1/1.")
+    blocked = BooleanField("Blocked (calls to this prefix are refused)")
+    effective_from = LocalDateTimeField("Effective from", description="Empty = now. Now or later: the current "
+                                        "version ends then, the new one starts then; calls before keep their rate.")
+    valid_to = LocalDateTimeField("New version valid to", description="Empty = open.")
+    submit = SubmitField("Save as a new version")
+
+    def validate_valid_to(self, field):
+        if field.data and self.effective_from.data and field.data <= self.effective_from.data:
+            raise ValidationError("Must be after 'effective from'.")
+
+    def values(self) -> dict:
+        first, nxt = self.increment.data
+        return {"rate": self.rate.data, "connect_fee": self.connect_fee.data or 0, "min_duration": self.min_duration.data,
+                "increment_first": first, "increment_next": nxt, "blocked": self.blocked.data}
+
+
+class RateEndForm(FlaskForm):
+    at = LocalDateTimeField("End at", description="Empty = now. Calls from then on find a shorter prefix's "
+                                                  "rate, or none.")
+    submit = SubmitField("End this rate")
 
 
 class ProviderForm(FlaskForm):

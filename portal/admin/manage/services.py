@@ -72,6 +72,7 @@ CONSTRAINT_MESSAGES = {
     "ck_gateways_register_needs_credentials": "Registration needs a user name and a password.",
     "ck_rates_validity": "'Valid to' must be after 'valid from'.",
     "ck_provider_rates_validity": "'Valid to' must be after 'valid from'.",
+    "ck_customer_ratecards_currency": "A customer's ratecards must be in the customer's currency.",
 }
 
 

@@ -1,0 +1,2 @@
+"""Exchange rates between currencies: services used by the back office, the CSV import
+and the provisioning file (docs/billing.md, "Currencies")."""

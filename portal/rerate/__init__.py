@@ -1,0 +1,1 @@
+"""Re-rating a period from the back office: preview, then apply in the background."""
