@@ -30,6 +30,12 @@ DIMENSIONS = {"day": "Day", "customer": "Customer", "provider": "Provider", "des
 MAX_DAYS = 366
 
 
+# Calls to review (as the CDR browser's review filter: beyond their grant, billed without
+# a hold, or longer than any call may last) and the seconds talked beyond the grant, which
+# the customer was not charged for (the carrier's cost of them is in `cost`).
+REVIEW_KEYS = ("overrun_seconds", "to_review")
+
+
 class ReportError(ValueError):
     """A report that cannot be run as asked; the message says why."""
 
@@ -46,14 +52,17 @@ class Report:
 
 _SUMS = """count(*) AS calls, count(*) FILTER (WHERE c.billsec > 0) AS answered,
            coalesce(sum(c.billsec), 0) AS billsec, coalesce(sum(c.sell_amount), 0) AS revenue,
-           coalesce(sum(c.cost_amount), 0) AS cost"""
+           coalesce(sum(c.cost_amount), 0) AS cost,
+           coalesce(sum(c.overrun_seconds), 0) AS overrun_seconds,
+           count(*) FILTER (WHERE c.overrun_seconds > 0 OR c.no_hold OR c.absurd_duration) AS to_review"""
 
 
 
 def _by_entity(column: str, table: str, missing: str) -> str:
     """Aggregate per id first, then join the names (column/table are fixed names)."""
     return f"""
-        SELECT a.key, coalesce(n.name, '{missing}') AS label, a.calls, a.answered, a.billsec, a.revenue, a.cost
+        SELECT a.key, coalesce(n.name, '{missing}') AS label, a.calls, a.answered, a.billsec, a.revenue, a.cost,
+               a.overrun_seconds, a.to_review
           FROM (SELECT c.{column} AS key, {_SUMS}
                   FROM billing.cdr c WHERE c.start_stamp >= %(t0)s AND c.start_stamp < %(t1)s {{extra}}
                  GROUP BY 1) a
@@ -83,7 +92,8 @@ _QUERIES = {
                        AND d.prefix = ANY (billing_private.prefixes(b.sell_prefix))
                      ORDER BY length(d.prefix) DESC LIMIT 1) d ON true)
         SELECT min(dest_prefix) AS key, label, sum(calls) AS calls, sum(answered) AS answered,
-               sum(billsec) AS billsec, sum(revenue) AS revenue, sum(cost) AS cost
+               sum(billsec) AS billsec, sum(revenue) AS revenue, sum(cost) AS cost,
+               sum(overrun_seconds) AS overrun_seconds, sum(to_review) AS to_review
           FROM named GROUP BY label ORDER BY sum(revenue) DESC, label""",
 }
 
@@ -120,10 +130,12 @@ def run(conn, dimension: str, date_from: date, date_to: date, customer_id: int |
             label = raw.get("label", raw["key"])
             row = {"key": raw["key"], "label": label.isoformat() if isinstance(label, date) else label}
             row.update(metrics(raw["calls"], raw["answered"], raw["billsec"], raw["revenue"], raw["cost"]))
+            row.update(overrun_seconds=int(raw["overrun_seconds"]), to_review=int(raw["to_review"]))
             report.rows.append(row)
-    sums = {k: sum((r[k] for r in report.rows), start=0) for k in ("calls", "answered", "billsec")}
+    sums = {k: sum((r[k] for r in report.rows), start=0) for k in ("calls", "answered", "billsec") + REVIEW_KEYS}
     money = {k: sum((r[k] for r in report.rows), start=Decimal(0)) for k in ("revenue", "cost")}
     report.total = metrics(sums["calls"], sums["answered"], sums["billsec"], money["revenue"], money["cost"])
+    report.total.update({k: sums[k] for k in REVIEW_KEYS})
     if dimension == "day":
         report.rows = _fill_days(report.rows, date_from, date_to)
     return report
@@ -136,13 +148,15 @@ def _fill_days(rows: list[dict], date_from: date, date_to: date) -> list[dict]:
     day = date_from
     while day <= date_to:
         label = day.isoformat()
-        filled.append(by_day.get(label) or {"key": day, "label": label, **metrics(0, 0, 0, 0, 0)})
+        filled.append(by_day.get(label) or {"key": day, "label": label, **metrics(0, 0, 0, 0, 0),
+                                            **dict.fromkeys(REVIEW_KEYS, 0)})
         day += timedelta(days=1)
     return filled
 
 
 COLUMNS = [("calls", "Calls"), ("answered", "Answered"), ("minutes", "Minutes"), ("revenue", "Revenue"),
-           ("cost", "Cost"), ("margin", "Margin"), ("asr", "ASR %"), ("acd", "ACD s")]
+           ("cost", "Cost"), ("margin", "Margin"), ("asr", "ASR %"), ("acd", "ACD s"),
+           ("to_review", "To review"), ("overrun_seconds", "Overrun s")]
 
 
 def csv_header(report: Report) -> list[str]:

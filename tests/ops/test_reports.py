@@ -25,12 +25,13 @@ def traffic(pg, world):
     insert_cdr(pg, customer_id=acme.id, provider_id=a.id, sell_prefix="33", destination="33100", billsec=90,
                sell_amount=Decimal("0.030000"), cost_amount=Decimal("0.007500"))
     insert_cdr(pg, customer_id=acme.id, provider_id=a.id, sell_prefix="336", destination="33600", billsec=31,
-               sell_amount=Decimal("0.048000"), cost_amount=Decimal("0.015500"))
+               sell_amount=Decimal("0.048000"), cost_amount=Decimal("0.015500"), held_seconds=29, overrun_seconds=2)
     insert_cdr(pg, customer_id=beta.id, provider_id=b.id, sell_prefix="33", destination="33101", billsec=0,
                sell_amount=Decimal("0"), cost_amount=Decimal("0"), hangup_cause="NO_ANSWER")
     # day 3: beta 1 answered via b, with a negative margin; one CDR without rate (unrated)
     insert_cdr(pg, start_stamp=T0 + timedelta(days=2), customer_id=beta.id, provider_id=b.id, sell_prefix="3361",
-               destination="33610", billsec=60, sell_amount=Decimal("0.010000"), cost_amount=Decimal("0.012000"))
+               destination="33610", billsec=60, sell_amount=Decimal("0.010000"), cost_amount=Decimal("0.012000"),
+               no_hold=True)
     insert_cdr(pg, start_stamp=T0 + timedelta(days=2), customer_id=beta.id, provider_id=None, sell_prefix=None,
                destination="999", billsec=10, sell_amount=Decimal("0"), cost_amount=Decimal("0"), status="unrated")
     # outside the range
@@ -51,6 +52,11 @@ def test_by_day(pg, traffic):
     assert r.total["calls"] == 5 and r.total["revenue"] == Decimal("0.088000")
     assert r.total["margin"] == Decimal("0.053000")
     assert r.total["asr"] == Decimal("80.00") and r.total["acd"] == Decimal("47.8")   # 191 / 4
+    # calls to review: day 1 one call 2 s beyond its grant, day 3 one billed without a hold
+    assert (d1["to_review"], d1["overrun_seconds"]) == (1, 2)
+    assert (d2["to_review"], d2["overrun_seconds"]) == (0, 0)
+    assert (d3["to_review"], d3["overrun_seconds"]) == (1, 0)
+    assert (r.total["to_review"], r.total["overrun_seconds"]) == (2, 2)
 
 
 def test_by_customer_and_provider(pg, world, traffic):
@@ -58,6 +64,8 @@ def test_by_customer_and_provider(pg, world, traffic):
     by = {row["label"]: row for row in r.rows}
     assert by["acme"]["calls"] == 2 and by["acme"]["revenue"] == Decimal("0.078000")
     assert by["beta"]["calls"] == 3 and by["beta"]["margin"] == Decimal("-0.002000")
+    assert (by["acme"]["to_review"], by["acme"]["overrun_seconds"]) == (1, 2)
+    assert (by["beta"]["to_review"], by["beta"]["overrun_seconds"]) == (1, 0)
     assert [row["label"] for row in r.rows] == ["acme", "beta"]      # by revenue
     r = services.run(pg, "provider", D0, D0 + timedelta(days=2))
     by = {row["label"]: row for row in r.rows}
@@ -75,6 +83,8 @@ def test_by_destination_uses_longest_catalogue_prefix(pg, traffic):
     assert by["France Mobile"]["calls"] == 2                # prefixes 336 and 3361 -> 336
     assert by["France Mobile"]["revenue"] == Decimal("0.058000")
     assert by["France Mobile"]["key"] == "336"
+    assert by["France Mobile"]["to_review"] == 2 and by["France Mobile"]["overrun_seconds"] == 2
+    assert by["France"]["to_review"] == 0
     assert sum(row["calls"] for row in r.rows) == r.total["calls"] == 5
 
 
@@ -90,9 +100,10 @@ def test_bad_ranges(pg):
 def test_csv_matches_table(pg, traffic):
     r = services.run(pg, "customer", D0, D0 + timedelta(days=2))
     rows = list(csv.reader(io.StringIO(services.to_csv(r))))
-    assert rows[0] == ["customer", "calls", "answered", "minutes", "revenue", "cost", "margin", "asr", "acd"]
+    assert rows[0] == ["customer", "calls", "answered", "minutes", "revenue", "cost", "margin", "asr", "acd",
+                       "to_review", "overrun_seconds"]
     assert rows[1][:6] == ["acme", "2", "2", "2.02", "0.078000", "0.023000"]
-    assert rows[-1][0] == "TOTAL" and rows[-1][4] == "0.088000"
+    assert rows[-1][0] == "TOTAL" and rows[-1][4] == "0.088000" and rows[-1][-2:] == ["2", "2"]
 
 
 def test_pages(admin_client, traffic):
