@@ -72,6 +72,15 @@ def test_demo_calls_carry_the_variables_route_lua_would_set(seeded, pg):
     assert _scalar(pg, "SELECT count(*) FROM billing.fs_cdr WHERE billing_route_seq = 2") > 0
 
 
+def test_demo_calls_are_billed_against_their_holds(seeded, pg):
+    # route.lua holds money before each answered call: the demo's CDRs find their hold,
+    # nothing is left to review (no call without a hold, beyond its grant or too long)
+    # and no hold stays behind blocking a customer's money.
+    assert _scalar(pg, "SELECT count(*) FROM billing.cdr WHERE billsec > 0 AND held_seconds IS NULL") == 0
+    assert _scalar(pg, "SELECT count(*) FROM billing.cdr WHERE overrun_seconds > 0 OR no_hold OR absurd_duration") == 0
+    assert _scalar(pg, "SELECT count(*) FROM billing.call_holds") == 0
+
+
 def test_seed_demo_is_idempotent(seeded, cli, pg, counts):
     before = counts()
     uuids = _scalar(pg, "SELECT string_agg(uuid, ',' ORDER BY uuid) FROM billing.fs_cdr")

@@ -19,6 +19,7 @@ from .plan import Plan, charge
 
 CALLS_PER_CUSTOMER = {"acme": 260, "globex": 520, "initech": 110, "resellco": 330}
 HISTORY_DAYS = 45
+HOLD_SECONDS = 3600        # what each answered call's hold granted (calls last at most 3,600 s)
 UUID_NAMESPACE = uuid.UUID("6f1d3c52-7a0e-4c1b-9a55-2f8f0f6a0d11")
 
 # Traffic mix: (weight of the draw, destination prefix to dial, digits after it)
@@ -129,7 +130,7 @@ def _call(plan: Plan, rng: random.Random, index: int, customer: dict, endpoint: 
         route_index = 1  # the first carrier failed over to the second
     provider_name, gateway, cost = routes[route_index]
     ring = rng.randint(3, 22)
-    billsec = min(int(rng.lognormvariate(4.3, 0.9)) + 1, 3600) if answered else 0
+    billsec = min(int(rng.lognormvariate(4.3, 0.9)) + 1, HOLD_SECONDS) if answered else 0
     answer = start + timedelta(seconds=ring) if answered else None
     end = start + timedelta(seconds=ring + billsec)
     row.update(
@@ -189,6 +190,19 @@ def insert_calls(calls: list[Call]) -> int:
         r["start_epoch"], r["answer_epoch"], r["end_epoch"] = (_epoch(r.get("start_stamp")), _epoch(r.get("answer_stamp")),
                                                                _epoch(r.get("end_stamp")))
         rows.append({column: r.get(column) for column in FS_CDR_COLUMNS})
+    # route.lua placed a hold before each answered call (granting the call's whole
+    # length: quotas are off in the demo), so the trigger bills it against that hold
+    # like a real call; without one every answered call would be flagged no_hold.
+    holds = [{"uuid": r["uuid"], "customer_id": r["billing_customer_id"], "endpoint_id": r["billing_endpoint_id"],
+              "amount": c.charge, "sell_rate": r["billing_sell_rate"], "destination": r["billing_destination"],
+              "start": r["start_stamp"]}
+             for c, r in zip(sorted(missing, key=lambda c: c.row["start_stamp"]), rows) if r["billsec"]]
+    if holds:
+        session.execute(text(f"""
+            INSERT INTO billing.call_holds (call_uuid, customer_id, endpoint_id, amount, sell_rate, max_duration,
+                                            granted_seconds, destination, created_at, granted_at, expires_at)
+            VALUES (:uuid, :customer_id, :endpoint_id, :amount, :sell_rate, {HOLD_SECONDS}, {HOLD_SECONDS},
+                    :destination, :start, :start, now() + interval '1 hour')"""), holds)
     columns = ", ".join(FS_CDR_COLUMNS)
     values = ", ".join(f":{column}" for column in FS_CDR_COLUMNS)
     # In start order, one row per INSERT, as FreeSWITCH writes them: the billing
