@@ -18,9 +18,12 @@ from decimal import Decimal
 import psycopg2
 import pytest
 
+from portal import create_app
+from portal.config import TestingConfig
+from portal.extensions import db
+from portal.provisioning.loader import load_text
 from tests.conftest import PREFIX, create_database, drop_database
 from tests.switch import harness
-from tests.switch.conftest import flask
 
 pytestmark = [pytest.mark.switch, pytest.mark.skipif(harness.skip_reason() is not None,
                                                      reason=str(harness.skip_reason()))]
@@ -145,15 +148,22 @@ class Pair:
         return found[0]
 
 
+def _provision(database_url: str, text: str) -> None:
+    """What `flask --app wsgi provision load` does (the tier's conftest runs the command
+    itself), in this process: a second of start-up instead of several on busy cores."""
+    app = create_app(TestingConfig, DATABASE_URL=database_url)
+    with app.app_context():
+        load_text(text, source="two_switches.yaml")
+        db.engine.dispose()
+
+
 @pytest.fixture(scope="module")
 def pair(template_db, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("two_switches")
     name = f"{PREFIX}_two_switches"
     database_url = create_database(name, template=template_db)
     carriers = {k: harness.free_port() for k in ("a", "one")}
-    path = workdir / "provision.yaml"
-    path.write_text(provisioning(carriers))
-    flask(database_url, "provision", "load", str(path))
+    _provision(database_url, provisioning(carriers))
     db = psycopg2.extensions.parse_dsn(database_url)
 
     switches = []
@@ -178,28 +188,32 @@ def pair(template_db, tmp_path_factory):
     try:
         sipp.uas("uas_carrier.xml", carriers["a"])
         sipp.uas("uas_carrier.xml", carriers["one"])
-        errors: list[BaseException] = []
-
-        def start(switch):
-            try:
-                switch.start(timeout=45)
-            except BaseException as error:        # reported below, in the test's thread
-                errors.append(error)
-
-        starters = [threading.Thread(target=start, args=(s,)) for s in switches]
-        for t in starters:
-            t.start()
-        for t in starters:
-            t.join()
-        if errors:
-            raise errors[0]
+        _in_parallel([lambda s=s: s.start(timeout=45) for s in switches])
         yield Pair(switches, sipp, database_url, workdir)
     finally:
         sipp.stop_all()
-        for switch in switches:
-            switch.stop()
+        _in_parallel([s.stop for s in switches])      # a shutdown takes seconds: both at once
         if not os.environ.get("KEEP_SWITCH_DB"):
             drop_database(name)
+
+
+def _in_parallel(actions) -> None:
+    """Runs each action in a thread of its own; raises the first error once all are done."""
+    errors: list[BaseException] = []
+
+    def run(action):
+        try:
+            action()
+        except BaseException as error:            # re-raised below, in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(a,)) for a in actions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 def _finish(pair, calls):
