@@ -2,7 +2,7 @@
 project's configuration (freeswitch/configure) -> route.lua -> PostgreSQL, sipp carriers.
 
     .venv/bin/python bench/switch.py [--rates 20,50,80,100,120] [--seconds 30] [--talk-ms 1000]
-                                     [--sps 1000] [--log-level warning]
+                                     [--sps 1000] [--log-level warning] [--switches 1]
 
 Needs the shared FreeSWITCH build installed (FREESWITCH_PREFIX, `make test` installs it
 into /opt/freeswitch) and DATABASE_URL (a server; the database bench_switch is created).
@@ -12,6 +12,12 @@ failed, set-up time (INVITE to 200) p50 / p99, CPU of FreeSWITCH and of PostgreS
 connections the switch held, and the CDRs inserted and rated in the step.
 --sps sets sessions-per-second (default: far above the offered rates, to find where
 the switch saturates); docs/freeswitch.md, "Capacity and overload", has the figures.
+
+--switches N starts N FreeSWITCH processes on the same database (ports of their own,
+as docs/scaling-switches.md configures them) and splits each offered rate evenly
+between them, one sipp per switch: the rates are totals, so runs with 1 and 2 switches
+compare at equal load. Then "FS %core" is the sum of all switches, and the route_call/s
+and CDRs/s columns are what the one database served from all of them in the step.
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -101,6 +108,24 @@ def postgres_pids() -> list[int]:
     return [int(p) for p in out.split()]
 
 
+def load_all(workdir: Path, targets: list[str], rate: float, seconds: float, talk_ms: int) -> harness.LoadResult:
+    """`rate` calls per second in all, split evenly over the switches (one sipp each, at
+    the same time); the results added up."""
+    results: list[harness.LoadResult] = []
+    share = rate / len(targets)
+    threads = [threading.Thread(target=lambda t=t: results.append(
+        harness.load(workdir, t, "33123456789", share, seconds, talk_ms))) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if len(results) != len(targets):
+        raise RuntimeError("a sipp load failed (see above)")
+    return harness.LoadResult(sum(r.offered for r in results), sum(r.answered for r in results),
+                              sum(r.refused for r in results), sum(r.failed for r in results),
+                              [ms for r in results for ms in r.setup_ms], max(r.seconds for r in results))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default="20,50,80,100,120")
@@ -108,6 +133,7 @@ def main() -> None:
     parser.add_argument("--talk-ms", type=int, default=1000)
     parser.add_argument("--sps", type=int, default=1000)
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--switches", type=int, default=1, help="FreeSWITCH processes on the one database")
     args = parser.parse_args()
     prefix = harness.prefix()
     if prefix is None:
@@ -115,32 +141,37 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench_switch_"))
     url = fresh_database()
-    ports = {k: harness.free_port() for k in ("customers", "carriers", "esl", "a", "b")}
+    ports = {k: harness.free_port() for k in ("a", "b")}
     provision(url, PROVISIONING.format(port_a=ports["a"], port_b=ports["b"]), workdir)
     db = urlsplit(url)
-    rtp = harness.free_port(2000)
-    switch = harness.Switch(prefix, workdir / "fs", {
-        "billing_db_host": db.hostname or "127.0.0.1", "billing_db_port": str(db.port or 5432),
-        "billing_db_name": DB_NAME, "billing_db_password": db.password or "unused",
-        "billing_sip_domain": "sip.bench.example",
-        "billing_sip_ip": "127.0.0.1", "billing_customers_sip_port": str(ports["customers"]),
-        "billing_carriers_sip_port": str(ports["carriers"]), "billing_esl_port": str(ports["esl"]),
-        "billing_rtp_start_port": str(rtp), "billing_rtp_end_port": str(rtp + 1999),
-        "billing_log_level": args.log_level, "billing_calls_per_second": str(args.sps),
-        "billing_max_calls": "5000",
-    })
+    switches = []
+    for index in range(args.switches):
+        own = {k: harness.free_port() for k in ("customers", "carriers", "esl")}
+        rtp = harness.free_port(2000 // args.switches)
+        switches.append(harness.Switch(prefix, workdir / f"fs{index + 1}", {
+            "billing_db_host": db.hostname or "127.0.0.1", "billing_db_port": str(db.port or 5432),
+            "billing_db_name": DB_NAME, "billing_db_password": db.password or "unused",
+            "billing_sip_domain": "sip.bench.example",
+            "billing_sip_ip": "127.0.0.1", "billing_customers_sip_port": str(own["customers"]),
+            "billing_carriers_sip_port": str(own["carriers"]), "billing_esl_port": str(own["esl"]),
+            "billing_rtp_start_port": str(rtp), "billing_rtp_end_port": str(rtp + 2000 // args.switches - 1),
+            "billing_log_level": args.log_level, "billing_calls_per_second": str(args.sps),
+            "billing_max_calls": "5000",
+        }))
     sipp = harness.Sipp(workdir)
     try:
         sipp.uas("uas_carrier.xml", ports["a"])
         sipp.uas("uas_carrier.xml", ports["b"])
-        switch.start()
-        target = f"127.0.0.1:{ports['customers']}"
-        harness.load(workdir, target, "33123456789", 5, 2, args.talk_ms)        # warm-up
-        print(f"FreeSWITCH {prefix}, sessions-per-second {args.sps}, max-db-handles 20, "
+        for switch in switches:
+            switch.start()
+        targets = [f"127.0.0.1:{s.settings['billing_customers_sip_port']}" for s in switches]
+        load_all(workdir, targets, 5, 2, args.talk_ms)        # warm-up
+        print(f"FreeSWITCH {prefix} x {args.switches}, sessions-per-second {args.sps}, max-db-handles 20, "
               f"{args.talk_ms} ms calls, {args.seconds:.0f} s per step, log level {args.log_level}")
         print(f"{'CPS':>5} {'offered':>8} {'answered':>9} {'503':>6} {'failed':>7} {'p50 ms':>7} {'p99 ms':>7} "
-              f"{'FS %core':>9} {'FS ms/call':>10} {'PG %core':>9} {'DB conns':>9} {'CDRs':>6} {'rated':>6}")
-        fs_pid = switch.process.pid
+              f"{'FS %core':>9} {'FS ms/call':>10} {'PG %core':>9} {'DB conns':>9} {'CDRs':>6} {'rated':>6} "
+              f"{'route/s':>8} {'CDRs/s':>7} {'PG ms/call':>10}")
+        fs_pids = [s.process.pid for s in switches]
         for rate in (float(r) for r in args.rates.split(",")):
             conn = psycopg2.connect(url)
             conn.autocommit = True
@@ -148,25 +179,31 @@ def main() -> None:
                 cur.execute("SELECT coalesce(max(id), 0) FROM billing.fs_cdr")
                 last_id = cur.fetchone()[0]
             watch = harness.ConnectionWatch(url, DB_NAME)
-            fs_before, pg_before, t0 = cpu_seconds([fs_pid]), cpu_seconds(postgres_pids()), time.monotonic()
-            result = harness.load(workdir, target, "33123456789", rate, args.seconds, args.talk_ms)
+            fs_before, pg_before, t0 = cpu_seconds(fs_pids), cpu_seconds(postgres_pids()), time.monotonic()
+            result = load_all(workdir, targets, rate, args.seconds, args.talk_ms)
             wall = time.monotonic() - t0
-            fs_cpu, pg_cpu = cpu_seconds([fs_pid]) - fs_before, cpu_seconds(postgres_pids()) - pg_before
+            fs_cpu, pg_cpu = cpu_seconds(fs_pids) - fs_before, cpu_seconds(postgres_pids()) - pg_before
             peak = watch.stop()
             time.sleep(2)
             with conn.cursor() as cur:
-                cur.execute("SELECT count(*), count(*) FILTER (WHERE status = 'rated') FROM billing.fs_cdr "
+                # route_call/s: calls that reached billing (a CDR with a customer) over the
+                # sipp run; CDRs/s: rows rated over the same time (the last ones land up to
+                # talk-ms after the last INVITE, inside the run's wall time).
+                cur.execute("SELECT count(*), count(*) FILTER (WHERE status = 'rated'), "
+                            "count(*) FILTER (WHERE billing_customer_id IS NOT NULL) FROM billing.fs_cdr "
                             "WHERE id > %s", (last_id,))
-                cdrs, rated = cur.fetchone()
+                cdrs, rated, routed = cur.fetchone()
             conn.close()
             p50, p99 = result.percentile(50), result.percentile(99)
             print(f"{rate:5.0f} {result.offered:8d} {result.answered:9d} {result.refused:6d} {result.failed:7d} "
                   f"{p50 or 0:7.1f} {p99 or 0:7.1f} {100 * fs_cpu / wall:9.1f} "
                   f"{1000 * fs_cpu / max(result.answered, 1):10.2f} {100 * pg_cpu / wall:9.1f} {peak:9d} "
-                  f"{cdrs:6d} {rated:6d}", flush=True)
+                  f"{cdrs:6d} {rated:6d} {routed / wall:8.1f} {rated / wall:7.1f} "
+                  f"{1000 * pg_cpu / max(routed, 1):10.2f}", flush=True)
     finally:
         sipp.stop_all()
-        switch.stop()
+        for switch in switches:
+            switch.stop()
 
 
 if __name__ == "__main__":

@@ -126,6 +126,14 @@ def test_config_of_set_up_timeout_and_hangup_after_bridge(lua):
     assert config.load(lambda name: {"billing_hangup_after_bridge": "false"}.get(name)).hangup_after_bridge is False
 
 
+def test_config_of_the_gateway_limit_share(lua):
+    config = lua.eval('(require("billing.lib.config"))')
+    assert config.load(None).gateway_limit_share == 100
+    for text, expected in (("50", 50), ("1", 1), ("100", 100), ("0", 100), ("101", 100), ("33.5", 100),
+                           ("half", 100)):
+        assert config.load(lambda name: {"billing_gateway_limit_share": text}.get(name)).gateway_limit_share == expected
+
+
 HOSTILE_VALUES = ["plain", "it's", "a b  c", "back\\slash", "semi;colon&amp=eq%25", "sofia/gateway/gw_1/+33",
                   "{no_throttle_limits=true}[leg_timeout=30]", "", "é ü 🙂", "line\nbreak"]
 

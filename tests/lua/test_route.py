@@ -188,6 +188,22 @@ def test_gateway_channel_limits_with_limit_execute(flavour, pg, as_freeswitch):
     assert world.gateways[0].max_channels == 2
 
 
+def test_a_switch_takes_its_share_of_each_gateway_limit(flavour, pg, as_freeswitch):
+    """billing_gateway_limit_share=50 (two switches sharing the carriers): 5 channels
+    give this switch 2, rounded down so the switches together stay within 5; a gateway
+    of 1 channel gives it none and is skipped like a full one; no limit stays none."""
+    World(pg, max_channels=(5, 1, None))
+    host = Host(flavour, pg, globals_={"billing_dsn": "pgsql://x", "billing_gateway_limit_share": "50"})
+    host.gateways = {"gw1": Outcome(cause="NORMAL_TEMPORARY_FAILURE"), "gw2": Outcome.answer(),
+                     "gw3": Outcome.answer()}
+    ch = place(host, as_freeswitch)
+    assert ch.apps("limit_execute") == [
+        f"hash billing_gateways gw1 2 bridge {{no_throttle_limits=true}}sofia/gateway/gw1/{NUMBER}"]
+    assert [b["gateway"] for b in ch.bridges] == ["gw1", "gw3"]
+    assert ch.vars["billing_gateway"] == "gw3" and ch.vars["billing_route_seq"] == "3"
+    assert "gateway gw2 has no channel on this switch (50% of 1)" in host.log_text()
+
+
 def test_full_gateway_is_skipped_and_the_next_route_used(flavour, pg, as_freeswitch):
     World(pg, max_channels=(2, 3, None))
     host = Host(flavour, pg, globals_={"billing_dsn": "pgsql://x"})

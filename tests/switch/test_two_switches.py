@@ -33,7 +33,7 @@ PAIR_IP = "127.0.1.1"           # max_calls 2
 LINE_IP = "127.0.1.2"           # endpoint line-one: max_calls 1
 LINE_TWO_IP = "127.0.1.3"       # the same customer's other endpoint: no limit of its own
 FUNDED_IP = "127.0.1.4"         # 0.12: three holds of one 4 s quota at 0.60/min
-SHARED_IP = "127.0.1.5"         # 0.20: five quotas for two calls, one on each switch
+SHARED_IP = "127.0.1.5"         # 0.16: four quotas for two calls, one on each switch
 WIDE_IP = "127.0.1.6"           # plenty of money, no limit: the gateway test
 QUOTA_SECONDS, MARGIN_SECONDS = 4, 2
 
@@ -56,6 +56,9 @@ def provisioning(ports: dict[str, int]) -> str:
           - name: carrier_one
             gateways: [{{name: gw_one, host: 127.0.0.1, port: {ports["one"]}, max_channels: 1, priority: 1}}]
             rates: [{{prefix: "3353", rate: "0.05", increment: "1/1"}}]
+          - name: carrier_two
+            gateways: [{{name: gw_two, host: 127.0.0.1, port: {ports["one"]}, max_channels: 2, priority: 1}}]
+            rates: [{{prefix: "3356", rate: "0.05", increment: "1/1"}}]
         customers:
           - name: pair
             balance: "10.00"
@@ -73,7 +76,7 @@ def provisioning(ports: dict[str, int]) -> str:
             ratecards: [{{name: retail, priority: 1}}]
             endpoints: [{{name: funded-pbx, auth: ip, ip: {FUNDED_IP}/32, permission: standard}}]
           - name: shared
-            balance: "0.20"
+            balance: "0.16"
             ratecards: [{{name: retail, priority: 1}}]
             endpoints: [{{name: shared-pbx, auth: ip, ip: {SHARED_IP}/32, permission: standard}}]
           - name: wide
@@ -270,9 +273,10 @@ def test_funds_for_three_holds_give_three_calls_over_both_switches_then_402(pair
 
 
 def test_quotas_are_re_authorized_on_both_switches_from_the_same_funds(pair):
-    """0.20: twenty seconds of credit for two calls, one on each switch, each granted
-    4 s at set-up and more by re-authorization on its own switch. Together they get
-    exactly the twenty seconds: never more, whichever switch asks first."""
+    """0.16: sixteen seconds of credit for two calls, one on each switch, each granted
+    4 s at set-up and 4 s more by re-authorization on its own switch, then nothing:
+    together exactly the sixteen seconds (with funds counted per switch, each call would
+    have talked sixteen)."""
     offsets = [s.log_size() for s in pair.switches]
     calls = [pair.call(0, "33100000031", SHARED_IP, scenario="uac_expect_bye.xml", background=True, timeout=40),
              pair.call(1, "33100000032", SHARED_IP, scenario="uac_expect_bye.xml", background=True, timeout=40)]
@@ -283,8 +287,8 @@ def test_quotas_are_re_authorized_on_both_switches_from_the_same_funds(pair):
     cdrs = pair.wait_cdrs("shared", 2)
     assert len(cdrs) == 2 and {c["hangup_cause"] for c in cdrs} == {"ALLOTTED_TIMEOUT"}
     assert sorted(pair.switch_of(c) for c in cdrs) == [0, 1]
-    assert sum(c["held_seconds"] for c in cdrs) == 20
-    assert sum(c["sell_amount"] for c in cdrs) == Decimal("0.20")
+    assert [c["held_seconds"] for c in cdrs] == [8, 8]
+    assert sum(c["sell_amount"] for c in cdrs) == Decimal("0.16")
     assert pair.balance("shared") == Decimal("0")
 
 
@@ -300,5 +304,36 @@ def test_gateway_channel_limit_is_counted_per_switch(pair):
     third = pair.call(0, "3353000003", WIDE_IP, talk_ms=300)
     assert third.final == 200
     assert [r.final for r in _finish(pair, [first, second])] == [200, 200]
-    gateways = {c["destination_number"]: (c["billing_gateway"], pair.switch_of(c)) for c in pair.wait_cdrs("wide", 3)}
+    gateways = {c["destination_number"]: (c["billing_gateway"], pair.switch_of(c))
+                for c in pair.wait_cdrs("wide", 3) if c["destination_number"].startswith("3353")}
     assert gateways == {"3353000001": ("gw_one", 0), "3353000002": ("gw_one", 1), "3353000003": ("gw_a", 0)}
+
+
+@pytest.fixture()
+def half_of_each_gateway(pair):
+    """billing_gateway_limit_share=50 on both switches, as docs/scaling-switches.md
+    configures two switches sharing carriers (global_setvar: the scripts read it on
+    every call, like a `configure` + reloadxml)."""
+    for switch in pair.switches:
+        switch.api("global_setvar billing_gateway_limit_share=50")
+    yield
+    for switch in pair.switches:
+        switch.api("global_setvar billing_gateway_limit_share=")
+
+
+def test_with_a_share_of_50_two_switches_keep_a_gateway_within_its_limit(pair, half_of_each_gateway):
+    """gw_two allows two channels; each of the two switches takes one: a call on each
+    switch fills it, and the next call on either switch goes to the next route."""
+    usage = "limit_usage hash billing_gateways gw_two"
+    calls = []
+    for index, number in enumerate(("3356000001", "3356000002")):
+        calls.append(pair.call(index, number, WIDE_IP, talk_ms=3000, background=True))
+        harness.wait_for(lambda i=index: pair.switches[i].api(usage).strip() == "1", 10,
+                         what=f"a call on gw_two through switch {index + 1}")
+    assert pair.call(1, "3356000003", WIDE_IP, talk_ms=300).final == 200
+    assert pair.call(0, "3356000004", WIDE_IP, talk_ms=300).final == 200
+    assert [r.final for r in _finish(pair, calls)] == [200, 200]
+    gateways = {c["destination_number"]: (c["billing_gateway"], pair.switch_of(c))
+                for c in pair.wait_cdrs("wide", 7) if c["destination_number"].startswith("3356")}
+    assert gateways == {"3356000001": ("gw_two", 0), "3356000002": ("gw_two", 1),
+                        "3356000003": ("gw_a", 1), "3356000004": ("gw_a", 0)}

@@ -61,6 +61,10 @@ function M.load(get_global)
         route_timeout_ms = tonumber(global("billing_route_timeout_ms") or "") or M.DEFAULT_ROUTE_TIMEOUT_MS,
         hangup_after_bridge = global("billing_hangup_after_bridge") ~= "false",
         gateway_domain = global("billing_gateway_domain") or "billing.gateways",
+        -- percent of each gateway's max_channels this switch may use: the limit hash
+        -- counts one switch's calls, so N switches share a carrier's channels by each
+        -- taking 100/N (docs/scaling-switches.md)
+        gateway_limit_share = tonumber(global("billing_gateway_limit_share") or "") or 100,
         prompts = {},
         sip_codes = {},
         callee_causes = {},
@@ -70,6 +74,10 @@ function M.load(get_global)
     end
     if cfg.route_timeout_ms < 100 or cfg.route_timeout_ms > 60000 then
         cfg.route_timeout_ms = M.DEFAULT_ROUTE_TIMEOUT_MS
+    end
+    if cfg.gateway_limit_share < 1 or cfg.gateway_limit_share > 100
+            or cfg.gateway_limit_share ~= math.floor(cfg.gateway_limit_share) then
+        cfg.gateway_limit_share = 100
     end
     if cfg.bridge_timeout and cfg.bridge_timeout <= 0 then
         cfg.bridge_timeout = nil

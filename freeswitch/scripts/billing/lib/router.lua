@@ -201,6 +201,15 @@ function M.attempt(session, cfg, log, row)
 
     local gateway = validate.gateway(row.gateway)
     local max_channels = tonumber(row.opt_gateway_max_channels)
+    if max_channels and cfg.gateway_limit_share < 100 then
+        -- this switch's share, rounded down: the switches together never exceed the limit
+        max_channels = math.floor(max_channels * cfg.gateway_limit_share / 100)
+        if max_channels < 1 then
+            log.warning("route %s: gateway %s has no channel on this switch (%d%% of %s)", seq, tostring(gateway),
+                cfg.gateway_limit_share, tostring(row.opt_gateway_max_channels))
+            return "failed", "NORMAL_CIRCUIT_CONGESTION"
+        end
+    end
     -- Carrier legs do not count against sessions-per-second / max-sessions: those
     -- limits are the switch's admission of customers' calls (switch.conf.xml).
     local target = "{no_throttle_limits=true}" .. dial
