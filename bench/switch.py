@@ -18,6 +18,10 @@ as docs/scaling-switches.md configures them) and splits each offered rate evenly
 between them, one sipp per switch: the rates are totals, so runs with 1 and 2 switches
 compare at equal load. Then "FS %core" is the sum of all switches, and the route_call/s
 and CDRs/s columns are what the one database served from all of them in the step.
+"BE ms/call" is the CPU of the database backends the switches were connected to, per
+call (route_call, re-authorizations, the CDR insert and its billing, the directory and
+gateway lookups), sampled per backend so it stays meaningful on a shared server where
+"PG %core" counts everyone's work.
 """
 from __future__ import annotations
 
@@ -108,6 +112,41 @@ def postgres_pids() -> list[int]:
     return [int(p) for p in out.split()]
 
 
+class BackendCpu:
+    """CPU of the PostgreSQL backends serving the switches (application_name
+    freeswitch_*, in the bench's database only), sampled every 100 ms so backends that
+    come and go during a step are counted: the database's cost of the calls even when
+    other work shares the server."""
+
+    def __init__(self, url: str):
+        self.url, self.first, self.last, self._stop = url, {}, {}, False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        conn = psycopg2.connect(self.url)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            while not self._stop:
+                cur.execute("""SELECT pid FROM pg_stat_activity
+                                WHERE datname = current_database() AND application_name LIKE 'freeswitch_%%'""")
+                for (pid,) in cur.fetchall():
+                    used = cpu_seconds([pid])
+                    self.first.setdefault(pid, used)
+                    self.last[pid] = used
+                time.sleep(0.1)
+        conn.close()
+
+    def stop(self) -> float:
+        self._stop = True
+        self._thread.join(5)
+        for pid in self.last:                     # a last reading of those still alive
+            used = cpu_seconds([pid])
+            if used:
+                self.last[pid] = used
+        return sum(self.last[pid] - self.first[pid] for pid in self.last)
+
+
 def load_all(workdir: Path, targets: list[str], rate: float, seconds: float, talk_ms: int) -> harness.LoadResult:
     """`rate` calls per second in all, split evenly over the switches (one sipp each, at
     the same time); the results added up."""
@@ -170,7 +209,7 @@ def main() -> None:
               f"{args.talk_ms} ms calls, {args.seconds:.0f} s per step, log level {args.log_level}")
         print(f"{'CPS':>5} {'offered':>8} {'answered':>9} {'503':>6} {'failed':>7} {'p50 ms':>7} {'p99 ms':>7} "
               f"{'FS %core':>9} {'FS ms/call':>10} {'PG %core':>9} {'DB conns':>9} {'CDRs':>6} {'rated':>6} "
-              f"{'route/s':>8} {'CDRs/s':>7} {'PG ms/call':>10}")
+              f"{'route/s':>8} {'CDRs/s':>7} {'BE ms/call':>10}")
         fs_pids = [s.process.pid for s in switches]
         for rate in (float(r) for r in args.rates.split(",")):
             conn = psycopg2.connect(url)
@@ -178,12 +217,12 @@ def main() -> None:
             with conn.cursor() as cur:
                 cur.execute("SELECT coalesce(max(id), 0) FROM billing.fs_cdr")
                 last_id = cur.fetchone()[0]
-            watch = harness.ConnectionWatch(url, DB_NAME)
+            watch, backends = harness.ConnectionWatch(url, DB_NAME), BackendCpu(url)
             fs_before, pg_before, t0 = cpu_seconds(fs_pids), cpu_seconds(postgres_pids()), time.monotonic()
             result = load_all(workdir, targets, rate, args.seconds, args.talk_ms)
             wall = time.monotonic() - t0
             fs_cpu, pg_cpu = cpu_seconds(fs_pids) - fs_before, cpu_seconds(postgres_pids()) - pg_before
-            peak = watch.stop()
+            peak, backend_cpu = watch.stop(), backends.stop()
             time.sleep(2)
             with conn.cursor() as cur:
                 # route_call/s: calls that reached billing (a CDR with a customer) over the
@@ -199,7 +238,7 @@ def main() -> None:
                   f"{p50 or 0:7.1f} {p99 or 0:7.1f} {100 * fs_cpu / wall:9.1f} "
                   f"{1000 * fs_cpu / max(result.answered, 1):10.2f} {100 * pg_cpu / wall:9.1f} {peak:9d} "
                   f"{cdrs:6d} {rated:6d} {routed / wall:8.1f} {rated / wall:7.1f} "
-                  f"{1000 * pg_cpu / max(routed, 1):10.2f}", flush=True)
+                  f"{1000 * backend_cpu / max(routed, 1):10.2f}", flush=True)
     finally:
         sipp.stop_all()
         for switch in switches:
