@@ -112,8 +112,23 @@ class Pair:
         return self.sipp.uac(scenario, target, number, source_ip=source_ip, extra=["-d", str(talk_ms)],
                              timeout=timeout, background=background)
 
+    def held_call(self, switch: int, number: str, source_ip: str):
+        """A call that stays up until the switch hangs it up (hang_up_all): the test
+        does not race a timer on a busy machine."""
+        return self.call(switch, number, source_ip, scenario="uac_expect_bye.xml", timeout=60, background=True)
+
+    def hang_up_all(self):
+        for switch in self.switches:
+            switch.api("hupall NORMAL_CLEARING")
+
     def refused(self, switch: int, source_ip: str, number: str = "33123456789"):
         return self.call(switch, number, source_ip, scenario="uac_refused.xml", timeout=15)
+
+    def refusals(self, *attempts: tuple[int, str]):
+        """Refused calls placed at the same time, (switch, source_ip) each; their results."""
+        started = [self.call(switch, "33123456789", ip, scenario="uac_refused.xml", timeout=15, background=True)
+                   for switch, ip in attempts]
+        return [self.sipp.uac_result(proc, timeout=15) for proc in started]
 
     def holds(self, customer: str) -> int:
         return self.one("""SELECT count(*) FROM billing.call_holds h JOIN billing.customers c ON c.id = h.customer_id
@@ -226,12 +241,12 @@ def _finish(pair, calls):
 def test_customer_max_calls_counts_the_calls_of_both_switches(pair):
     """max_calls 2: one call on each switch, and the third is refused (486,
     too_many_calls) whichever switch it reaches; once they end, calls go through again."""
-    calls = [pair.call(0, "33100000001", PAIR_IP, talk_ms=3000, background=True),
-             pair.call(1, "33100000002", PAIR_IP, talk_ms=3000, background=True)]
+    calls = [pair.held_call(0, "33100000001", PAIR_IP), pair.held_call(1, "33100000002", PAIR_IP)]
     pair.wait_holds("pair", 2)
-    refusals = [pair.refused(0, PAIR_IP), pair.refused(1, PAIR_IP)]
+    refusals = pair.refusals((0, PAIR_IP), (1, PAIR_IP))
     assert [r.final for r in refusals] == [486, 486], [r.codes for r in refusals]
-    assert [r.final for r in _finish(pair, calls)] == [200, 200]
+    pair.hang_up_all()
+    assert [(r.returncode, r.final) for r in _finish(pair, calls)] == [(0, 200), (0, 200)]
     harness.wait_for(lambda: pair.holds("pair") == 0, 10, what="the holds released")
     assert pair.call(1, "33100000003", PAIR_IP).final == 200
     cdrs = pair.wait_cdrs("pair", 5)
@@ -242,11 +257,12 @@ def test_customer_max_calls_counts_the_calls_of_both_switches(pair):
 def test_endpoint_max_calls_counts_the_calls_of_both_switches(pair):
     """Endpoint line-one allows one call: busy on switch 1, it is refused on switch 2,
     while the customer's other endpoint still calls through switch 2."""
-    first = pair.call(0, "33100000011", LINE_IP, talk_ms=3000, background=True)
+    first = pair.held_call(0, "33100000011", LINE_IP)
     pair.wait_holds("lines", 1)
     assert pair.refused(1, LINE_IP).final == 486
     other = pair.call(1, "33100000012", LINE_TWO_IP, talk_ms=300)
     assert other.final == 200
+    pair.hang_up_all()
     assert pair.sipp.uac_result(first, timeout=30).final == 200
     reasons = [(c["destination_number"], c["billing_reject_reason"]) for c in pair.wait_cdrs("lines", 3)]
     assert ("33123456789", "too_many_calls") in reasons
@@ -260,7 +276,7 @@ def test_funds_for_three_holds_give_three_calls_over_both_switches_then_402(pair
              pair.call(1, "33100000022", FUNDED_IP, scenario="uac_expect_bye.xml", background=True),
              pair.call(0, "33100000023", FUNDED_IP, scenario="uac_expect_bye.xml", background=True)]
     pair.wait_holds("funded", 3)
-    refusals = [pair.refused(1, FUNDED_IP), pair.refused(0, FUNDED_IP)]
+    refusals = pair.refusals((1, FUNDED_IP), (0, FUNDED_IP))   # at once: the calls end 4 s after answer
     assert [r.final for r in refusals] == [402, 402], [r.codes for r in refusals]
     assert [r.final for r in _finish(pair, calls)] == [200, 200, 200]
     harness.wait_for(lambda: pair.holds("funded") == 0, 10, what="the holds released")
@@ -296,13 +312,14 @@ def test_gateway_channel_limit_is_counted_per_switch(pair):
     """gw_one allows one channel, counted by each switch's `limit hash`: with a call on
     it through switch 1, switch 2 still sends a call there, and only switch 1 sends its
     next call to the next route (gw_a). Two switches: up to two calls on gw_one."""
-    first = pair.call(0, "3353000001", WIDE_IP, talk_ms=3000, background=True)
+    first = pair.held_call(0, "3353000001", WIDE_IP)
     usage = "limit_usage hash billing_gateways gw_one"
     harness.wait_for(lambda: pair.switches[0].api(usage).strip() == "1", 10, what="the first call on gw_one")
-    second = pair.call(1, "3353000002", WIDE_IP, talk_ms=3000, background=True)
+    second = pair.held_call(1, "3353000002", WIDE_IP)
     harness.wait_for(lambda: pair.switches[1].api(usage).strip() == "1", 10, what="the second call on gw_one")
     third = pair.call(0, "3353000003", WIDE_IP, talk_ms=300)
     assert third.final == 200
+    pair.hang_up_all()
     assert [r.final for r in _finish(pair, [first, second])] == [200, 200]
     gateways = {c["destination_number"]: (c["billing_gateway"], pair.switch_of(c))
                 for c in pair.wait_cdrs("wide", 3) if c["destination_number"].startswith("3353")}
@@ -327,11 +344,12 @@ def test_with_a_share_of_50_two_switches_keep_a_gateway_within_its_limit(pair, h
     usage = "limit_usage hash billing_gateways gw_two"
     calls = []
     for index, number in enumerate(("3356000001", "3356000002")):
-        calls.append(pair.call(index, number, WIDE_IP, talk_ms=3000, background=True))
+        calls.append(pair.held_call(index, number, WIDE_IP))
         harness.wait_for(lambda i=index: pair.switches[i].api(usage).strip() == "1", 10,
                          what=f"a call on gw_two through switch {index + 1}")
     assert pair.call(1, "3356000003", WIDE_IP, talk_ms=300).final == 200
     assert pair.call(0, "3356000004", WIDE_IP, talk_ms=300).final == 200
+    pair.hang_up_all()
     assert [r.final for r in _finish(pair, calls)] == [200, 200]
     gateways = {c["destination_number"]: (c["billing_gateway"], pair.switch_of(c))
                 for c in pair.wait_cdrs("wide", 7) if c["destination_number"].startswith("3356")}
