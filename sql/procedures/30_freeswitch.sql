@@ -110,7 +110,7 @@ RETURNS TABLE (
     opt_ring_timeout                integer,
     opt_reauth_margin               integer
 )
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE sql STABLE SECURITY DEFINER ROWS 1
 SET search_path = pg_catalog, pg_temp AS $$
     SELECT e.codecs, e.bypass_media, e.ignore_early_media,
            g.max_channels, g.bypass_media, g.ignore_early_media,
