@@ -136,6 +136,11 @@ RETURNS TABLE (
     cost_rate     numeric,
     granted_seconds integer)
 LANGUAGE plpgsql VOLATILE
+-- At most 10 routes (docs/routing.md). Without ROWS the planner assumes 1,000 rows per
+-- set-returning function, and route.lua's statement (route_call joined with
+-- route_options, sorted) was estimated at 1,000,000 rows, over jit_above_cost: every
+-- call set-up then JIT-compiled its plan, several ms of server CPU (tests/lua/test_plan_cost.py).
+ROWS 10
 SET search_path = pg_catalog, pg_temp
 -- The plans of the statements below do not depend on the values; planning them
 -- again for each call (the custom plans plpgsql tries first) would double its cost.
@@ -499,6 +504,7 @@ RETURNS TABLE (
     cost_rate     numeric,
     granted_seconds integer)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+ROWS 10                                 -- see route_decide
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
