@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit
@@ -117,7 +118,7 @@ def listing(pair: str | None = None, state: str | None = None, *, from_currency:
         in_force = (select(ExchangeRate.id)
                     .where(ExchangeRate.valid_from <= in_force_at,
                            or_(ExchangeRate.valid_to.is_(None), ExchangeRate.valid_to > in_force_at))
-                    .distinct(ExchangeRate.from_currency, ExchangeRate.to_currency)
+                    .ext(distinct_on(ExchangeRate.from_currency, ExchangeRate.to_currency))
                     .order_by(ExchangeRate.from_currency, ExchangeRate.to_currency, ExchangeRate.valid_from.desc()))
         stmt = stmt.where(ExchangeRate.id.in_(in_force))
     if pair:
@@ -315,9 +316,10 @@ def read_csv(content: str) -> list[dict]:
     return read_records(records())
 
 
-def read_records(records) -> list[dict]:
+def read_records(records, label=lambda line: f"line {line}") -> list[dict]:
     """Parsed rows of (line, {column: text}) records -- a file's lines or the API's
-    JSON records, checked alike -- or ExchangeRateError listing every bad line."""
+    JSON records, checked alike -- or ExchangeRateError listing every bad line.
+    `label` names a line in messages (the API's records are rates[n])."""
     rows, errors = [], []
     for line, record in records:
         if len(rows) >= MAX_IMPORT_LINES:
@@ -349,7 +351,7 @@ def read_records(records) -> list[dict]:
         if None not in key:
             if key in seen:
                 errors.append({"line": row["line"], "column": "valid_from", "value": str(key[2]),
-                               "message": f"the same pair and start are already on line {seen[key]}"})
+                               "message": f"the same pair and start are already on {label(seen[key])}"})
             seen.setdefault(key, row["line"])
     if errors:
         errors.sort(key=lambda e: e["line"])
@@ -365,10 +367,10 @@ def import_csv(content: str, actor: str | None = None) -> ImportResult:
     return import_rows(read_csv(content), actor)
 
 
-def import_records(records, actor: str | None = None) -> ImportResult:
+def import_records(records, actor: str | None = None, label=lambda line: f"line {line}") -> ImportResult:
     """The import of (line, {column: text}) records (the API's bulk import): the file's
     checks and its all or nothing."""
-    return import_rows(read_records(records), actor)
+    return import_rows(read_records(records, label), actor)
 
 
 def import_rows(rows: list[dict], actor: str | None = None) -> ImportResult:
