@@ -175,6 +175,7 @@ def list_exchange_rates(args):
 @blp.route("/exchange-rates", methods=["POST"])
 @blp.arguments(ExchangeRateInSchema)
 @blp.response(201, AddedExchangeRateSchema)
+@blp.alt_response(409, response="CONFLICT")
 @allow(write=True, staff=True)
 def create_exchange_rate(data):
     """Add a rate of a pair (a new version)
@@ -206,6 +207,7 @@ def get_exchange_rate(exchange_rate_id: int):
 @blp.arguments(CloseSchema)
 @blp.response(200, ExchangeRateSchema)
 @blp.alt_response(204, description="The rate had not started by `at`: it was removed (it never applied).")
+@blp.alt_response(409, response="CONFLICT")
 @allow(write=True, staff=True)
 def close_exchange_rate(data, exchange_rate_id: int):
     """End a rate at `at` (default now)
