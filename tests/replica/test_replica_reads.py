@@ -15,13 +15,13 @@ import csv
 import io
 import itertools
 import socket
-import threading
 import time
 from datetime import timedelta
 from types import SimpleNamespace
 
-import psycopg2
 import pytest
+from flask import g
+from sqlalchemy import event
 
 from portal import create_app, dbmigrate
 from portal.apitokens import services as tokens
@@ -30,7 +30,7 @@ from portal.extensions import db
 from tests import factories
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, CUSTOMER_PASSWORD, login
 from tests.pgcluster import Cluster, server_programs, workdir
-from tests.selfcare.conftest import A_EMAIL, B_MARKERS, assert_no_b, build_world, insert_cdr
+from tests.selfcare.conftest import A_EMAIL, assert_no_b, build_world, insert_cdr
 
 pytestmark = pytest.mark.skipif(server_programs() is None,
                                 reason="PostgreSQL's server programs (initdb, pg_basebackup) are not installed")
@@ -246,6 +246,37 @@ def test_a_dead_pooled_connection_is_replaced_without_a_fallback(site):
                      "WHERE application_name = 'billing-portal-replica'", dbname="billing")
     page = client.get("/admin/cdrs")
     assert page.status_code == 200 and page.headers["X-Data-Source"] == "replica"
+
+
+def test_a_replica_lost_during_the_view_is_replaced_by_the_primary(site):
+    """The standby's backend dies after the lag check, while the view runs (here: killed
+    at the view's first ORM query to the primary): the view runs again on the
+    primary, the page says so, and the replica rests for REPLICA_RETRY_SECONDS."""
+    client = admin(site)
+    armed = []
+
+    def kill_replica_backends(*_args):
+        if armed and getattr(g.get("data_source"), "replica", False):   # after the lag check
+            armed.clear()
+            site.standby.one("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE application_name = 'billing-portal-replica'", dbname="billing")
+
+    with site.app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", kill_replica_backends)
+    try:
+        number = new_call(site)
+        armed.append(True)
+        page = client.get("/admin/cdrs")
+    finally:
+        event.remove(engine, "before_cursor_execute", kill_replica_backends)
+    assert not armed, "the replica's backend was not killed during the view"
+    assert page.status_code == 200 and number in page.get_data(as_text=True)
+    assert page.headers["X-Data-Source"] == "primary"
+    assert page.headers["X-Data-Fallback"] == "replica failed during the request"
+    assert client.get("/admin/cdrs").headers["X-Data-Fallback"] == "replica unreachable"   # resting
+    time.sleep(site.app.config["REPLICA_RETRY_SECONDS"] + 0.1)
+    assert client.get("/admin/cdrs").headers["X-Data-Source"] == "replica"
 
 
 def test_an_unresponsive_replica_costs_one_connect_timeout_then_nothing(clusters):
