@@ -14,6 +14,7 @@ import contextlib
 import csv
 import io
 import itertools
+import shutil
 import socket
 import time
 from datetime import timedelta
@@ -52,6 +53,7 @@ def clusters():
         if standby is not None:
             standby.destroy()
         primary.destroy()
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
