@@ -41,6 +41,8 @@ SET_UP_BOUND = 2.6
 # The longest a hold committed with synchronous_commit=off may take to reach the standby:
 # 3 x wal_writer_delay (200 ms) on the primary, plus streaming and replay on 2 busy cores.
 HOLD_REPLICATION_BOUND = 1.5
+# A refusal that did not wait for billing_route_timeout_ms (sipp's own start included).
+QUICK_REFUSAL = 1.0
 # From the new primary accepting writes to the switch's first routed call.
 RECONNECT_BOUND = 5.0
 
@@ -123,16 +125,18 @@ def rig(tmp_path):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def probe(tier: Tier, number: str, talk_ms: int = 300) -> harness.SippResult:
+def probe(tier: Tier, number: str, talk_ms: int = 1100) -> harness.SippResult:
     """One call set-up that may be answered or refused with 503."""
     return tier.call(number, scenario="uac_probe.xml", talk_ms=talk_ms, timeout=20)
 
 
 def spooled_numbers(tier: Tier) -> list[str]:
+    """The number dialled by each CDR in the spool file, one per line."""
     spool = tier.switch.spool_dir / "cdr-spool.sql"
     if not spool.exists():
         return []
-    return re.findall(r"'(33\d{9})'", spool.read_text(errors="replace"))
+    lines = spool.read_text(errors="replace").splitlines()
+    return [number for line in lines for number in sorted(set(re.findall(r"'(3310\d{7})'", line)))]
 
 
 def test_primary_crash_fails_closed_then_the_switch_follows_the_promoted_standby(rig):
@@ -145,7 +149,7 @@ def test_primary_crash_fails_closed_then_the_switch_follows_the_promoted_standby
     # -- before: routed and billed on the primary; mod_pgsql and mod_cdr_pg_csv connected
     for _ in range(3):
         number = next(numbers)
-        result = tier.call(number, talk_ms=300)
+        result = tier.call(number, talk_ms=1100)
         assert result.final == 200, result.stdout[-2000:]
         answered.append(number)
     harness.wait_for(lambda: tier.one("SELECT count(*) FROM billing.fs_cdr")[0] == 3, 10, what="3 CDRs")
@@ -186,6 +190,9 @@ def test_primary_crash_fails_closed_then_the_switch_follows_the_promoted_standby
     figures["refusal_max_s"] = max(refusal_seconds)
     figures["refusal_later_max_s"] = max(refusal_seconds[1:])
     assert max(refusal_seconds) < SET_UP_BOUND, refusal_seconds
+    # Only the first set-up waits for a worker stuck on a stale pooled handle; it drops
+    # the idle ones (lib/offload.lua), so the next are refused without waiting.
+    assert max(refusal_seconds[1:]) < QUICK_REFUSAL, refusal_seconds
     assert "FAIL CLOSED" in tier.switch.log_since(log_offset)
 
     # -- the standby is promoted: the switch routes and bills on it by itself
@@ -212,7 +219,7 @@ def test_primary_crash_fails_closed_then_the_switch_follows_the_promoted_standby
     assert (tier.switch.spool_dir / "cdr-spool.sql").stat().st_size == spool_size
     # The XML handler too: a digest-authenticated call (directory lookup), then the ACL.
     number = next(numbers)
-    result = tier.call(number, source_ip="127.0.0.99", scenario="uac_auth.xml", talk_ms=300,
+    result = tier.call(number, source_ip="127.0.0.99", scenario="uac_auth.xml", talk_ms=1100,
                        extra=["-au", SIP_USER, "-ap", SIP_PASSWORD, "-set", "user", SIP_USER,
                               "-set", "domain", SIP_DOMAIN])
     assert result.returncode == 0 and 200 in result.codes, result.stdout[-2000:]
@@ -224,7 +231,8 @@ def test_primary_crash_fails_closed_then_the_switch_follows_the_promoted_standby
 
     # -- the spool replayed once, through the portal's own multi-host DATABASE_URL
     spooled = spooled_numbers(tier)
-    assert {n for n, _ in in_progress} <= set(spooled) and set(spooled) <= set(refused) | {n for n, _ in in_progress}
+    assert len(spooled) == len(set(spooled))
+    assert {n for n, _ in in_progress} <= set(spooled) <= set(refused) | {n for n, _ in in_progress}
     output = tier.import_spool()
     assert f"{len(spooled)} line(s): {len(spooled)} inserted" in output, output
     again = flask(rig.portal_url, "billing", "import-spool", "--from-start",
