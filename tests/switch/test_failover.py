@@ -155,11 +155,15 @@ def test_primary_crash_fails_closed_then_the_switch_follows_the_promoted_standby
     assert primary.one("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'freeswitch_cdr'") == 1
 
     # -- two calls in progress across the crash; their holds reach the standby in time
+    # (One after the other: each set-up reuses the pooled connection. A second one opened
+    # at once would run route_call for the first time in a new backend, which on two
+    # busy cores took longer than billing_route_timeout_ms.)
     in_progress = []
-    for talk_ms in (3000, 4500):
+    for talk_ms in (4000, 5000):
         number = next(numbers)
         in_progress.append((number, tier.call(number, talk_ms=talk_ms, background=True)))
-    harness.wait_for(lambda: tier.holds("acme") == 2, 10, what="the holds of the calls in progress")
+        harness.wait_for(lambda: tier.holds("acme") == len(in_progress), 10,
+                         what="the holds of the calls in progress")
     held_at = time.monotonic()
     harness.wait_for(lambda: standby.one("SELECT count(*) FROM billing.call_holds", dbname="billing") == 2,
                      5, step=0.02, what="the holds on the standby")
