@@ -511,6 +511,7 @@ def test_database_that_never_answers_fails_closed_in_time(flavour, pg, as_freesw
     assert ch.sip_response == 503 and ch.response_headers == {"Retry-After": "10"}
     assert 1.5 <= ch.ended_at - ch.created < 1.6
     assert host.workers_started == 1
+    assert host.handles_flushed == 1                      # the stale pooled siblings are dropped
     assert "billing_route_query" not in ch.vars           # a late worker finds nothing to run
     assert any("no answer from the database within 1500 ms" in e for e in host.errors())
 
