@@ -6,8 +6,9 @@ into a new table, counted again, and attached -- all in one transaction, so a da
 file changes nothing. docs/scaling-retention.md has the procedure and the file format.
 
 Every function works on a psycopg2 connection and never commits: the caller commits
-(the command line, the scheduled job, the back-office task), or rolls back after an
-exception, which leaves the database as it was.
+(the command line, the scheduled job, the back-office task). An archive or a restore
+runs in a savepoint, so when it raises (or is a dry run) the caller's transaction is
+left as it was, with nothing written and no lock kept.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import os
 import re
 import threading
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -222,6 +224,31 @@ def _columns(cur) -> list[str]:
     return [r[0] for r in cur.fetchall()]
 
 
+def _audit(cur, actor: str, action: str, month: date, details: dict) -> None:
+    """The audit row of an archive or restore, in its transaction (like portal/audit.py's)."""
+    cur.execute("""INSERT INTO billing.audit_log (actor, action, entity, entity_id, details)
+                   VALUES (%s, %s, 'cdr_month', %s, %s)""", (actor, action, f"{month:%Y-%m}", json.dumps(details)))
+
+
+@contextmanager
+def _savepoint(conn, discard: bool = False):
+    """Run the block in a savepoint: an exception (or `discard`) undoes its writes and
+    releases its locks, and leaves the caller's transaction as it was before."""
+    with conn.cursor() as cur:
+        cur.execute("SAVEPOINT cdr_retention")
+    try:
+        yield
+    except BaseException:
+        with conn.cursor() as cur:
+            cur.execute("ROLLBACK TO SAVEPOINT cdr_retention")
+            cur.execute("RELEASE SAVEPOINT cdr_retention")
+        raise
+    with conn.cursor() as cur:
+        if discard:
+            cur.execute("ROLLBACK TO SAVEPOINT cdr_retention")
+        cur.execute("RELEASE SAVEPOINT cdr_retention")
+
+
 def _lock_month(cur, month: date) -> None:
     cur.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", (LOCK_CLASS, _lock_key(month)))
     if not cur.fetchone()[0]:
@@ -279,6 +306,16 @@ def refusals(cur, month: date, range_from: datetime, range_to: datetime, table: 
     return reasons
 
 
+def refuse_archived(conn, start: datetime, end: datetime) -> None:
+    """Raise RetentionError when [start, end) touches an archived month (re-rating guard)."""
+    with conn.cursor() as cur:
+        months = archived_months_between(cur, start, end)
+    if months:
+        listed = ", ".join(f"{m:%Y-%m}" for m in months)
+        raise RetentionError(f"the CDRs of {listed} are archived: restore the month first "
+                             f"(`flask --app wsgi billing cdr-restore {months[0]:%Y-%m}` or Ops > CDR partitions)")
+
+
 def archived_months_between(cur, start: datetime, end: datetime) -> list[date]:
     """Archived (not restored) months whose CDRs overlap [start, end): a re-rate of such a
     period would write billing.cdr rows of a month that has no partition."""
@@ -333,8 +370,15 @@ def archive(conn, month: date, directory: Path, *, actor: str, billing_tz: str =
     """Archive one month (see the module's docstring). The partition is locked in SHARE
     mode from the first count to the drop, so what is written is what is dropped. Raises
     Refused when the month is not closed for billing, RetentionError on any other
-    problem; the caller commits on success and rolls back otherwise."""
+    problem (nothing changed then); the caller commits on success."""
     directory = Path(directory)
+    with _savepoint(conn, discard=dry_run):
+        return _archive(conn, month, directory, actor=actor, billing_tz=billing_tz, dry_run=dry_run,
+                        accept_review=accept_review, progress=progress)
+
+
+def _archive(conn, month: date, directory: Path, *, actor: str, billing_tz: str, dry_run: bool,
+             accept_review: bool, progress: Progress) -> ArchiveResult:
     name = partition_name(month)
     with conn.cursor() as cur:
         _lock_month(cur, month)
@@ -429,6 +473,9 @@ def archive(conn, month: date, directory: Path, *, actor: str, billing_tz: str =
                      "file": result.data_file.name, "bytes": result.file_bytes, "sha": result.sha256,
                      "rows": figures.rows, "billsec": figures.sum_billsec, "sell": figures.sum_sell_amount,
                      "cost": figures.sum_cost_amount, "columns": columns, "size": size, "actor": actor})
+        _audit(cur, actor, "archive", month, {**figures.as_manifest(), "file": result.data_file.name,
+                                              "sha256": result.sha256, "partition_bytes": size,
+                                              "accept_review": accept_review})
     return result
 
 
@@ -464,8 +511,13 @@ def read_manifest(directory: Path, month: date) -> dict:
 def restore(conn, month: date, directory: Path, *, actor: str,
             progress: Progress = lambda phase: None) -> RestoreResult:
     """Re-create the month's partition from its archive and attach it (see the module's
-    docstring); the caller commits, or rolls back after RetentionError."""
+    docstring); the caller commits. On RetentionError nothing has changed."""
     directory = Path(directory)
+    with _savepoint(conn):
+        return _restore(conn, month, directory, actor=actor, progress=progress)
+
+
+def _restore(conn, month: date, directory: Path, *, actor: str, progress: Progress) -> RestoreResult:
     name = partition_name(month)
     with conn.cursor() as cur:
         _lock_month(cur, month)
@@ -537,6 +589,7 @@ def restore(conn, month: date, directory: Path, *, actor: str,
             sql.Identifier(name), sql.Literal(range_from), sql.Literal(range_to)))
         cur.execute("""UPDATE billing.cdr_archives SET state = 'restored', restored_at = now(), restored_by = %s
                         WHERE month = %s""", (actor, month))
+        _audit(cur, actor, "restore", month, {**loaded.as_manifest(), "file": file_name, "sha256": sha})
     return RestoreResult(month, loaded, data_file)
 
 
@@ -574,27 +627,26 @@ class RunOutcome:
         return "; ".join(parts)
 
 
-def run_retention(conn, directory: Path, *, keep_months: int, actor: str, billing_tz: str = "UTC",
-                  dry_run: bool = False) -> RunOutcome:
-    """Archive every month older than the retention, one transaction each (committed
-    here, unless dry_run); months that are refused or fail are listed and left live."""
+def run_retention(connection: Callable[[], object], directory: Path, *, keep_months: int, actor: str,
+                  billing_tz: str = "UTC", dry_run: bool = False,
+                  commit: Callable[[], None] | None = None) -> RunOutcome:
+    """Archive every month older than the retention, `commit` after each (not in a dry
+    run); months that are refused or fail are listed and left live. `connection()` gives
+    the connection of the current transaction (asked again after each commit)."""
+    commit = commit or (lambda: connection().commit())
     outcome = RunOutcome()
-    for month in due_months(conn, keep_months):
+    for month in due_months(connection(), keep_months):
         try:
-            outcome.archived.append(archive(conn, month, directory, actor=actor, billing_tz=billing_tz,
+            outcome.archived.append(archive(connection(), month, directory, actor=actor, billing_tz=billing_tz,
                                             dry_run=dry_run))
         except Refused as exc:
-            conn.rollback()
             outcome.refused.append(exc)
             continue
         except RetentionError as exc:
-            conn.rollback()
             outcome.failed.append(str(exc))
             continue
-        if dry_run:
-            conn.rollback()
-        else:
-            conn.commit()
+        if not dry_run:
+            commit()
     return outcome
 
 
@@ -628,10 +680,6 @@ def run_task(conn, task_id: int, directory: Path, *, billing_tz: str = "UTC", st
     def progress(phase: str) -> None:
         _set_task(status_conn, task_id, phase=phase)
 
-    inline = status_conn is conn
-    if inline:   # the work's writes can be undone without losing the task's own state
-        with conn.cursor() as cur:
-            cur.execute("SAVEPOINT cdr_archive_task")
     try:
         if action == "archive":
             result = archive(conn, month, directory, actor=actor, billing_tz=billing_tz,
@@ -639,23 +687,13 @@ def run_task(conn, task_id: int, directory: Path, *, billing_tz: str = "UTC", st
         else:
             result = restore(conn, month, directory, actor=actor, progress=progress).summary()
     except Refused as exc:
-        _undo(conn, inline)
         _set_task(status_conn, task_id, status="refused", phase=None, error=str(exc), finished_at=_now())
         return "refused"
     except RetentionError as exc:
-        _undo(conn, inline)
         _set_task(status_conn, task_id, status="failed", phase=None, error=str(exc), finished_at=_now())
         return "failed"
     _set_task(status_conn, task_id, status="done", phase=None, result=result, finished_at=_now())
     return "done"
-
-
-def _undo(conn, inline: bool) -> None:
-    if inline:
-        with conn.cursor() as cur:
-            cur.execute("ROLLBACK TO SAVEPOINT cdr_archive_task")
-    else:
-        conn.rollback()
 
 
 def _now() -> datetime:
