@@ -121,18 +121,17 @@ def cdr_partitions_command(exact: bool):
     click.echo(f"archive directory: {directory}")
     click.echo(f"{'month':8} {'state':9} {'rows':>12} {'size':>10}  archive")
     for p in rs.partitions(_raw_connection(), directory):
-        rows = p.estimated_rows
-        if exact and p.state in ("live", "restored", "default"):
+        rows = p.rows
+        if exact and p.state != "archived" and not p.rows_exact:
             with _raw_connection().cursor() as cur:
                 cur.execute(f"SELECT count(*) FROM billing.{p.name}")   # a name read from pg_class
                 rows = cur.fetchone()[0]
-        elif p.state == "archived":
-            rows = p.archive["rows"]
-        shown_rows = "?" if rows is None else (f"{rows:,}" if exact or p.state == "archived" else f"~{rows:,}")
-        size = rs._size(p.bytes) if p.state != "archived" else "-"
+        estimated = p.state != "archived" and not (exact or p.rows_exact)
+        shown_rows = "?" if rows is None else ("~" if estimated else "") + f"{rows:,}"
+        size = rs.size_text(p.bytes) if p.state != "archived" else "-"
         where = ""
         if p.archive:
-            where = f"{p.archive['file_name']} ({rs._size(p.archive['file_bytes'])})"
+            where = f"{p.archive['file_name']} ({rs.size_text(p.archive['file_bytes'])})"
             if p.file_present is False:
                 where += " MISSING"
         click.echo(f"{p.label:8} {p.state:9} {shown_rows:>12} {size:>10}  {where}")

@@ -154,6 +154,14 @@ class Partition:
     bytes: int | None = None           # table + indexes on disk
     archive: dict | None = None        # the billing.cdr_archives row, when there is one
     file_present: bool | None = None
+    rows_exact: bool = False           # estimated_rows was counted, not estimated
+    archivable: bool = False           # older than last month (the archive may still be refused)
+
+    @property
+    def rows(self) -> int | None:
+        if self.state == "archived":
+            return self.archive["rows"]
+        return self.estimated_rows
 
     @property
     def label(self) -> str:
@@ -182,12 +190,18 @@ def _archive_rows(cur) -> dict[date, dict]:
     return {row[0]: dict(zip(names, row)) for row in cur.fetchall()}
 
 
+COUNT_BELOW_BYTES = 64 * 1024 * 1024   # smaller partitions are counted, larger ones estimated
+
+
 def partitions(conn, directory: Path | None = None) -> list[Partition]:
-    """Every month of billing.cdr, newest first: live partitions (estimated rows, size on
-    disk), archived months (file, size) and restored ones; the default partition last."""
+    """Every month of billing.cdr, newest first: live partitions (rows: counted below
+    COUNT_BELOW_BYTES, else PostgreSQL's estimate; size on disk), archived months (file,
+    size) and restored ones; the default partition last."""
     with conn.cursor() as cur:
         live = _live(cur)
         archives = _archive_rows(cur)
+        cur.execute("SELECT date_trunc('month', now()) - interval '1 month'")
+        kept_from = cur.fetchone()[0]
     out: dict[date, Partition] = {}
     default = None
     for name, range_from, range_to, reltuples, size, is_default in live:
@@ -196,7 +210,8 @@ def partitions(conn, directory: Path | None = None) -> list[Partition]:
             default = Partition(None, name, "default", estimated_rows=None if reltuples < 0 else reltuples, bytes=size)
             continue
         month = date(int(match.group(1)), int(match.group(2)), 1)
-        out[month] = Partition(month, name, "live", range_from, range_to, None if reltuples < 0 else reltuples, size)
+        out[month] = Partition(month, name, "live", range_from, range_to, None if reltuples < 0 else reltuples, size,
+                               archivable=range_to <= kept_from)
     for month, row in archives.items():
         p = out.get(month)
         if p is None:
@@ -206,8 +221,13 @@ def partitions(conn, directory: Path | None = None) -> list[Partition]:
         p.archive = row
         if directory is not None:
             p.file_present = (directory / row["file_name"]).is_file()
-    listing = [out[m] for m in sorted(out, reverse=True)]
-    return listing + ([default] if default else [])
+    listing = [out[m] for m in sorted(out, reverse=True)] + ([default] if default else [])
+    with conn.cursor() as cur:
+        for p in listing:
+            if p.state != "archived" and (p.estimated_rows is None or (p.bytes or 0) < COUNT_BELOW_BYTES):
+                cur.execute(sql.SQL("SELECT count(*) FROM billing.{}").format(sql.Identifier(p.name)))
+                p.estimated_rows, p.rows_exact = cur.fetchone()[0], True
+    return listing
 
 
 def _live_partition(cur, month: date) -> tuple | None:
@@ -340,14 +360,14 @@ class ArchiveResult:
     def summary(self) -> str:
         f = self.figures
         head = (f"{self.month:%Y-%m}: {f.rows} CDRs, billsec {f.sum_billsec}, sell {f.sum_sell_amount}, "
-                f"cost {f.sum_cost_amount}; partition {_size(self.partition_bytes)}")
+                f"cost {f.sum_cost_amount}; partition {size_text(self.partition_bytes)}")
         if self.dry_run:
             return f"dry run: would archive {head} to {self.data_file} (nothing written, nothing dropped)"
-        return (f"archived {head} -> {self.data_file} ({_size(self.file_bytes)}, sha256 {self.sha256[:12]}...), "
+        return (f"archived {head} -> {self.data_file} ({size_text(self.file_bytes)}, sha256 {self.sha256[:12]}...), "
                 "file verified, partition dropped")
 
 
-def _size(n: int | None) -> str:
+def size_text(n: int | None) -> str:
     if n is None:
         return "?"
     for unit in ("B", "kB", "MB", "GB", "TB"):

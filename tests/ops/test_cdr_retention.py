@@ -270,3 +270,96 @@ def test_command_line_without_month_archives_what_the_retention_setting_says(app
         assert not _exists(pg, "cdr_2024_03") and _exists(pg, "cdr_2024_02")
     finally:
         app.config["CDR_ARCHIVE_DIR"] = None
+
+
+# ------------------------------------------------------------------------ the page
+
+def test_the_page_lists_partitions_and_archives_and_restores_a_month(app, admin_client, pg, month, tmp_path):
+    app.config["CDR_ARCHIVE_DIR"] = str(tmp_path)
+    try:
+        page = admin_client.get("/admin/cdr-partitions")
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200
+        assert 'data-month="2024-03" data-state="live"' in html and "251" in html
+        assert "/admin/cdr-partitions/2024-03/archive" in html
+
+        done = admin_client.post("/admin/cdr-partitions/2024-03/archive", follow_redirects=True)
+        html = done.get_data(as_text=True)
+        assert "archived 2024-03: 251 CDRs" in html and 'data-month="2024-03" data-state="archived"' in html
+        assert not _exists(pg, "cdr_2024_03") and (tmp_path / "cdr_2024_03.csv.gz").is_file()
+        with pg.cursor() as cur:
+            cur.execute("SELECT actor, action FROM billing.audit_log WHERE entity = 'cdr_month' ORDER BY id")
+            assert cur.fetchall() == [("admin@example.net", "archive"), ("admin@example.net", "archive")]  # request, change
+
+        html = admin_client.post("/admin/cdr-partitions/2024-03/restore", follow_redirects=True).get_data(as_text=True)
+        assert "restored 2024-03: 251 CDRs" in html and 'data-month="2024-03" data-state="restored"' in html
+        status = admin_client.get(f"/admin/cdr-partitions/tasks/{_last_task(pg)}").get_json()
+        assert status["done"] and status["status"] == "done" and status["percent"] == 100
+    finally:
+        app.config["CDR_ARCHIVE_DIR"] = None
+
+
+def _last_task(pg) -> int:
+    with pg.cursor() as cur:
+        cur.execute("SELECT max(id) FROM billing.cdr_archive_tasks")
+        return cur.fetchone()[0]
+
+
+def test_the_page_says_why_a_month_is_refused_and_changes_nothing(app, admin_client, pg, month, tmp_path):
+    app.config["CDR_ARCHIVE_DIR"] = str(tmp_path)
+    insert_cdr(pg, customer_id=month.id, start_stamp=T, no_hold=True)
+    try:
+        html = admin_client.post("/admin/cdr-partitions/2024-03/archive", follow_redirects=True).get_data(as_text=True)
+        assert "Not archived." in html and "1 calls are to review" in html
+        assert _exists(pg, "cdr_2024_03") and list(tmp_path.iterdir()) == []
+        html = admin_client.post("/admin/cdr-partitions/2024-03/archive", data={"accept_review": "y"},
+                                 follow_redirects=True).get_data(as_text=True)
+        assert "archived 2024-03: 252 CDRs" in html
+    finally:
+        app.config["CDR_ARCHIVE_DIR"] = None
+
+
+def test_the_retention_setting_is_saved_and_audited(admin_client, pg, db_session):
+    response = admin_client.post("/admin/cdr-partitions/retention", data={"months": "36"}, follow_redirects=True)
+    assert "older than 36 full months" in response.get_data(as_text=True)
+    with pg.cursor() as cur:
+        cur.execute("SELECT cdr_retention_months FROM billing.settings")
+        assert cur.fetchone()[0] == 36
+        cur.execute("SELECT details FROM billing.audit_log WHERE entity = 'settings' ORDER BY id DESC LIMIT 1")
+        assert cur.fetchone()[0] == {"cdr_retention_months": [24, 36]}
+    html = admin_client.post("/admin/cdr-partitions/retention", data={"months": "-1"},
+                             follow_redirects=True).get_data(as_text=True)
+    assert "Number must be between 0 and 1200" in html
+
+
+def test_customers_and_other_staff_get_403(app, client, pg, month, db_session):
+    from tests.conftest import CUSTOMER_PASSWORD, login
+
+    factories.user("ops@acme.example", CUSTOMER_PASSWORD, customer=month)
+    factories.user("finance@example.net", CUSTOMER_PASSWORD, role="finance")
+    for email in ("ops@acme.example", "finance@example.net"):
+        login(client, email, CUSTOMER_PASSWORD)
+        assert client.get("/admin/cdr-partitions").status_code == 403
+        assert client.post("/admin/cdr-partitions/2024-03/archive").status_code == 403
+        assert client.post("/admin/cdr-partitions/2024-03/restore").status_code == 403
+        assert client.post("/admin/cdr-partitions/retention", data={"months": "1"}).status_code == 403
+        client.get("/logout")
+    assert _exists(pg, "cdr_2024_03")
+
+
+def test_archive_and_restore_need_the_csrf_token(app, admin_client, pg, month, tmp_path):
+    app.config["CDR_ARCHIVE_DIR"] = str(tmp_path)
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        assert admin_client.post("/admin/cdr-partitions/2024-03/archive").status_code == 400
+        assert admin_client.post("/admin/cdr-partitions/2024-03/restore").status_code == 400
+        assert admin_client.post("/admin/cdr-partitions/retention", data={"months": "1"}).status_code == 400
+        with pg.cursor() as cur:
+            cur.execute("SELECT cdr_retention_months FROM billing.settings")
+            assert cur.fetchone()[0] == 24
+            cur.execute("SELECT count(*) FROM billing.cdr_archive_tasks")
+            assert cur.fetchone()[0] == 0
+        assert _exists(pg, "cdr_2024_03") and list(tmp_path.iterdir()) == []
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+        app.config["CDR_ARCHIVE_DIR"] = None
