@@ -359,7 +359,7 @@ class ArchiveResult:
 
     def summary(self) -> str:
         f = self.figures
-        head = (f"{self.month:%Y-%m}: {f.rows} CDRs, billsec {f.sum_billsec}, sell {f.sum_sell_amount}, "
+        head = (f"{self.month:%Y-%m}: {f.rows:,} CDRs, billsec {f.sum_billsec}, sell {f.sum_sell_amount}, "
                 f"cost {f.sum_cost_amount}; partition {size_text(self.partition_bytes)}")
         if self.dry_run:
             return f"dry run: would archive {head} to {self.data_file} (nothing written, nothing dropped)"
@@ -509,7 +509,7 @@ class RestoreResult:
 
     def summary(self) -> str:
         f = self.figures
-        return (f"restored {self.month:%Y-%m}: {f.rows} CDRs from {self.data_file} (sha256 and manifest checked, "
+        return (f"restored {self.month:%Y-%m}: {f.rows:,} CDRs from {self.data_file} (sha256 and manifest checked, "
                 f"billsec {f.sum_billsec}, sell {f.sum_sell_amount}, cost {f.sum_cost_amount} counted again); "
                 "partition attached")
 
