@@ -363,3 +363,22 @@ def test_archive_and_restore_need_the_csrf_token(app, admin_client, pg, month, t
     finally:
         app.config["WTF_CSRF_ENABLED"] = False
         app.config["CDR_ARCHIVE_DIR"] = None
+
+
+def test_a_file_that_does_not_read_back_as_the_partition_keeps_the_partition(pg, month, tmp_path, monkeypatch):
+    """Verification happens before the drop: a file whose read-back differs (a full disk
+    truncating it, say) leaves the partition, no file and no record."""
+    real = rs.file_figures
+
+    def short_by_one(path, columns):
+        f = real(path, columns)
+        return rs.Figures(f.rows - 1, f.sum_billsec, f.sum_sell_amount, f.sum_cost_amount)
+
+    monkeypatch.setattr(rs, "file_figures", short_by_one)
+    before = _rows(pg)
+    with pytest.raises(rs.RetentionError, match="does not read back as the partition .*rows 251 != 250"):
+        rs.archive(pg, MONTH, tmp_path, actor="test")
+    assert _exists(pg, "cdr_2024_03") and _rows(pg) == before and list(tmp_path.iterdir()) == []
+    with pg.cursor() as cur:
+        cur.execute("SELECT count(*) FROM billing.cdr_archives")
+        assert cur.fetchone()[0] == 0
