@@ -382,3 +382,29 @@ def test_a_file_that_does_not_read_back_as_the_partition_keeps_the_partition(pg,
     with pg.cursor() as cur:
         cur.execute("SELECT count(*) FROM billing.cdr_archives")
         assert cur.fetchone()[0] == 0
+
+
+def test_the_monthly_job_archives_due_months_and_reports_refusals(app, pg, month, tmp_path, db_session):
+    from portal.jobs import JOBS, run_job
+
+    app.config["CDR_ARCHIVE_DIR"] = str(tmp_path)
+    other = factories.customer(name="globex")
+    with pg.cursor() as cur:
+        cur.execute("SELECT billing_private.create_cdr_partition('2024-02-01')")
+        cur.execute("UPDATE billing.settings SET cdr_retention_months = 0")
+    insert_cdr(pg, customer_id=other.id, start_stamp=datetime(2024, 2, 3, tzinfo=timezone.utc))   # not invoiced
+    try:
+        assert JOBS["cdr_archive"].trigger == {"trigger": "cron", "day": 6, "hour": 3, "minute": 45}
+        run = run_job("cdr_archive", trigger="test")
+        assert run.status == "ok" and "every month is kept" in run.result and _exists(pg, "cdr_2024_03")
+        with pg.cursor() as cur:
+            cur.execute("UPDATE billing.settings SET cdr_retention_months = 12")
+        run = run_job("cdr_archive", trigger="test")
+        assert run.status == "error"
+        assert "archived 2024-03: 251 CDRs" in run.error and "2024-02 is not archived" in run.error
+        assert not _exists(pg, "cdr_2024_03") and _exists(pg, "cdr_2024_02")
+        with pg.cursor() as cur:
+            cur.execute("SELECT archived_by FROM billing.cdr_archives WHERE month = %s", (MONTH,))
+            assert cur.fetchone()[0] == "job:cdr_archive"
+    finally:
+        app.config["CDR_ARCHIVE_DIR"] = None
