@@ -163,6 +163,7 @@ def main() -> None:
             retention.archive(conn, MONTH, directory, actor="bench")
             conn.commit()
             print(f"\narchive again: {time.perf_counter() - t0:.1f} s")
+            print("\nmanifest:\n" + (directory / retention.manifest_file_name(MONTH)).read_text())
     finally:
         conn.close()
         if not args.keep:
