@@ -123,8 +123,10 @@ def cdr_partitions_command(exact: bool):
     for p in rs.partitions(_raw_connection(), directory):
         rows = p.rows
         if exact and p.state != "archived" and not p.rows_exact:
+            from psycopg2 import sql
+
             with _raw_connection().cursor() as cur:
-                cur.execute(f"SELECT count(*) FROM billing.{p.name}")   # a name read from pg_class
+                cur.execute(sql.SQL("SELECT count(*) FROM billing.{}").format(sql.Identifier(p.name)))
                 rows = cur.fetchone()[0]
         estimated = p.state != "archived" and not (exact or p.rows_exact)
         shown_rows = "?" if rows is None else ("~" if estimated else "") + f"{rows:,}"
