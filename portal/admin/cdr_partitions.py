@@ -35,6 +35,8 @@ def _month(text: str):
 
 
 def _running() -> CdrArchiveTask | None:
+    if services.fail_abandoned_tasks(_connection()):
+        db.session.commit()
     return db.session.scalar(db.select(CdrArchiveTask).where(CdrArchiveTask.status.in_(("queued", "running")))
                              .order_by(CdrArchiveTask.id.desc()).limit(1))
 

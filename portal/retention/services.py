@@ -679,6 +679,30 @@ def create_task(conn, month: date, action: str, actor: str, accept_review: bool 
         return cur.fetchone()[0]
 
 
+def fail_abandoned_tasks(conn, grace_seconds: int = 60) -> int:
+    """Tasks left 'queued' or 'running' by a process that stopped (a restart, a crash):
+    their month's advisory lock is no longer held. They are marked failed -- their
+    transaction died with the process, so nothing was changed -- and the page stops
+    waiting for them. Returns how many."""
+    with conn.cursor() as cur:
+        cur.execute("""SELECT id, month FROM billing.cdr_archive_tasks
+                        WHERE status IN ('queued', 'running') AND created_at < now() - make_interval(secs => %s)""",
+                    (grace_seconds,))
+        stale = cur.fetchall()
+        failed = 0
+        for task_id, month in stale:
+            cur.execute("""SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2
+                                             AND classid = %s::bigint::oid AND objid = %s::bigint::oid)""",
+                        (LOCK_CLASS, _lock_key(month) & 0xFFFFFFFF))
+            if not cur.fetchone()[0]:
+                cur.execute("""UPDATE billing.cdr_archive_tasks
+                                  SET status = 'failed', finished_at = now(),
+                                      error = 'the process running it stopped before it finished; nothing was changed'
+                                WHERE id = %s""", (task_id,))
+                failed += 1
+    return failed
+
+
 def _set_task(status_conn, task_id: int, **values) -> None:
     sets = sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in values)
     with status_conn.cursor() as cur:

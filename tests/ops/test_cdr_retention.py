@@ -408,3 +408,18 @@ def test_the_monthly_job_archives_due_months_and_reports_refusals(app, pg, month
             assert cur.fetchone()[0] == "job:cdr_archive"
     finally:
         app.config["CDR_ARCHIVE_DIR"] = None
+
+
+def test_a_task_whose_process_stopped_is_marked_failed_but_a_live_one_is_not(pg, month, tmp_path):
+    old_task = rs.create_task(pg, MONTH, "archive", "test")
+    with pg.cursor() as cur:
+        cur.execute("UPDATE billing.cdr_archive_tasks SET status = 'running', created_at = now() - interval '5 minutes'")
+        cur.execute("SELECT pg_advisory_lock(%s, %s)", (rs.LOCK_CLASS, rs._lock_key(MONTH)))   # still being worked on
+    assert rs.fail_abandoned_tasks(pg) == 0
+    with pg.cursor() as cur:
+        cur.execute("SELECT pg_advisory_unlock(%s, %s)", (rs.LOCK_CLASS, rs._lock_key(MONTH)))   # the process is gone
+    assert rs.fail_abandoned_tasks(pg) == 1
+    with pg.cursor() as cur:
+        cur.execute("SELECT status, error FROM billing.cdr_archive_tasks WHERE id = %s", (old_task,))
+        status, error = cur.fetchone()
+    assert status == "failed" and "stopped before it finished" in error
