@@ -88,6 +88,9 @@ class Config:
     MAIL_FROM = os.environ.get("MAIL_FROM", "billing@localhost")
     # Invoice periods start at midnight and jobs are scheduled in this time zone.
     BILLING_TIMEZONE = os.environ.get("BILLING_TIMEZONE", "UTC")
+    # CDR retention (docs/scaling-retention.md): where monthly CDR archives are written
+    # (gzip CSV + manifest); unset: the instance folder's cdr-archive/.
+    CDR_ARCHIVE_DIR = os.environ.get("CDR_ARCHIVE_DIR")
     # FreeSWITCH event socket (optional: admin actions are disabled when unset).
     ESL_HOST = os.environ.get("ESL_HOST")
     ESL_PORT = int(os.environ.get("ESL_PORT", "8021"))
