@@ -8,7 +8,7 @@ import secrets
 import click
 from flask import Flask, abort, g, render_template, request
 
-from . import localtime, proxy
+from . import localtime, proxy, replica
 from .config import Config, secret_key_problem, sqlalchemy_url
 from .extensions import csrf, db, login_manager
 
@@ -40,6 +40,7 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     db.init_app(app)
     with app.app_context():
         localtime.install(app, db.engine)
+    replica.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

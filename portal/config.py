@@ -38,6 +38,16 @@ def sqlalchemy_url(libpq_url: str) -> str:
 
 class Config:
     DATABASE_URL = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    # A streaming replica (hot standby) of DATABASE_URL for the heavy read-only pages: CDR
+    # browser and CSV, reports, dashboard, self care's calls, the API's CDR reads
+    # (portal/replica.py, docs/scaling-replica.md). Unset: everything reads the primary.
+    DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL") or None
+    # Beyond this lag (seconds) those pages read the primary again, and say so.
+    REPLICA_MAX_LAG_SECONDS = float(os.environ.get("REPLICA_MAX_LAG_SECONDS", "300"))
+    # libpq's connect_timeout for the replica (2 is its shortest), and how long a failed
+    # connection is remembered before the replica is tried again.
+    REPLICA_CONNECT_TIMEOUT = int(os.environ.get("REPLICA_CONNECT_TIMEOUT", "2"))
+    REPLICA_RETRY_SECONDS = float(os.environ.get("REPLICA_RETRY_SECONDS", "15"))
     SECRET_KEY = os.environ.get("SECRET_KEY")
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     SESSION_COOKIE_HTTPONLY = True
@@ -78,6 +88,9 @@ class Config:
     MAIL_FROM = os.environ.get("MAIL_FROM", "billing@localhost")
     # Invoice periods start at midnight and jobs are scheduled in this time zone.
     BILLING_TIMEZONE = os.environ.get("BILLING_TIMEZONE", "UTC")
+    # CDR retention (docs/scaling-retention.md): where monthly CDR archives are written
+    # (gzip CSV + manifest); unset: the instance folder's cdr-archive/.
+    CDR_ARCHIVE_DIR = os.environ.get("CDR_ARCHIVE_DIR")
     # FreeSWITCH event socket (optional: admin actions are disabled when unset).
     ESL_HOST = os.environ.get("ESL_HOST")
     ESL_PORT = int(os.environ.get("ESL_PORT", "8021"))

@@ -11,11 +11,21 @@ import uuid
 from datetime import date
 from typing import Iterator
 
+from flask import g
+
 from .extensions import db
 
 
 def connection():
-    """The psycopg2 connection under the current ORM session (same transaction)."""
+    """The psycopg2 connection under the current ORM session (same transaction); in a
+    view marked `@reads_replica` whose request the replica serves, the replica's
+    connection (portal/replica.py)."""
+    if g.get("data_source") is not None:
+        from . import replica
+
+        conn = replica.connection()
+        if conn is not None:
+            return conn
     return db.session.connection().connection.dbapi_connection
 
 

@@ -57,6 +57,8 @@ class Settings(db.Model):
     webhook_url: Mapped[Optional[str]] = mapped_column(Text)
     webhook_secret: Mapped[Optional[str]] = mapped_column(Text)
     webhook_events: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    # CDR retention (0175): months of rated CDRs kept in the database; 0 = every month
+    cdr_retention_months: Mapped[int] = mapped_column(Integer, server_default="24")
 
     @classmethod
     def get(cls) -> "Settings":
@@ -724,6 +726,45 @@ class RerateJob(db.Model):
     finished_at: Mapped[Optional[datetime]] = mapped_column(TZ)
     customer: Mapped[Optional[Customer]] = relationship()
     provider: Mapped[Optional[Provider]] = relationship()
+
+
+class CdrArchive(db.Model):
+    """A month of rated CDRs archived to a file at least once (0175, portal/retention)."""
+    __tablename__ = "cdr_archives"
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    partition_name: Mapped[str] = mapped_column(Text)
+    range_from: Mapped[datetime] = mapped_column(TZ)
+    range_to: Mapped[datetime] = mapped_column(TZ)
+    state: Mapped[str] = mapped_column(Text)          # 'archived' | 'restored'
+    file_name: Mapped[str] = mapped_column(Text)
+    file_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(Text)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    sum_billsec: Mapped[int] = mapped_column(BigInteger)
+    sum_sell_amount: Mapped[Decimal] = mapped_column(Numeric)
+    sum_cost_amount: Mapped[Decimal] = mapped_column(Numeric)
+    columns: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    partition_bytes: Mapped[Optional[int]] = mapped_column(BigInteger)
+    archived_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+    archived_by: Mapped[Optional[str]] = mapped_column(Text)
+    restored_at: Mapped[Optional[datetime]] = mapped_column(TZ)
+    restored_by: Mapped[Optional[str]] = mapped_column(Text)
+
+
+class CdrArchiveTask(db.Model):
+    """An archive or restore started from the back office, run in the background (0175)."""
+    __tablename__ = "cdr_archive_tasks"
+    id: Mapped[int] = _id()
+    month: Mapped[date] = mapped_column(Date)
+    action: Mapped[str] = mapped_column(Text)         # 'archive' | 'restore'
+    status: Mapped[str] = mapped_column(Text, default="queued")
+    phase: Mapped[Optional[str]] = mapped_column(Text)
+    accept_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    result: Mapped[Optional[str]] = mapped_column(Text)
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    created_by: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=db.func.now())
+    finished_at: Mapped[Optional[datetime]] = mapped_column(TZ)
 
 
 @event.listens_for(Session, "before_flush")

@@ -8,6 +8,7 @@ suite uses, so they build their own on spare ports with the server's own program
     standby = primary.standby(workdir)           # pg_basebackup -R + start (streaming)
     primary.crash()                              # pg_ctl stop -m immediate
     standby.promote()                            # pg_ctl promote, waits for read-write
+    primary.rejoin(standby)                      # pg_rewind -R + start: the old primary follows
 
 The programs run as the ``postgres`` system user when the suite runs as root (initdb
 refuses root). Without PostgreSQL's server programs on this machine (``DATABASE_URL``
@@ -81,6 +82,7 @@ class Cluster:
             "wal_keep_size": "'256MB'",
             "fsync": "off",             # a test cluster: speed over crash safety of the files
             "full_page_writes": "on",
+            "wal_log_hints": "on",      # pg_rewind can bring a crashed primary back as a standby
             "shared_buffers": "'32MB'",
             "max_connections": "100",
         }
@@ -133,6 +135,20 @@ class Cluster:
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"cluster on port {self.port} still in recovery after {timeout} s")
+
+    def rejoin(self, new_primary: "Cluster", timeout: float = 30.0) -> None:
+        """Bring this crashed (or stopped) old primary back as a standby of `new_primary`, as
+        docs/scaling-failover.md tells an operator to: pg_rewind -R, then start."""
+        self.stop("fast")
+        self._run("pg_rewind", "--target-pgdata", str(self.data), "--write-recovery-conf",
+                  "--source-server", f"host=127.0.0.1 port={new_primary.port} user=postgres dbname=postgres")
+        self.start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if new_primary.one("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"old primary on port {self.port} is not streaming; see {self.data}/server.log")
 
     def destroy(self) -> None:
         self.stop("immediate")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, DateField, DateTimeLocalField, SelectField, StringField, SubmitField
-from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+from wtforms import BooleanField, DateField, DateTimeLocalField, IntegerField, SelectField, StringField, SubmitField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from ..choices import options
 from ..forms import parsed
@@ -180,3 +180,17 @@ class PaymentForm(FlaskForm):
 
     def validate_received(self, field):
         field.data = parsed(_positive_payment, field.data)
+
+
+# ----------------------------------------------------------------------------- CDR retention
+
+class CdrArchiveForm(FlaskForm):
+    accept_review = BooleanField("I have looked at the calls to review of this month",
+                                 description="Without it, a month with calls beyond their grant, without a hold or "
+                                             "too long is refused.")
+
+
+class CdrRetentionForm(FlaskForm):
+    months = IntegerField("Months of CDRs kept", validators=[InputRequired(), NumberRange(min=0, max=1200)],
+                          description="Full months kept in the database before the current one; older months are "
+                                      "archived by the monthly cdr_archive job. 0 keeps every month.")

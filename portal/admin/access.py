@@ -58,6 +58,12 @@ RULES: dict[str, frozenset[str]] = {
     "admin.jobs": READ,
     "admin.job_run_detail": READ,
     "admin.job_run": ADMIN,
+    # CDR retention: monthly partitions archived to files, restored on demand (admin only)
+    "admin.cdr_partitions": ADMIN,
+    "admin.cdr_partition_archive": ADMIN,
+    "admin.cdr_partition_restore": ADMIN,
+    "admin.cdr_archive_task_status": ADMIN,
+    "admin.cdr_retention": ADMIN,
     # sell prices
     "admin.ratecards": READ,
     "admin.ratecard": READ,

@@ -15,6 +15,7 @@ from ..endpoints.services import names as endpoint_names
 from ..extensions import db
 from ..localtime import local_today
 from ..models import Customer, Endpoint, Gateway, Provider
+from ..replica import reads_replica
 from ..reports import services as report_services
 from ._forms import CdrFilterForm
 
@@ -81,6 +82,7 @@ def _filter(form: CdrFilterForm) -> services.CdrFilter:
 
 
 @bp.route("/cdrs")
+@reads_replica
 def cdrs():
     form = _form()
     valid = form.validate()
@@ -102,6 +104,7 @@ def cdrs():
 
 
 @bp.route("/cdrs/<int:cdr_id>")
+@reads_replica
 def cdr_detail(cdr_id: int):
     conn = _connection()
     call = services.call_detail(conn, cdr_id)
@@ -112,6 +115,7 @@ def cdr_detail(cdr_id: int):
 
 
 @bp.route("/cdrs/totals")
+@reads_replica
 def cdrs_totals():
     form = _form()
     if not form.validate():
@@ -124,6 +128,7 @@ def cdrs_totals():
 
 
 @bp.route("/cdrs/export.csv")
+@reads_replica
 def cdrs_export():
     form = _form()
     if not form.validate():

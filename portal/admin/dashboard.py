@@ -12,11 +12,13 @@ from ..cdrs import services as cdr_services
 from ..customers import services as customers
 from ..localtime import local_today
 from ..models import Settings
+from ..replica import reads_replica
 from ..reports import services
 
 
 @bp.route("/")
 @bp.route("/dashboard")
+@reads_replica
 def dashboard():
     conn = dbapi.connection()
     today = local_today()

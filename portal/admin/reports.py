@@ -14,6 +14,7 @@ from ..extensions import db
 from ..cdrs import services as cdr_services
 from ..localtime import local_today
 from ..models import Customer, Settings
+from ..replica import reads_replica
 from ..reports import services
 from ._forms import ReportForm
 
@@ -63,6 +64,7 @@ def _report_from_args():
 
 
 @bp.route("/reports")
+@reads_replica
 def reports():
     form, report = _report_from_args()
     form.date_from.data, form.date_to.data = report.date_from, report.date_to
@@ -74,6 +76,7 @@ def reports():
 
 
 @bp.route("/reports.csv")
+@reads_replica
 def reports_csv():
     _, report = _report_from_args()
     return csvstream.response(f"report-{report.dimension}-{report.date_from}-{report.date_to}.csv",

@@ -23,10 +23,8 @@ from flask_smorest.utils import prepare_response
 from . import access, fields, problems
 
 PREFIX = "/api/v1"
-# TODO(exchange rates): a resource over billing.exchange_rates once the currency work
-# lands on main (that table is not in this schema yet); docs/api.md says so.
-RESOURCES = ["customers", "ledger", "endpoints", "rates", "carriers", "routing", "cdrs", "calls", "invoices",
-             "simulator"]
+RESOURCES = ["customers", "ledger", "endpoints", "rates", "carriers", "exchange_rates", "routing", "cdrs", "calls",
+             "invoices", "simulator"]
 
 DESCRIPTION = """\
 The billing platform's REST API. Every request carries an API token made by an admin
@@ -36,6 +34,7 @@ The billing platform's REST API. Every request carries an API token made by an a
   (one customer's own data, read-only; another customer's objects answer 404).
 * **Money** is never a JSON number: amounts and rates are strings with 6 decimals
   (`"12.500000"`), exactly as stored; requests may send fewer decimals, never more.
+  Exchange rates have 12 (`"0.087100000000"`), as stored.
 * **Errors** are RFC 9457 problem details (`application/problem+json`) with `code` and,
   for invalid input, `errors[]` naming each wrong field.
 * **Pagination**: lists return `items` and `next_cursor`; pass it back as `cursor` for

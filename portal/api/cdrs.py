@@ -12,6 +12,7 @@ from .. import csvstream, dbapi
 from ..cdrs import services as cdrs
 from ..errors import NotFound, Refused
 from ..localtime import local_today
+from ..replica import reads_replica
 from . import blueprint, fastdump
 from .access import allow, scope
 from .common import Day
@@ -150,6 +151,7 @@ def _wants_csv() -> bool:
     "spreadsheet would run as formulas are prefixed with '; a cut download ends with '# EXPORT INCOMPLETE'."),
     schema={"type": "string"}, example="start_stamp,answer_stamp,...")
 @allow()
+@reads_replica
 def list_cdrs(args):
     """Rated calls, newest first, in keyset pages
 
@@ -170,6 +172,7 @@ def list_cdrs(args):
 @blp.arguments(CdrFilterArgs, location="query")
 @blp.response(200, CdrTotalsSchema)
 @allow()
+@reads_replica
 def cdr_totals(args):
     """Totals of the filtered calls (count, answered, minutes, revenue; staff: cost, margin)"""
     return cdrs.totals(dbapi.connection(), _filter(args), customer_id=scope())
@@ -178,6 +181,7 @@ def cdr_totals(args):
 @blp.route("/cdrs/<int:cdr_id>")
 @blp.response(200, CdrDetailSchema)
 @allow()
+@reads_replica
 def get_cdr(cdr_id: int):
     """One rated call with its ledger entries"""
     own = scope()

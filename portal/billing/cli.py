@@ -101,5 +101,99 @@ def refresh_gateway_stats_command():
     click.echo(f"{rows} gateway(s) refreshed")
 
 
+def _raw_connection():
+    return db.session.connection().connection.dbapi_connection
+
+
+def _retention():
+    from .. import retention
+    from ..retention import services as retention_services
+
+    return retention, retention_services
+
+
+@billing_cli.command("cdr-partitions")
+@click.option("--exact", is_flag=True, help="Count the rows of each live partition (reads them all).")
+def cdr_partitions_command(exact: bool):
+    """List the months of rated CDRs: live partitions, archived files, restored months."""
+    retention, rs = _retention()
+    directory = retention.archive_dir()
+    click.echo(f"archive directory: {directory}")
+    click.echo(f"{'month':8} {'state':9} {'rows':>12} {'size':>10}  archive")
+    for p in rs.partitions(_raw_connection(), directory):
+        rows = p.rows
+        if exact and p.state != "archived" and not p.rows_exact:
+            from psycopg2 import sql
+
+            with _raw_connection().cursor() as cur:
+                cur.execute(sql.SQL("SELECT count(*) FROM billing.{}").format(sql.Identifier(p.name)))
+                rows = cur.fetchone()[0]
+        estimated = p.state != "archived" and not (exact or p.rows_exact)
+        shown_rows = "?" if rows is None else ("~" if estimated else "") + f"{rows:,}"
+        size = rs.size_text(p.bytes) if p.state != "archived" else "-"
+        where = ""
+        if p.archive:
+            where = f"{p.archive['file_name']} ({rs.size_text(p.archive['file_bytes'])})"
+            if p.file_present is False:
+                where += " MISSING"
+        click.echo(f"{p.label:8} {p.state:9} {shown_rows:>12} {size:>10}  {where}")
+
+
+@billing_cli.command("cdr-archive")
+@click.option("--month", default=None, help="Archive this month (YYYY-MM) whatever the retention setting.")
+@click.option("--dry-run", is_flag=True, help="Check and count, write no file, drop nothing.")
+@click.option("--accept-review", is_flag=True,
+              help="Archive even when calls of the month are flagged to review (you have looked at them).")
+def cdr_archive_command(month: str | None, dry_run: bool, accept_review: bool):
+    """Archive months of rated CDRs older than settings.cdr_retention_months (or --month)
+    to gzip CSV files with a manifest, verify them, then drop their partitions."""
+    from ..models import Settings
+
+    retention, rs = _retention()
+    directory = retention.archive_dir()
+    if month:
+        try:
+            result = rs.archive(_raw_connection(), rs.parse_month(month), directory, actor="cli",
+                                billing_tz=retention.billing_timezone(), dry_run=dry_run,
+                                accept_review=accept_review)
+        except rs.RetentionError as exc:
+            raise click.ClickException(str(exc)) from exc
+        if not dry_run:
+            db.session.commit()
+        click.echo(result.summary())
+        return
+    keep = Settings.get().cdr_retention_months
+    if keep == 0:
+        click.echo("settings.cdr_retention_months is 0: every month is kept, nothing to archive")
+        return
+    outcome = rs.run_retention(_raw_connection, directory, keep_months=keep, actor="cli",
+                               billing_tz=retention.billing_timezone(), dry_run=dry_run,
+                               commit=db.session.commit)
+    for result in outcome.archived:
+        click.echo(result.summary())
+    for refused in outcome.refused:
+        click.echo(str(refused), err=True)
+    for failure in outcome.failed:
+        click.echo(failure, err=True)
+    if not (outcome.archived or outcome.refused or outcome.failed):
+        click.echo(f"no month older than {keep} months is in the database")
+    if outcome.refused or outcome.failed:
+        raise SystemExit(1)
+
+
+@billing_cli.command("cdr-restore")
+@click.argument("month")
+def cdr_restore_command(month: str):
+    """Restore an archived MONTH (YYYY-MM): check the file against its manifest and
+    checksum, load it and attach the partition again, all or nothing."""
+    retention, rs = _retention()
+    try:
+        result = rs.restore(_raw_connection(), rs.parse_month(month), retention.archive_dir(), actor="cli")
+    except rs.RetentionError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(result.summary())
+
+
 def register_cli(app):
     app.cli.add_command(billing_cli)

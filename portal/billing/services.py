@@ -73,6 +73,12 @@ def rerate(start: date | datetime, end: date | datetime, customer_name: str | No
         if provider is None:
             raise BillingError(f"no provider named {provider_name!r}")
         provider_id = provider.id
+    from ..retention.services import RetentionError, refuse_archived
+
+    try:
+        refuse_archived(db.session.connection().connection.dbapi_connection, start, end)
+    except RetentionError as exc:
+        raise BillingError(str(exc)) from exc
     row = db.session.execute(
         text("SELECT rerated, adjusted, still_unrated FROM billing_private.rerate(:f, :t, :c, :p)"),
         {"f": start, "t": end, "c": customer_id, "p": provider_id}).one()

@@ -505,4 +505,12 @@ def rerate(conn, fs_cdr_id: int) -> str:
                                 "(run `flask --app wsgi db upgrade` after installing the billing release)")
     if fetch_value(conn, "SELECT count(*) FROM billing.fs_cdr WHERE id = %(id)s", {"id": fs_cdr_id}) == 0:
         raise CdrError(f"raw CDR {fs_cdr_id} does not exist")
+    from ..retention.services import RetentionError, refuse_archived
+
+    started = fetch_value(conn, "SELECT coalesce(start_stamp, received_at) FROM billing.fs_cdr WHERE id = %(id)s",
+                          {"id": fs_cdr_id})
+    try:
+        refuse_archived(conn, started, started + timedelta(microseconds=1))
+    except RetentionError as exc:
+        raise CdrError(str(exc)) from exc
     return fetch_value(conn, "SELECT billing_private.rerate_fs_cdr(%(id)s)", {"id": fs_cdr_id})

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit
@@ -36,11 +37,16 @@ CSV_ALIASES = {"from": "from_currency", "to": "to_currency", "exchange_rate": "r
 
 
 class ExchangeRateError(ValueError):
-    """A rate that cannot be written; `errors` lists (line, column, value, message) for files."""
+    """A rate that cannot be written; `errors` lists (line, column, value, message) for files.
+    `field` names the input that was wrong when there is one (the API's problem details
+    name it); `conflict` marks a refusal because of another rate (a pair and start taken)."""
 
-    def __init__(self, message: str, errors: list[dict] | None = None):
+    def __init__(self, message: str, errors: list[dict] | None = None, *, field: str | None = None,
+                 conflict: bool = False):
         super().__init__(message)
         self.errors = errors or []
+        self.field = field
+        self.conflict = conflict
 
     @property
     def sentence(self) -> str:
@@ -98,10 +104,23 @@ def now() -> datetime:
     return db.session.scalar(select(func.now()))
 
 
-def listing(pair: str | None = None, state: str | None = None):
+def listing(pair: str | None = None, state: str | None = None, *, from_currency: str | None = None,
+            to_currency: str | None = None, in_force_at: datetime | None = None):
     """Rates ordered by pair, newest first; `pair` 'SEK-EUR' or a currency; `state`
-    current | future | ended."""
+    current | future | ended; `in_force_at`: per pair, the rate conversions use at that
+    moment (find_exchange_rate's rule: of the rates valid then, the latest start)."""
     stmt = select(ExchangeRate)
+    if from_currency:
+        stmt = stmt.where(ExchangeRate.from_currency == from_currency)
+    if to_currency:
+        stmt = stmt.where(ExchangeRate.to_currency == to_currency)
+    if in_force_at is not None:
+        in_force = (select(ExchangeRate.id)
+                    .where(ExchangeRate.valid_from <= in_force_at,
+                           or_(ExchangeRate.valid_to.is_(None), ExchangeRate.valid_to > in_force_at))
+                    .ext(distinct_on(ExchangeRate.from_currency, ExchangeRate.to_currency))
+                    .order_by(ExchangeRate.from_currency, ExchangeRate.to_currency, ExchangeRate.valid_from.desc()))
+        stmt = stmt.where(ExchangeRate.id.in_(in_force))
     if pair:
         parts = [p for p in re.split(r"[^A-Za-z]+", pair.upper()) if p]
         if len(parts) == 2:
@@ -163,6 +182,14 @@ class Added:
     in_the_past: bool = False                                   # starts before now: re-rate to apply
 
 
+def _parsed(field_name: str, parse, value, **kw):
+    """parse(value), its refusal naming `field_name`."""
+    try:
+        return parse(value, **kw)
+    except ExchangeRateError as exc:
+        raise ExchangeRateError(str(exc), field=field_name) from None
+
+
 def _lock_pair(from_currency: str, to_currency: str) -> None:
     # two admins adding a version of one pair at once: one waits for the other
     db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('exchange_rates'), hashtext(:pair))"),
@@ -175,21 +202,22 @@ def add(from_currency: str, to_currency: str, rate, valid_from=None, valid_to=No
     instant is closed there (a new version, history kept); later scheduled rates stay.
     A start in the past is allowed (rates for calls already made); their billed cost
     changes only when their period is re-rated."""
-    from_currency, to_currency = parse_currency(from_currency), parse_currency(to_currency)
+    from_currency = _parsed("from_currency", parse_currency, from_currency)
+    to_currency = _parsed("to_currency", parse_currency, to_currency)
     if from_currency == to_currency:
-        raise ExchangeRateError("the two currencies are the same: nothing to convert")
-    rate = parse_rate(rate)
+        raise ExchangeRateError("the two currencies are the same: nothing to convert", field="to_currency")
+    rate = _parsed("rate", parse_rate, rate)
     moment = now()
-    start = parse_when(valid_from, required=False) or moment
-    end = parse_when(valid_to, required=False)
+    start = _parsed("valid_from", parse_when, valid_from, required=False) or moment
+    end = _parsed("valid_to", parse_when, valid_to, required=False)
     if end is not None and end <= start:
-        raise ExchangeRateError("'valid to' must be after 'valid from'")
+        raise ExchangeRateError("'valid to' must be after 'valid from'", field="valid_to")
     _lock_pair(from_currency, to_currency)
     if db.session.scalar(select(ExchangeRate.id).where(
             ExchangeRate.from_currency == from_currency, ExchangeRate.to_currency == to_currency,
             ExchangeRate.valid_from == start)) is not None:
         raise ExchangeRateError(f"a {from_currency}→{to_currency} rate already starts at {moment_text(start)}: "
-                                "close it or choose another start")
+                                "close it or choose another start", field="valid_from", conflict=True)
     covering = db.session.scalars(select(ExchangeRate).where(
         ExchangeRate.from_currency == from_currency, ExchangeRate.to_currency == to_currency,
         ExchangeRate.valid_from < start,
@@ -218,12 +246,12 @@ def close(rate_id: int, at=None, actor: str | None = None) -> ExchangeRate | Non
     if row is None:
         raise ExchangeRateError("no such exchange rate")
     moment = now()
-    end = parse_when(at, required=False) or moment
+    end = _parsed("at", parse_when, at, required=False) or moment
     if row.valid_to is not None and row.valid_to <= end:
-        raise ExchangeRateError(f"this rate already ends at {moment_text(row.valid_to)}")
+        raise ExchangeRateError(f"this rate already ends at {moment_text(row.valid_to)}", field="at", conflict=True)
     if end <= row.valid_from:
         if row.valid_from <= moment:
-            raise ExchangeRateError("a rate cannot end before it starts")
+            raise ExchangeRateError("a rate cannot end before it starts", field="at")
         db.session.delete(row)
         _flush()
         audit.record("delete", "exchange_rate", rate_id, actor=actor, pair=row.pair, reason="closed before its start")
@@ -279,16 +307,28 @@ def read_csv(content: str) -> list[dict]:
     except StopIteration:
         raise ExchangeRateError("the file is empty") from None
     columns = _columns(header)
+
+    def records():
+        for record in reader:
+            if any(cell.strip() for cell in record):
+                yield reader.line_num, {name: record[index] if index < len(record) else ""
+                                        for name, index in columns.items()}
+    return read_records(records())
+
+
+def read_records(records, label=lambda line: f"line {line}") -> list[dict]:
+    """Parsed rows of (line, {column: text}) records -- a file's lines or the API's
+    JSON records, checked alike -- or ExchangeRateError listing every bad line.
+    `label` names a line in messages (the API's records are rates[n])."""
     rows, errors = [], []
-    for record in reader:
-        line = reader.line_num
-        if not any(cell.strip() for cell in record):
-            continue
-        if len(rows) + len(errors) >= MAX_IMPORT_LINES:
+    for line, record in records:
+        if len(rows) >= MAX_IMPORT_LINES:
             raise ExchangeRateError(f"at most {MAX_IMPORT_LINES} rates per file")
         row = {"line": line}
-        for name, index in columns.items():
-            value = record[index].strip() if index < len(record) else ""
+        for name in CSV_COLUMNS:
+            if name not in record:
+                continue
+            value = (record[name] or "").strip()
             try:
                 if name in ("from_currency", "to_currency"):
                     row[name] = parse_currency(value)
@@ -311,7 +351,7 @@ def read_csv(content: str) -> list[dict]:
         if None not in key:
             if key in seen:
                 errors.append({"line": row["line"], "column": "valid_from", "value": str(key[2]),
-                               "message": f"the same pair and start are already on line {seen[key]}"})
+                               "message": f"the same pair and start are already on {label(seen[key])}"})
             seen.setdefault(key, row["line"])
     if errors:
         errors.sort(key=lambda e: e["line"])
@@ -324,7 +364,17 @@ def read_csv(content: str) -> list[dict]:
 def import_csv(content: str, actor: str | None = None) -> ImportResult:
     """Add every rate of the file, pair by pair in order of start (so each closes the one
     before it), in one savepoint: any error imports nothing and names its line."""
-    rows = read_csv(content)
+    return import_rows(read_csv(content), actor)
+
+
+def import_records(records, actor: str | None = None, label=lambda line: f"line {line}") -> ImportResult:
+    """The import of (line, {column: text}) records (the API's bulk import): the file's
+    checks and its all or nothing."""
+    return import_rows(read_records(records, label), actor)
+
+
+def import_rows(rows: list[dict], actor: str | None = None) -> ImportResult:
+    """Add rows of read_records, all or nothing (import_csv)."""
     rows.sort(key=lambda r: (r["from_currency"], r["to_currency"], r["valid_from"]))
     added, errors = [], []
     savepoint = db.session.begin_nested()
@@ -334,7 +384,7 @@ def import_csv(content: str, actor: str | None = None) -> ImportResult:
                 added.append(add(row["from_currency"], row["to_currency"], row["rate"], row["valid_from"],
                                  row.get("valid_to"), actor=actor))
         except ExchangeRateError as exc:
-            errors.append({"line": row["line"], "column": "", "value": "", "message": str(exc)})
+            errors.append({"line": row["line"], "column": exc.field or "", "value": "", "message": str(exc)})
     if errors:
         savepoint.rollback()
         errors.sort(key=lambda e: e["line"])

@@ -96,6 +96,26 @@ def cdr_partitions() -> str:
     return _call_private("ensure_cdr_partitions", "partitions created", "3")
 
 
+@job("cdr_archive", "Archive the months of rated CDRs older than the retention setting (gzip CSV + manifest, "
+     "verified) and drop their partitions; months not closed for billing are listed",
+     "monthly, day 6 at 03:45", trigger="cron", day=6, hour=3, minute=45)
+def cdr_archive() -> str:
+    # Day 6: after the invoice run of days 1-5, so last month's invoices are out (last
+    # month is never archived anyway; older months need their invoices issued).
+    from ..models import Settings
+    from ..retention import archive_dir, billing_timezone, services as retention
+
+    keep = Settings.get().cdr_retention_months
+    if keep == 0:
+        return "cdr_retention_months is 0: every month is kept"
+    outcome = retention.run_retention(lambda: db.session.connection().connection.dbapi_connection, archive_dir(),
+                                      keep_months=keep, actor="job:cdr_archive", billing_tz=billing_timezone(),
+                                      commit=db.session.commit)
+    if outcome.refused or outcome.failed:
+        raise JobError(outcome.summary())
+    return outcome.summary()
+
+
 @job("housekeeping", f"Delete job runs older than {JOB_RUNS_KEPT_DAYS} days, sent e-mails and webhooks older than "
      f"{SENT_MAIL_KEPT_DAYS} days, API idempotency keys older than {IDEMPOTENCY_KEYS_KEPT_DAYS} days and past "
      "API rate-limit windows", "daily at 04:30", trigger="cron", hour=4, minute=30)

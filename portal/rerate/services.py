@@ -49,6 +49,12 @@ def create(conn, date_from: date, date_to: date, customer_id: int | None, provid
            actor: str) -> int:
     """A new job (status 'previewing'); returns its id. The caller commits."""
     start, end = period(date_from, date_to)
+    from ..retention.services import RetentionError, refuse_archived
+
+    try:
+        refuse_archived(conn, start, end)
+    except RetentionError as exc:
+        raise RerateError(str(exc)) from exc
     with conn.cursor() as cur:
         cur.execute("""INSERT INTO billing.rerate_jobs (period_from, period_to, customer_id, provider_id, status,
                                                         phase, step, steps, created_by)

@@ -6,6 +6,7 @@ from ..cdrs import services
 from ..choices import options
 from ..customers.services import funds
 from ..endpoints.services import names as endpoint_names
+from ..replica import reads_replica
 from . import bp, own_customer_id
 from ._forms import CdrFilterForm
 from ._views import per_page
@@ -45,6 +46,7 @@ def _filter(conn, customer_id: int):
 
 
 @bp.route("/cdrs")
+@reads_replica
 def cdrs():
     conn, customer_id = dbapi.connection(), own_customer_id()
     form, flt = _filter(conn, customer_id)
@@ -67,6 +69,7 @@ def cdrs():
 
 
 @bp.route("/cdrs.csv")
+@reads_replica
 def cdrs_csv():
     conn, customer_id = dbapi.connection(), own_customer_id()
     form, flt = _filter(conn, customer_id)

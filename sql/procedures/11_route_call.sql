@@ -135,7 +135,12 @@ RETURNS TABLE (
     provider_id   bigint,
     cost_rate     numeric,
     granted_seconds integer)
-LANGUAGE plpgsql VOLATILE ROWS 10
+LANGUAGE plpgsql VOLATILE
+-- At most 10 routes (docs/routing.md). Without ROWS the planner assumes 1,000 rows per
+-- set-returning function, and route.lua's statement (route_call joined with
+-- route_options, sorted) was estimated at 1,000,000 rows, over jit_above_cost: every
+-- call set-up then JIT-compiled its plan, several ms of server CPU (tests/lua/test_plan_cost.py).
+ROWS 10
 SET search_path = pg_catalog, pg_temp
 -- The plans of the statements below do not depend on the values; planning them
 -- again for each call (the custom plans plpgsql tries first) would double its cost.
@@ -476,10 +481,6 @@ END $$;
 
 -- FreeSWITCH's entry point. SECURITY DEFINER: the switch's role has no table
 -- privileges, only EXECUTE on this function (zz_grants.sql). search_path pinned.
--- ROWS 10 (at most ten routes): with the default estimate of 1000 rows, the switch's
--- query (route_call joined to route_options, ORDER BY route_seq) was costed at 434,000
--- and JIT-compiled on every call set-up: ~10 ms of CPU where the call needs ~1.6 ms
--- (docs/scaling-switches.md, "Measured").
 CREATE OR REPLACE FUNCTION billing.route_call(
     p_call_uuid   text,
     p_source_ip   inet,
@@ -502,7 +503,8 @@ RETURNS TABLE (
     provider_id   bigint,
     cost_rate     numeric,
     granted_seconds integer)
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER ROWS 10
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+ROWS 10                                 -- see route_decide
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -535,7 +537,7 @@ RETURNS TABLE (
     cost_currency text,            -- not in route_call (CONTRACTs 1, 1b): the provider's currency,
     exchange_rate numeric,         -- the rate into the customer's (NULL: the same currency)
     converted_cost_rate numeric)   -- and cost_rate in the customer's currency, as ranked
-LANGUAGE plpgsql VOLATILE ROWS 10
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -572,7 +574,7 @@ END $$;
 -- UPDATE of the hold.
 CREATE OR REPLACE FUNCTION billing.reauthorize_call(p_call_uuid text, p_answered_seconds integer)
 RETURNS TABLE (ok boolean, reason text, granted_seconds integer, final boolean)
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER ROWS 1
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column

@@ -110,7 +110,8 @@ RETURNS TABLE (
     opt_ring_timeout                integer,
     opt_reauth_margin               integer
 )
-LANGUAGE sql STABLE SECURITY DEFINER ROWS 1
+LANGUAGE sql STABLE SECURITY DEFINER
+ROWS 1                                  -- one row, always (route_decide's ROWS 10 says why)
 SET search_path = pg_catalog, pg_temp AS $$
     SELECT e.codecs, e.bypass_media, e.ignore_early_media,
            g.max_channels, g.bypass_media, g.ignore_early_media,

@@ -5,6 +5,7 @@ name no object answer with its own data only, or 403 when they are the operator'
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 import pytest
 
@@ -30,9 +31,11 @@ def ids(world):
     invoice = db.session.scalar(db.select(Invoice).where(Invoice.customer_id == world.b.customer.id))
     b_rate = world.b.cards[0]
     sell = db.session.scalar(db.select(factories.SellRate).where(factories.SellRate.ratecard_id == b_rate.id))
+    exchange = factories.exchange_rate("SEK", "EUR", "0.0871", datetime(2026, 1, 1, tzinfo=timezone.utc))
     return {"customer_id": world.b.customer.id, "endpoint_id": world.b.sip.id, "cdr_id": world.b.cdr_ids[0],
             "invoice_id": invoice.id, "rule_id": rule.id, "ratecard_id": b_rate.id, "provider_id": provider.id,
-            "gateway_id": gateway.id, "rate_id": {"/api/v1/rates/": sell.id, "/api/v1/provider-rates/": cost.id}}
+            "gateway_id": gateway.id, "rate_id": {"/api/v1/rates/": sell.id, "/api/v1/provider-rates/": cost.id},
+            "exchange_rate_id": exchange.id}
 
 
 def _url(rule, ids) -> str:
@@ -87,7 +90,7 @@ def test_routes_without_ids_answer_own_data_or_403(customer_a, world):
     assert invoices and {i["customer_id"] for i in invoices} == {a.id}
     totals = customer_a.get("/api/v1/cdrs/totals").get_json()
     assert totals["calls"] == len(world.a.cdr_ids) and "cost" not in totals and "margin" not in totals
-    for path in ("/api/v1/ratecards", "/api/v1/providers", "/api/v1/routing-rules"):
+    for path in ("/api/v1/ratecards", "/api/v1/providers", "/api/v1/routing-rules", "/api/v1/exchange-rates"):
         problem_of(customer_a.get(path), 403, "insufficient_scope")
     for path, body in (("/api/v1/customers", {"name": "mine"}), ("/api/v1/ratecards", {"name": "mine"}),
                        ("/api/v1/endpoints", {"name": "mine"})):

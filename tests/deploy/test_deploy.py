@@ -23,7 +23,8 @@ from tests.conftest import ROOT, create_database, drop_database, PREFIX
 
 DEPLOY = ROOT / "deploy"
 VENV_BIN = Path(sys.executable).parent
-UNITS = ("billing-migrate.service", "billing-portal.service", "billing-scheduler.service")
+UNITS = ("billing-migrate.service", "billing-portal.service", "billing-scheduler.service",
+         "billing-import-spool.service", "billing-import-spool.timer")
 
 pytestmark = pytest.mark.slow
 
@@ -193,6 +194,8 @@ def test_systemd_units_verify_and_name_the_right_commands(tmp_path):
     assert "SCHEDULER_ENABLED=0" in units["billing-portal.service"]
     assert "gunicorn -c deploy/gunicorn.conf.py wsgi:app" in units["billing-portal.service"]
     assert "jobs scheduler" in units["billing-scheduler.service"]
+    assert "billing import-spool /var/log/freeswitch/cdr-pg-csv/cdr-spool.sql" in units["billing-import-spool.service"]
+    assert "OnUnitActiveSec=1min" in units["billing-import-spool.timer"]
     assert "Type=oneshot" in units["billing-migrate.service"] and "db upgrade" in units["billing-migrate.service"]
     for name in ("billing-portal.service", "billing-scheduler.service"):
         assert "Requires=billing-migrate.service" in units[name] and "After=billing-migrate.service" in units[name]
@@ -203,7 +206,8 @@ def test_systemd_units_verify_and_name_the_right_commands(tmp_path):
     for name, text in units.items():
         (tmp_path / name).write_text(text.replace("/srv/billing/.venv/bin/", f"{VENV_BIN}/")
                                      .replace("/srv/billing", str(ROOT)).replace("User=billing", "User=root")
-                                     .replace("Group=billing", "Group=root"))
+                                     .replace("Group=billing", "Group=root").replace("User=freeswitch", "User=root")
+                                     .replace("Group=freeswitch", "Group=root"))
     result = subprocess.run([analyze, "verify", *(str(tmp_path / u) for u in UNITS)], capture_output=True, text=True,
                             cwd=tmp_path)
     assert result.returncode == 0 and result.stderr.strip() == "", result.stderr

@@ -120,7 +120,9 @@ def test_pages(admin_client, traffic):
 
 def test_dashboard(admin_client, pg, world):
     now = datetime.now(timezone.utc)
-    insert_cdr(pg, start_stamp=now - timedelta(minutes=5), customer_id=world["acme"].id, billsec=120,
+    # today's call: five minutes ago, or at midnight in the first five minutes of a day
+    started = max(now - timedelta(minutes=5), now.replace(hour=0, minute=0, second=0, microsecond=0))
+    insert_cdr(pg, start_stamp=started, customer_id=world["acme"].id, billsec=120,
                sell_amount=Decimal("0.040000"), cost_amount=Decimal("0.010000"))
     with pg.cursor() as cur:
         cur.execute("""INSERT INTO billing.call_holds (call_uuid, customer_id, endpoint_id, amount, sell_rate,

@@ -57,16 +57,19 @@ def _customer_rates(world, clients):
     return clients.customer().get("/my/rates.csv")
 
 
+def _days_around(world):
+    # the calls are a minute or two old: the day before and after too, so a run just
+    # after midnight (in any time zone) still finds them
+    return {"date_from": (world.now - timedelta(days=1)).date().isoformat(),
+            "date_to": (world.now + timedelta(days=1)).date().isoformat()}
+
+
 def _report_by_customer(world, clients):
-    day = world.now.date().isoformat()
-    return clients.staff().get("/admin/reports.csv", query_string={"dimension": "customer", "date_from": day,
-                                                                  "date_to": day})
+    return clients.staff().get("/admin/reports.csv", query_string={"dimension": "customer", **_days_around(world)})
 
 
 def _report_by_destination(world, clients):
-    day = world.now.date().isoformat()
-    return clients.staff().get("/admin/reports.csv", query_string={"dimension": "destination", "date_from": day,
-                                                                  "date_to": day})
+    return clients.staff().get("/admin/reports.csv", query_string={"dimension": "destination", **_days_around(world)})
 
 
 def _rate_deck(world, clients):

@@ -108,6 +108,12 @@ function M.ask(host, uuid, query, timeout_ms)
         local now = host.now_ms()
         if now >= deadline then
             session:setVariable(M.QUERY_VAR, nil)
+            -- The worker is most likely stuck on a pooled handle whose server went away
+            -- (a crash, a failover). Its idle siblings in the pool were opened to the same
+            -- server: drop them now, so the next calls connect afresh (refused at once while
+            -- no primary is up, routed as soon as one is) instead of each waiting here on
+            -- a stale one. The stuck handle is in use and is not touched.
+            host.api:executeString("fsctl flush_db_handles")
             return nil, string.format("no answer from the database within %d ms", timeout_ms), "timeout"
         end
         -- 1 ms steps while an answer is due (a healthy route_call takes a few ms), then 5.
