@@ -650,4 +650,3 @@ def test_caller_id_with_quote_survives_the_cdr_insert(host, world, as_freeswitch
         host.cdr_insert(ch)
     # mod_cdr_pg_csv escapes twice (PQescapeString, then %q): FreeSWITCH stores it doubled
     assert cdr_row(pg, ch.uuid)["caller_id_number"] == "O''Brien"
-
