@@ -234,6 +234,10 @@ class Host:
             return str(self.limits[(realm, ident)])
         if name == "global_getvar":
             return self.globals.get(args, "")
+        if name == "global_setvar":
+            var, _, value = args.partition("=")
+            self.globals[var.strip()] = value.strip()
+            return "+OK"
         if name == "luarun":
             return self._luarun(args)
         if name == "uuid_getvar":

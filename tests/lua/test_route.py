@@ -530,6 +530,13 @@ def test_database_that_never_answers_fails_closed_in_time(flavour, pg, as_freesw
     assert host.handles_flushed == 1                      # the stale pooled siblings are dropped
     assert "billing_route_query" not in ch.vars           # a late worker finds nothing to run
     assert any("no answer from the database within 1500 ms" in e for e in host.errors())
+    # a slow (overloaded) server, not a lost one: the next timeouts within 10 s do not
+    # drop the handles again (each drop makes the next calls open new connections)
+    ch = place(host, as_freeswitch)
+    assert ch.sip_response == 503 and host.handles_flushed == 1
+    host.clock += 10
+    ch = place(host, as_freeswitch)
+    assert ch.sip_response == 503 and host.handles_flushed == 2
 
 
 def test_fail_closed_cause_is_one_the_switch_knows(flavour, pg):

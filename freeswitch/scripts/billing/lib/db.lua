@@ -8,8 +8,8 @@
 --     retries the reconnection 120 times, one second apart, inside the query, and the
 --     first statement on it fails even when the server is back. So after a failure that
 --     is not an SQL error (those start with "ERROR:") the idle handles are dropped (they
---     were opened to the same server) and the statement is tried once more on a new
---     connection.
+--     were opened to the same server; at most once per 10 s: flush_idle) and the
+--     statement is tried once more on a new connection.
 local M = {}
 
 -- Runs `query` on a handle opened with open_dbh(dsn). Returns the rows (a list of tables
@@ -31,6 +31,27 @@ local function select_once(open_dbh, dsn, query)
     return rows
 end
 
+-- The idle handles are dropped at most once per FLUSH_INTERVAL_MS per switch; the moment
+-- of the last drop (ms) is kept in the global variable FLUSH_VAR, shared by all threads.
+-- A drop is for a server that went away (crash, restart, failover): its idle handles are
+-- stale. On a server that is merely slow (overload), dropping at every failed or
+-- timed-out set-up made the next calls open new connections on it, a storm that fed the
+-- overload (docs/scaling-switches.md). Handles opened after a drop are fresh, so one
+-- drop per outage suffices. Returns whether it dropped them.
+M.FLUSH_INTERVAL_MS = 10000
+M.FLUSH_VAR = "billing_db_flushed_at_ms"
+
+function M.flush_idle(api, now_ms)
+    now_ms = now_ms or tonumber(api:getTime()) or 0
+    local last = tonumber(api:executeString("global_getvar " .. M.FLUSH_VAR)) or 0
+    if now_ms - last < M.FLUSH_INTERVAL_MS and now_ms >= last then
+        return false
+    end
+    api:executeString("global_setvar " .. M.FLUSH_VAR .. "=" .. string.format("%d", now_ms))
+    api:executeString("fsctl flush_db_handles")
+    return true
+end
+
 function M.is_sql_error(err)
     return tostring(err):find("^%s*ERROR:") ~= nil
 end
@@ -47,7 +68,7 @@ function M.select(open_dbh, dsn, query, api)
     if rows or not api or M.is_sql_error(err) then
         return rows, err
     end
-    api:executeString("fsctl flush_db_handles")
+    M.flush_idle(api)
     local retried, second_err = select_once(open_dbh, dsn, query)
     if retried then
         return retried

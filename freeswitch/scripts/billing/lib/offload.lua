@@ -17,6 +17,8 @@
 --   "r;" rows            rows separated by ";", a row's columns as name=value pairs
 --                         joined by "&", names and values percent-encoded
 --   "e;" message          an error, percent-encoded
+local db = require("billing.lib.db")
+
 local M = {}
 
 M.QUERY_VAR = "billing_route_query"
@@ -113,7 +115,8 @@ function M.ask(host, uuid, query, timeout_ms)
             -- server: drop them now, so the next calls connect afresh (refused at once while
             -- no primary is up, routed as soon as one is) instead of each waiting here on
             -- a stale one. The stuck handle is in use and is not touched.
-            host.api:executeString("fsctl flush_db_handles")
+            -- At most once per 10 s per switch (db.flush_idle says why).
+            db.flush_idle(host.api, now)
             return nil, string.format("no answer from the database within %d ms", timeout_ms), "timeout"
         end
         -- 1 ms steps while an answer is due (a healthy route_call takes a few ms), then 5.
