@@ -131,6 +131,15 @@ def test_freeswitch_role_has_least_privilege(pg):
                        "reauthorize_call", "release_call"}
 
 
+def test_freeswitch_role_has_a_connection_ceiling(pg):
+    # 0180: the server refuses the switches' connections beyond it (an operator's own
+    # value is kept; -1 would be none at all)
+    with pg.cursor() as cur:
+        cur.execute("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'billing_freeswitch'")
+        limit = cur.fetchone()[0]
+    assert 0 < limit < 100, limit
+
+
 def test_balance_moves_only_through_the_ledger(db_session, pg):
     c = factories.customer(balance="10")
     assert c.balance == 10
