@@ -19,7 +19,7 @@ MAX_DB_HANDLES = 20      # billing_max_db_handles, the shipped default
 def capacity(tier):
     tier.switch.api(f"fsctl sps {CAPACITY}")
     yield CAPACITY
-    tier.switch.api("fsctl sps 40")                         # billing_calls_per_second, the shipped default
+    tier.switch.api("fsctl sps 30")                         # billing_calls_per_second, the shipped default
 
 
 def test_twice_the_capacity_is_shed_fast_and_the_admitted_calls_stay_fast(tier, capacity):
