@@ -32,7 +32,7 @@ SETTINGS_KEYS = ("sip_domain", "max_call_seconds", "hold_grace_seconds", "quota_
                  "ring_timeout_seconds", "default_tax_rate", "low_balance_default",
                  "company_name", "company_address", "company_vat_id", "company_email", "invoice_footer",
                  "company_logo", "company_registration", "company_bank_details", "payment_terms_days",
-                 "reminder_interval_days")
+                 "reminder_interval_days", "cdr_retention_months")
 
 
 def decimal_text(value: Decimal | None) -> str | None:

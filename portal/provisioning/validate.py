@@ -42,6 +42,7 @@ SETTINGS = {
     "company_bank_details": lambda v: f.text(v, 1000),
     "payment_terms_days": f.integer(0, 365),
     "reminder_interval_days": f.integer(0, 365),
+    "cdr_retention_months": f.integer(0, 1200),
 }
 
 RATE = {

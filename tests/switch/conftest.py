@@ -244,22 +244,8 @@ def tier(template_db, tmp_path_factory):
 
     server = urlsplit(database_url)
     proxy = harness.DbProxy(server.hostname or "127.0.0.1", server.port or 5432)
-    rtp = harness.free_port(200)
-    settings = {
-        "billing_db_host": "127.0.0.1",
-        "billing_db_port": str(proxy.port),
-        "billing_db_name": name,
-        "billing_db_password": os.environ.get("BILLING_FREESWITCH_PASSWORD", "unused-with-trust-auth"),
-        "billing_sip_domain": SIP_DOMAIN,
-        "billing_sip_ip": "127.0.0.1",
-        "billing_customers_sip_port": str(ports["customers"]),
-        "billing_carriers_sip_port": str(ports["carriers"]),
-        "billing_rtp_start_port": str(rtp),
-        "billing_rtp_end_port": str(rtp + 199),
-        "billing_esl_port": str(ports["esl"]),
-        "billing_esl_password": "tier-secret",
-        "billing_log_level": "info",
-    }
+    settings = harness.switch_settings(db_host="127.0.0.1", db_port=str(proxy.port), db_name=name,
+                                       sip_domain=SIP_DOMAIN, ports=ports, esl_password="tier-secret")
     switch = harness.Switch(harness.prefix(), workdir / "fs", settings)
     sipp = harness.Sipp(workdir)
     try:

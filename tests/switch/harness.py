@@ -69,6 +69,24 @@ _taken: set[int] = set()
 PORT_RANGE = (20000, 32000)
 
 
+def switch_settings(*, db_host: str, db_port: str, db_name: str, sip_domain: str, ports: dict[str, int],
+                    esl_password: str, rtp_ports: int = 200, **more: str) -> dict[str, str]:
+    """The billing_vars.xml settings of a test switch on 127.0.0.1: its database, its
+    customers / carriers / ESL ports (ports["customers"], ["carriers"], ["esl"]), a
+    range of `rtp_ports` free RTP ports, log level info; `more` adds or overrides."""
+    rtp = free_port(rtp_ports)
+    settings = {
+        "billing_db_host": db_host, "billing_db_port": db_port, "billing_db_name": db_name,
+        "billing_db_password": os.environ.get("BILLING_FREESWITCH_PASSWORD", "unused-with-trust-auth"),
+        "billing_sip_domain": sip_domain, "billing_sip_ip": "127.0.0.1",
+        "billing_customers_sip_port": str(ports["customers"]), "billing_carriers_sip_port": str(ports["carriers"]),
+        "billing_rtp_start_port": str(rtp), "billing_rtp_end_port": str(rtp + rtp_ports - 1),
+        "billing_esl_port": str(ports["esl"]), "billing_esl_password": esl_password, "billing_log_level": "info",
+    }
+    settings.update(more)
+    return settings
+
+
 def free_port(span: int = 1) -> int:
     """A port (or the first of `span` consecutive ports) free on 127.0.0.1 for UDP and TCP."""
     import random

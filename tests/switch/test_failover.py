@@ -90,23 +90,10 @@ def rig(tmp_path):
         harness.wait_for(lambda: primary.one("SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'"),
                          10, what="the standby to be synchronous")
 
-        rtp = harness.free_port(200)
-        settings = {
-            "billing_db_host": "127.0.0.1,127.0.0.1",
-            "billing_db_port": f"{primary.port},{standby.port}",
-            "billing_db_options": "target_session_attrs=read-write",
-            "billing_db_name": "billing",
-            "billing_db_password": "unused-with-trust-auth",
-            "billing_sip_domain": SIP_DOMAIN,
-            "billing_sip_ip": "127.0.0.1",
-            "billing_customers_sip_port": str(ports["customers"]),
-            "billing_carriers_sip_port": str(ports["carriers"]),
-            "billing_rtp_start_port": str(rtp),
-            "billing_rtp_end_port": str(rtp + 199),
-            "billing_esl_port": str(ports["esl"]),
-            "billing_esl_password": "failover-secret",
-            "billing_log_level": "info",
-        }
+        settings = harness.switch_settings(
+            db_host="127.0.0.1,127.0.0.1", db_port=f"{primary.port},{standby.port}", db_name="billing",
+            sip_domain=SIP_DOMAIN, ports=ports, esl_password="failover-secret",
+            billing_db_options="target_session_attrs=read-write")
         switch = harness.Switch(harness.prefix(), tmp_path / "fs", settings)
         sipp = harness.Sipp(tmp_path)
         sipp.uas("uas_carrier.xml", ports["a"])

@@ -187,21 +187,12 @@ def pair(template_db, tmp_path_factory):
     switches = []
     for index in range(2):
         ports = {k: harness.free_port() for k in ("customers", "carriers", "esl")}
-        rtp = harness.free_port(100)
         # Each switch is configured as docs/scaling-switches.md says: the same database
         # settings, its own SIP, RTP and event-socket ports (here: one host; in
         # production, one machine each with the shipped ports).
-        switches.append(harness.Switch(harness.prefix(), workdir / f"fs{index + 1}", {
-            "billing_db_host": db.get("host", "127.0.0.1"), "billing_db_port": db.get("port", "5432"),
-            "billing_db_name": name,
-            "billing_db_password": os.environ.get("BILLING_FREESWITCH_PASSWORD", "unused-with-trust-auth"),
-            "billing_sip_domain": SIP_DOMAIN, "billing_sip_ip": "127.0.0.1",
-            "billing_customers_sip_port": str(ports["customers"]),
-            "billing_carriers_sip_port": str(ports["carriers"]),
-            "billing_rtp_start_port": str(rtp), "billing_rtp_end_port": str(rtp + 99),
-            "billing_esl_port": str(ports["esl"]), "billing_esl_password": f"pair-secret-{index + 1}",
-            "billing_log_level": "info",
-        }))
+        switches.append(harness.Switch(harness.prefix(), workdir / f"fs{index + 1}", harness.switch_settings(
+            db_host=db.get("host", "127.0.0.1"), db_port=db.get("port", "5432"), db_name=name,
+            sip_domain=SIP_DOMAIN, ports=ports, esl_password=f"pair-secret-{index + 1}", rtp_ports=100)))
     sipp = harness.Sipp(workdir)
     try:
         sipp.uas("uas_carrier.xml", carriers["a"])
