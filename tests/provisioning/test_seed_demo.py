@@ -81,6 +81,13 @@ def test_demo_calls_are_billed_against_their_holds(seeded, pg):
     assert _scalar(pg, "SELECT count(*) FROM billing.call_holds") == 0
 
 
+def test_demo_calls_are_in_their_months_partitions(seeded, pg):
+    # the demo reaches back 45 days, before the partitions the migrations create: the
+    # months it reaches get theirs, the default partition stays empty
+    assert _scalar(pg, "SELECT count(*) FROM billing.cdr") > 0
+    assert _scalar(pg, "SELECT count(*) FROM billing.cdr_default") == 0
+
+
 def test_seed_demo_is_idempotent(seeded, cli, pg, counts):
     before = counts()
     uuids = _scalar(pg, "SELECT string_agg(uuid, ',' ORDER BY uuid) FROM billing.fs_cdr")

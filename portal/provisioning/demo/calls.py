@@ -203,6 +203,13 @@ def insert_calls(calls: list[Call]) -> int:
                                             granted_seconds, destination, created_at, granted_at, expires_at)
             VALUES (:uuid, :customer_id, :endpoint_id, :amount, :sell_rate, {HOLD_SECONDS}, {HOLD_SECONDS},
                     :destination, :start, :start, now() + interval '1 hour')"""), holds)
+    # The months the demo reaches back into get their own CDR partitions (the migrations
+    # create them from last month on): the calls would otherwise sit in the default
+    # partition, which the CDR partitions page shows and retention never archives.
+    session.execute(text("""
+        SELECT billing_private.create_cdr_partition(month::date)
+          FROM generate_series(date_trunc('month', CAST(:first AS timestamptz)), now(), interval '1 month') AS month"""),
+                    {"first": rows[0]["start_stamp"]})
     columns = ", ".join(FS_CDR_COLUMNS)
     values = ", ".join(f":{column}" for column in FS_CDR_COLUMNS)
     # In start order, one row per INSERT, as FreeSWITCH writes them: the billing
