@@ -40,6 +40,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 from psycopg2 import sql
@@ -229,6 +230,28 @@ def render_build_sql() -> str:
 
 def _server_dsn(dsn: str) -> str:
     return make_dsn(dsn, dbname="postgres")
+
+
+def server_url(name: str) -> str:
+    """DATABASE_URL's server (the local one by default) with the database `name`."""
+    base = urlsplit(os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    return urlunsplit((base.scheme, base.netloc, "/" + name, base.query, ""))
+
+
+def recreate_database(name: str) -> str:
+    """Drop `name` on DATABASE_URL's server, create it again with the project's schema
+    (portal.dbmigrate); returns its URL. For benchmarks that start from nothing."""
+    admin = psycopg2.connect(server_url("postgres"))
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    finally:
+        admin.close()
+    url = server_url(name)
+    dbmigrate.upgrade(url)
+    return url
 
 
 def ensure_database(dsn: str) -> bool:

@@ -16,40 +16,25 @@ On a database of its own (bench_quotas on DATABASE_URL's server):
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import threading
 import time
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from portal import dbmigrate  # noqa: E402
+from bench.dataset import recreate_database  # noqa: E402
 
 DB_NAME = "bench_quotas"
 
 
-def server_url(name: str) -> str:
-    base = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    p = urlsplit(base)
-    return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, ""))
-
-
 def fresh_database() -> str:
-    admin = psycopg2.connect(server_url("postgres"))
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {DB_NAME}")
-    admin.close()
-    url = server_url(DB_NAME)
-    dbmigrate.upgrade(url)
+    url = recreate_database(DB_NAME)
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         cur.execute("""
             INSERT INTO billing.weights (name) VALUES ('intl');

@@ -40,14 +40,14 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg2
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from portal import dbmigrate  # noqa: E402
+from bench.dataset import recreate_database  # noqa: E402
 from tests.switch import harness  # noqa: E402
 
 DB_NAME = "bench_switch"
@@ -73,24 +73,6 @@ customers:
     ratecards: [{{name: retail, priority: 1}}]
     endpoints: [{{name: bulk-pbx, auth: ip, ip: 127.0.0.1/32, permission: standard}}]
 """
-
-
-def server_url(name: str) -> str:
-    base = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    p = urlsplit(base)
-    return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, ""))
-
-
-def fresh_database() -> str:
-    admin = psycopg2.connect(server_url("postgres"))
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {DB_NAME}")
-    admin.close()
-    url = server_url(DB_NAME)
-    dbmigrate.upgrade(url)
-    return url
 
 
 def provision(url: str, text: str, workdir: Path) -> None:
@@ -247,7 +229,7 @@ def main() -> None:
         sys.exit("FREESWITCH_PREFIX must name an installed FreeSWITCH (make test installs it into /opt/freeswitch)")
 
     workdir = Path(tempfile.mkdtemp(prefix="bench_switch_"))
-    url = fresh_database()
+    url = recreate_database(DB_NAME)
     ports = {k: harness.free_port() for k in ("a", "b")}
     provision(url, PROVISIONING.format(port_a=ports["a"], port_b=ports["b"]), workdir)
     db = urlsplit(url)
