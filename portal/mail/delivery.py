@@ -102,14 +102,12 @@ def deliver_due(limit: int = 200, now: datetime | None = None) -> DeliverySummar
     config = current_app.config
     now = now or datetime.now(timezone.utc)
     summary = DeliverySummary()
-    due = db.session.scalars(select(MailMessage.id).where(
-        MailMessage.channel == "email", MailMessage.status == "pending", MailMessage.next_attempt_at <= now)
-        .order_by(MailMessage.next_attempt_at, MailMessage.id).limit(limit)).all()
+    due = due_ids("email", limit, now)
     smtp = _Smtp(config)
     try:
         for message_id in due:
             _store_attachment(message_id)
-            msg = _lock(message_id)
+            msg = lock_pending(message_id)
             if msg is None:  # sent or taken meanwhile
                 db.session.rollback()
                 continue
@@ -118,19 +116,10 @@ def deliver_due(limit: int = 200, now: datetime | None = None) -> DeliverySummar
             except Exception as exc:  # noqa: BLE001 - recorded on the message, never lost
                 error = f"{type(exc).__name__}: {exc}"[:2000]
                 db.session.rollback()
-                msg = _lock(message_id)
+                msg = lock_pending(message_id)
                 if msg is None:
                     continue
-                msg.attempts += 1
-                msg.last_error = error
-                if msg.attempts >= msg.max_attempts:
-                    msg.status = "failed"
-                    summary.failed += 1
-                else:
-                    msg.next_attempt_at = now + backoff(msg.attempts)
-                    summary.retrying += 1
-                current_app.logger.warning("mail %s to %s failed (attempt %s): %s", msg.id, msg.to_addr,
-                                           msg.attempts, error)
+                record_failure(msg, error, now, summary, "mail")
             else:
                 msg.attempts += 1
                 msg.status, msg.sent_at, msg.last_error = "sent", datetime.now(timezone.utc), None
@@ -154,6 +143,29 @@ def _store_attachment(message_id: int) -> None:
         db.session.commit()
 
 
-def _lock(message_id: int) -> MailMessage | None:
+def due_ids(channel: str, limit: int, now: datetime) -> list[int]:
+    """Ids of the outbox's pending messages of `channel` ("email", "webhook") due at `now`,
+    the longest waiting first."""
+    return db.session.scalars(select(MailMessage.id).where(
+        MailMessage.channel == channel, MailMessage.status == "pending", MailMessage.next_attempt_at <= now)
+        .order_by(MailMessage.next_attempt_at, MailMessage.id).limit(limit)).all()
+
+
+def record_failure(msg: MailMessage, error: str, now: datetime, summary: DeliverySummary, what: str) -> None:
+    """A failed attempt of `msg`: counted, kept with its error, retried after backoff or
+    failed for good after its last attempt (`what` names it in the log: mail, webhook)."""
+    msg.attempts += 1
+    msg.last_error = error
+    if msg.attempts >= msg.max_attempts:
+        msg.status = "failed"
+        summary.failed += 1
+    else:
+        msg.next_attempt_at = now + backoff(msg.attempts)
+        summary.retrying += 1
+    current_app.logger.warning("%s %s to %s failed (attempt %s): %s", what, msg.id, msg.to_addr, msg.attempts, error)
+
+
+def lock_pending(message_id: int) -> MailMessage | None:
+    """The message, locked, if it is still pending and no other sender holds it."""
     return db.session.scalar(select(MailMessage).where(MailMessage.id == message_id, MailMessage.status == "pending")
                              .with_for_update(skip_locked=True).execution_options(populate_existing=True))

@@ -35,7 +35,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from ..errors import Refused
 from ..extensions import db
-from ..mail.delivery import DeliverySummary, backoff
+from ..mail.delivery import DeliverySummary, due_ids, lock_pending, record_failure
 from ..models import MailMessage, Settings
 
 EVENTS = {
@@ -251,13 +251,9 @@ def deliver_due(limit: int = 100, now: datetime | None = None) -> DeliverySummar
     config = current_app.config
     now = now or datetime.now(timezone.utc)
     summary = DeliverySummary()
-    due = db.session.scalars(select(MailMessage.id).where(
-        MailMessage.channel == "webhook", MailMessage.status == "pending", MailMessage.next_attempt_at <= now)
-        .order_by(MailMessage.next_attempt_at, MailMessage.id).limit(limit)).all()
     opener = _opener(config)
-    for message_id in due:
-        msg = db.session.scalar(select(MailMessage).where(MailMessage.id == message_id, MailMessage.status == "pending")
-                                .with_for_update(skip_locked=True).execution_options(populate_existing=True))
+    for message_id in due_ids("webhook", limit, now):
+        msg = lock_pending(message_id)
         if msg is None:   # sent or taken meanwhile
             db.session.rollback()
             continue
@@ -266,21 +262,13 @@ def deliver_due(limit: int = 100, now: datetime | None = None) -> DeliverySummar
             status, error = None, "webhooks have no signing secret any more (Settings → Webhooks)"
         else:
             status, error = post(msg.to_addr, msg.body, secret, config, opener)
-        msg.attempts += 1
         msg.response_status = status
         if error is None:
+            msg.attempts += 1
             msg.status, msg.sent_at, msg.last_error = "sent", func.now(), None
             summary.sent += 1
         else:
-            msg.last_error = error
-            if msg.attempts >= msg.max_attempts:
-                msg.status = "failed"
-                summary.failed += 1
-            else:
-                msg.next_attempt_at = now + backoff(msg.attempts)
-                summary.retrying += 1
-            current_app.logger.warning("webhook %s to %s failed (attempt %s): %s", msg.id, msg.to_addr,
-                                       msg.attempts, error)
+            record_failure(msg, error, now, summary, "webhook")
         db.session.commit()
     return summary
 
