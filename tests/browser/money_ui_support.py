@@ -13,9 +13,8 @@ from decimal import Decimal
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+from .ops_support import CHROMIUM, CHROMIUM_ARGS, record_problems
+
 ADMIN = ("money-admin@example.net", "money-admin-password-1")
 CUSTOMER = ("ops@acme.example", "acme-customer-password-1")
 
@@ -146,11 +145,7 @@ def laptop_page():
         context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="en-US")
         page = context.new_page()
         page.set_default_timeout(15000)
-        page.problems = []
-        page.on("console", lambda m: page.problems.append(m.text)
-                if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
-        page.on("response", lambda r: page.problems.append(f"{r.status} {r.url}")
-                if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
+        page.problems = record_problems(page)
         yield page
         context.close()
         browser.close()

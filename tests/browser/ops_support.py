@@ -41,6 +41,19 @@ def browser_page():
         browser.close()
 
 
+def record_problems(page, expected_failures: tuple[str, ...] = ()) -> list[str]:
+    """The list that collects, as the page is used, its console errors and every answer
+    of 400 or more (not the favicon, nor answers whose URL contains one of
+    `expected_failures`): a test ends by asserting it is empty."""
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text)
+            if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
+    page.on("response", lambda r: problems.append(f"{r.status} {r.url}")
+            if r.status >= 400 and not r.url.endswith("/favicon.ico")
+            and not any(part in r.url for part in expected_failures) else None)
+    return problems
+
+
 def screenshot(page, name: str) -> None:
     """Screenshots for people checking the pages: only when OPS_SCREENSHOTS names a folder."""
     folder = os.environ.get("OPS_SCREENSHOTS")

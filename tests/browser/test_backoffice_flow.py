@@ -10,7 +10,7 @@ from decimal import Decimal
 import psycopg2
 import pytest
 
-from .ops_support import browser_page, live_server, screenshot  # noqa: F401  (fixtures)
+from .ops_support import browser_page, live_server, record_problems, screenshot  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 
@@ -88,11 +88,7 @@ def test_backoffice_flow(live_server, browser_page, fresh_db, tmp_path):
     ids = _setup(app)
     page = browser_page
     page.on("dialog", lambda dialog: dialog.accept())
-    problems = []
-    page.on("console", lambda m: problems.append(m.text)
-            if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
-    page.on("response", lambda r: problems.append(f"{r.status} {r.url}")
-            if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
+    problems = record_problems(page)
     _login(page, base)
 
     # A carrier's one-line notice in update mode: the three other prefixes are kept.

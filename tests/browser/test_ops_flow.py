@@ -12,7 +12,7 @@ from decimal import Decimal
 import psycopg2
 import pytest
 
-from .ops_support import browser_page, live_server, screenshot  # noqa: F401  (fixtures)
+from .ops_support import browser_page, live_server, record_problems, screenshot  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 
@@ -94,11 +94,7 @@ def test_operations_flow(live_server, browser_page, fresh_db, tmp_path):
     ids = _setup(app)
     page = browser_page
     page.on("dialog", lambda dialog: dialog.accept())
-    console_errors = []
-    page.on("console", lambda m: console_errors.append(m.text)
-            if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
-    page.on("response", lambda r: console_errors.append(f"{r.status} {r.url}")
-            if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
+    console_errors = record_problems(page)
 
     # Log in.
     page.goto(f"{base}/login")

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import serving
 
-from .ops_support import browser_page, screenshot  # noqa: F401  (fixtures)
+from .ops_support import browser_page, record_problems, screenshot  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 
@@ -68,11 +68,7 @@ def test_archive_and_restore_a_month_from_the_back_office(retention_server, brow
     page = browser_page
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
-    problems = []
-    page.on("console", lambda m: problems.append(m.text)
-            if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
-    page.on("response", lambda r: problems.append(f"{r.status} {r.url}")
-            if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
+    problems = record_problems(page)
 
     page.goto(f"{base}/login")
     page.fill("input[name=email]", ADMIN[0])
