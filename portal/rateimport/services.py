@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Iterator
 
 import psycopg2
 
+from .. import background
 from ..csvstream import Export
 
 FIELDS = [
@@ -617,26 +618,16 @@ def run_job_in(conn, job_id: int, status_conn=None) -> None:
 def start_background(dsn: str, job_id: int) -> threading.Thread:
     """Run the job in a thread with its own connections (import + status)."""
 
-    def work():
-        conn = psycopg2.connect(dsn)
-        status_conn = psycopg2.connect(dsn)
-        status_conn.autocommit = True
-        try:
-            run_job_in(conn, job_id, status_conn)
-            conn.commit()
-        except Exception as e:  # the page must not spin forever
-            conn.rollback()
-            with status_conn.cursor() as scur:
-                _job_update(scur, job_id, status="failed", phase=f"internal error: {e}",
-                            finished_at=datetime.now(timezone.utc))
-            raise
-        finally:
-            conn.close()
-            status_conn.close()
+    def work(conn, status_conn) -> bool:
+        run_job_in(conn, job_id, status_conn)
+        return True
 
-    thread = threading.Thread(target=work, name=f"rate-import-{job_id}", daemon=True)
-    thread.start()
-    return thread
+    def failed(status_conn, exc: Exception) -> None:
+        with status_conn.cursor() as scur:
+            _job_update(scur, job_id, status="failed", phase=f"internal error: {exc}",
+                        finished_at=datetime.now(timezone.utc))
+
+    return background.start(dsn, f"rate-import-{job_id}", work, failed, reraise=True)
 
 
 # ----------------------------------------------------------------------------- export

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
-import psycopg2
-
+from .. import background
 from ..localtime import day_range
 
 MAX_DAYS = 366
@@ -165,26 +164,15 @@ def fail(status_conn, job_id: int, error: Exception) -> None:
 def start_background(dsn: str, job_id: int, what: str) -> threading.Thread:
     """Run `what` ('preview' | 'apply') in a thread with its own two connections."""
 
-    def work():
-        conn = psycopg2.connect(dsn)
-        status_conn = psycopg2.connect(dsn)
-        status_conn.autocommit = True
-        try:
-            if what == "preview":
-                preview(conn, job_id, status_conn)
-            else:
-                apply(conn, job_id, status_conn)
-                conn.commit()
-        except Exception as exc:  # the page must not spin forever
-            conn.rollback()
-            fail(status_conn, job_id, exc)
-        finally:
-            conn.close()
-            status_conn.close()
+    def work(conn, status_conn) -> bool:
+        if what == "preview":
+            preview(conn, job_id, status_conn)
+            return False            # a preview changes nothing
+        apply(conn, job_id, status_conn)
+        return True
 
-    thread = threading.Thread(target=work, name=f"rerate-{what}-{job_id}", daemon=True)
-    thread.start()
-    return thread
+    return background.start(dsn, f"rerate-{what}-{job_id}", work,
+                            lambda status_conn, exc: fail(status_conn, job_id, exc))
 
 
 def preview_rows(rows: list[dict]) -> list[dict]:

@@ -31,6 +31,8 @@ from typing import Callable
 import psycopg2
 from psycopg2 import sql
 
+from .. import background
+
 FORMAT_VERSION = 1
 LOCK_CLASS = 0x63647261            # "cdra": first key of a month's advisory lock
 LOCK_TIMEOUT = "10s"               # DETACH waits at most this long for queries on billing.cdr
@@ -746,25 +748,9 @@ def _now() -> datetime:
 
 def start_background(dsn: str, task_id: int, directory: Path, billing_tz: str) -> threading.Thread:
     """Run the task in a thread with its own two connections (the portal's way; tests run inline)."""
-
-    def work():
-        conn = psycopg2.connect(dsn)
-        status_conn = psycopg2.connect(dsn)
-        status_conn.autocommit = True
-        try:
-            status = run_task(conn, task_id, directory, billing_tz=billing_tz, status_conn=status_conn)
-            if status == "done":
-                conn.commit()
-            else:
-                conn.rollback()
-        except Exception as exc:  # noqa: BLE001 - the page must not poll forever
-            conn.rollback()
-            _set_task(status_conn, task_id, status="failed", phase=None, error=f"{type(exc).__name__}: {exc}",
-                      finished_at=_now())
-        finally:
-            conn.close()
-            status_conn.close()
-
-    thread = threading.Thread(target=work, name=f"cdr-archive-{task_id}", daemon=True)
-    thread.start()
-    return thread
+    return background.start(
+        dsn, f"cdr-archive-{task_id}",
+        lambda conn, status_conn: run_task(conn, task_id, directory, billing_tz=billing_tz,
+                                           status_conn=status_conn) == "done",
+        lambda status_conn, exc: _set_task(status_conn, task_id, status="failed", phase=None,
+                                           error=f"{type(exc).__name__}: {exc}", finished_at=_now()))
